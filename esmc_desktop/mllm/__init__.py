@@ -1,0 +1,1 @@
+"""The multimodal LLM layer: llama.cpp runtime, hidden-state capture, logit lens, prompts."""

@@ -1,0 +1,109 @@
+"""Copy decoder block outputs out of llama.cpp while it computes.
+
+llama.cpp names each decoder block's output `l_out-<i>` and lets a context
+register a ggml eval callback: asked once per graph node whether we want it,
+then handed the computed tensor. We answer yes only for the requested blocks
+and only while armed (during the prompt tokens, never during the image), and
+copy the rows with `ggml_backend_tensor_get`, which works for CPU and GPU
+buffers alike.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+GGML_TYPE_F32 = 0
+LAYER_OUTPUT_PREFIX = b"l_out-"
+
+
+class _TensorHead(ctypes.Structure):
+    """The leading fields of `struct ggml_tensor` (ggml.h); the rest is never touched."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("buffer", ctypes.c_void_p),
+        ("ne", ctypes.c_int64 * 4),
+        ("nb", ctypes.c_size_t * 4),
+    ]
+
+
+def _ggml_base_library() -> ctypes.CDLL:
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    names = {"win32": ["ggml-base.dll"], "darwin": ["libggml-base.dylib"]}.get(sys.platform, ["libggml-base.so"])
+    for name in names:
+        candidate = lib_dir / name
+        if candidate.exists():
+            lib = ctypes.CDLL(str(candidate))
+            break
+    else:
+        raise RuntimeError(f"libggml-base not found in {lib_dir}; is llama-cpp-python installed correctly?")
+    lib.ggml_get_name.argtypes = [ctypes.c_void_p]
+    lib.ggml_get_name.restype = ctypes.c_char_p
+    lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.ggml_backend_tensor_get.restype = None
+    lib.ggml_backend_tensor_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    lib.ggml_backend_tensor_set.restype = None
+    lib.ggml_op_desc.argtypes = [ctypes.c_void_p]
+    lib.ggml_op_desc.restype = ctypes.c_char_p
+    return lib
+
+
+def read_f32_matrix(lib: ctypes.CDLL, tensor: int) -> np.ndarray:
+    """A contiguous 2-D f32 ggml tensor as an (ne[1], ne[0]) array copy."""
+    head = _TensorHead.from_address(tensor)
+    if head.type != GGML_TYPE_F32:
+        raise RuntimeError(f"tensor has ggml type {head.type}, expected f32")
+    n_cols, n_rows = int(head.ne[0]), int(head.ne[1])
+    if head.nb[1] != n_cols * 4 or head.ne[2] * head.ne[3] != 1:
+        raise RuntimeError("tensor is not a contiguous 2-D tensor")
+    out = np.empty((n_rows, n_cols), dtype=np.float32)
+    lib.ggml_backend_tensor_get(tensor, out.ctypes.data, 0, out.nbytes)
+    return out
+
+
+class HiddenStateCapture:
+    """Collects the outputs of chosen decoder blocks, in row order, while armed.
+
+    Pass `callback` as the context's `cb_eval`. Each decode appends one array
+    per block (rows = the tokens computed in that micro-batch); `take()`
+    concatenates and resets.
+    """
+
+    def __init__(self, layers: Iterable[int]) -> None:
+        import llama_cpp
+
+        self._lib = _ggml_base_library()
+        self._wanted = {LAYER_OUTPUT_PREFIX + str(i).encode(): i for i in layers}
+        self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
+        self._error: BaseException | None = None
+        self.armed = False
+        self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
+
+    def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
+        if not self.armed:
+            return not ask  # never ask for nodes; never stop a computation
+        try:
+            layer = self._wanted.get(self._lib.ggml_get_name(tensor))
+            if ask:
+                return layer is not None
+            if layer is not None:
+                self._rows[layer].append(read_f32_matrix(self._lib, tensor))
+        except BaseException as exc:  # an exception must not cross into C
+            self._error = exc
+        return True
+
+    def take(self) -> dict[int, np.ndarray]:
+        """The rows captured since the last call, per block index; resets."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"hidden-state capture failed: {error}") from error
+        out = {i: np.concatenate(rows) if rows else np.empty((0, 0), np.float32) for i, rows in self._rows.items()}
+        self._rows = {i: [] for i in self._rows}
+        return out

@@ -1,0 +1,131 @@
+"""The logit lens as ESMC's reference code computes it, on the GGUF's own LM head.
+
+logits = W_u · h (the raw block output, no final norm by default), log-softmax,
+keep the top-k tokens, renormalize over them. The result is a sparse
+probability vector over the vocabulary: k indices and k values per token.
+W_u is `output.weight` of the GGUF, dequantized by gguf-py (any llama.cpp
+type), and cached as .npy so later loads are a memory map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+from scipy import sparse
+
+from esmc_desktop.errors import ModelFileError
+from esmc_desktop.mllm.gguf_files import fingerprint, open_reader
+
+DEFAULT_TOP_K = 50
+
+
+@dataclass(frozen=True)
+class LensParams:
+    """How hidden states become vocabulary distributions (reference defaults)."""
+
+    top_k: int = DEFAULT_TOP_K
+    final_norm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class SparseLens:
+    """Top-k vocabulary probabilities of n hidden states: rows of (indices, values)."""
+
+    indices: np.ndarray  # (n, k) int32, most probable first
+    values: np.ndarray  # (n, k) float32, each row sums to 1
+    n_vocab: int
+
+    def to_csr(self) -> sparse.csr_matrix:
+        n, k = self.indices.shape
+        indptr = np.arange(0, n * k + 1, k)
+        return sparse.csr_matrix((self.values.ravel(), self.indices.ravel(), indptr), shape=(n, self.n_vocab))
+
+    def prob_of(self, token_ids: np.ndarray) -> np.ndarray:
+        """(n, len(token_ids)) probabilities of the given tokens (0 outside the top-k)."""
+        token_ids = np.asarray(token_ids)
+        hit = self.indices[:, :, None] == token_ids[None, None, :]
+        return (hit * self.values[:, :, None]).sum(axis=1)
+
+
+def _dequantized(path: Path, name: str) -> np.ndarray:
+    reader = open_reader(path)
+    for tensor in reader.tensors:
+        if tensor.name == name:
+            data = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
+            return np.asarray(data, dtype=np.float32).reshape(tuple(int(d) for d in reversed(tensor.shape)))
+    raise ModelFileError(f"{path.name} has no tensor {name}")
+
+
+class LogitLens:
+    """Projects hidden states to sparse vocabulary distributions with the model's own head."""
+
+    def __init__(self, unembedding: np.ndarray, norm_weight: np.ndarray | None = None,
+                 params: LensParams = LensParams(), eps: float = 1e-5) -> None:
+        self.w = unembedding
+        self.norm_weight = norm_weight
+        self.params = params
+        self.eps = eps
+        if params.final_norm and norm_weight is None:
+            raise ValueError("final_norm=True needs the final norm weight")
+        if params.top_k > self.n_vocab:
+            raise ValueError(f"top_k={params.top_k} exceeds the vocabulary size {self.n_vocab}")
+
+    @property
+    def n_vocab(self) -> int:
+        return self.w.shape[0]
+
+    @classmethod
+    def from_gguf(cls, lm_path: Path | str, params: LensParams = LensParams(),
+                  cache_dir: Path | str | None = None) -> "LogitLens":
+        """Load W_u (and the final norm) from an LM GGUF; tied embeddings are handled."""
+        lm_path = Path(lm_path)
+        reader = open_reader(lm_path)
+        names = {t.name for t in reader.tensors}
+        head = "output.weight" if "output.weight" in names else "token_embd.weight"
+        eps_field = reader.get_field("llama.attention.layer_norm_rms_epsilon")
+        eps = float(eps_field.contents()) if eps_field is not None else 1e-5
+        w = None
+        cache_file = None
+        if cache_dir is not None:
+            cache_file = Path(cache_dir) / f"unembedding-{fingerprint(lm_path)}.npy"
+            if cache_file.is_file():
+                w = np.load(cache_file, mmap_mode="r")
+        if w is None:
+            w = _dequantized(lm_path, head)
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_suffix(".partial.npy")
+                np.save(tmp, w)
+                tmp.replace(cache_file)
+        norm = _dequantized(lm_path, "output_norm.weight") if params.final_norm else None
+        return cls(w, norm, params, eps)
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.w.shape[1])
+        if self.params.final_norm:
+            h = h / np.sqrt((h * h).mean(axis=1, keepdims=True) + self.eps) * self.norm_weight
+        return h @ self.w.T
+
+    def project(self, hidden: np.ndarray, chunk: int = 256) -> SparseLens:
+        """Sparse top-k distributions of each row of `hidden` (any leading shape is flattened)."""
+        h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.w.shape[1])
+        k = self.params.top_k
+        idx_out = np.empty((len(h), k), np.int32)
+        val_out = np.empty((len(h), k), np.float32)
+        for start in range(0, len(h), chunk):
+            logits = self.logits(h[start:start + chunk])
+            top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+            top_logits = np.take_along_axis(logits, top, axis=1)
+            order = np.argsort(-top_logits, axis=1)
+            top, top_logits = np.take_along_axis(top, order, 1), np.take_along_axis(top_logits, order, 1)
+            z = np.exp(top_logits - top_logits[:, :1])
+            idx_out[start:start + chunk] = top
+            val_out[start:start + chunk] = z / z.sum(axis=1, keepdims=True)
+        return SparseLens(idx_out, val_out, self.n_vocab)

@@ -1,0 +1,399 @@
+"""LLaVA through llama.cpp: encode a photo once, read hidden states at each prompt's tokens.
+
+Sequence layout per photo: sequence 0 holds `<s>USER: <image>`; each prompt of
+a group is decoded in its own sequence 1..S after a KV copy of sequence 0, all
+in one batch, so extra criteria cost only their few text tokens. The KV cache
+is unified (one buffer for all sequences), otherwise llama.cpp splits n_ctx
+between sequences and a 576-token image no longer fits in one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure
+from esmc_desktop.mllm.capture import HiddenStateCapture
+from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
+from esmc_desktop.mllm.gguf_files import check_pair, read_info, require_lm
+from esmc_desktop.mllm.logs import route_llama_logs
+from esmc_desktop.mllm.prompts import LLAVA_1_5, ChatTemplate
+
+DEFAULT_N_CTX = 2048
+DEFAULT_MAX_PROMPTS = 8
+
+
+@dataclass
+class PromptStates:
+    """Hidden states of one prompt's text tokens: `hidden[k]` is block `layers[k]`'s output."""
+
+    prompt: str
+    token_ids: list[int]
+    tokens: list[str]
+    layers: tuple[int, ...]
+    hidden: np.ndarray  # (n_layers, n_tokens, n_embd) float32
+
+    def layer(self, index: int) -> np.ndarray:
+        return self.hidden[self.layers.index(index)]
+
+
+@dataclass
+class ImageRun:
+    """Everything one photo produced: the shared prefix and one PromptStates per prompt."""
+
+    prefix_ids: list[int]
+    n_image_tokens: int
+    prompts: list[PromptStates] = field(default_factory=list)
+
+
+@dataclass
+class RuntimeStats:
+    """Counts that show work done (tests assert the image is decoded once per photo)."""
+
+    images_encoded: int = 0
+    image_tokens_decoded: int = 0
+    text_tokens_decoded: int = 0
+
+
+def _rgb_array(image) -> np.ndarray:
+    """An (H, W, 3) uint8 array from a PIL image or an array."""
+    if hasattr(image, "convert"):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.ascontiguousarray(image, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageError(f"expected an RGB image (H, W, 3), got an array of shape {arr.shape}")
+    return arr
+
+
+class LlavaRuntime:
+    """A loaded LLaVA-1.5 GGUF pair (LM + mmproj) ready to read hidden states.
+
+    Not thread-safe: use one runtime per worker thread.
+    """
+
+    def __init__(
+        self,
+        lm_path: Path | str,
+        mmproj_path: Path | str | None = None,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        max_prompts: int = DEFAULT_MAX_PROMPTS,
+        layers: Sequence[int] | None = None,
+        template: ChatTemplate = LLAVA_1_5,
+    ) -> None:
+        import llama_cpp
+
+        if n_ctx < 64:
+            raise ValueError(f"n_ctx must be at least 64, got {n_ctx}")
+        if max_prompts < 1:
+            raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
+        if mmproj_path is None:
+            require_lm(read_info(lm_path))
+        else:
+            check_pair(lm_path, mmproj_path)
+        route_llama_logs()
+        llama_cpp.llama_backend_init()
+        self.template = template
+        self.stats = RuntimeStats()
+        self._llama = llama_cpp
+        threads = n_threads or max(1, os.cpu_count() or 1)
+
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = n_gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
+        if not self._model:
+            raise ModelFileError(f"llama.cpp could not load {lm_path}")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_layer = llama_cpp.llama_model_n_layer(self._model)
+        self.n_embd = llama_cpp.llama_model_n_embd(self._model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.layers = tuple(range(self.n_layer)) if layers is None else tuple(sorted(set(layers)))
+        bad = [i for i in self.layers if not 0 <= i < self.n_layer]
+        if bad:
+            self.close()
+            raise ValueError(f"layers {bad} out of range: the model has blocks 0..{self.n_layer - 1}")
+        self._capture = HiddenStateCapture(self.layers)
+        self.max_prompts = max_prompts
+
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_ctx
+        cparams.n_ubatch = min(n_ctx, 512)
+        cparams.n_seq_max = max_prompts + 1
+        cparams.kv_unified = True
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.cb_eval = self._capture.callback
+        cparams.cb_eval_user_data = None
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            self.close()
+            raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+
+        self._mtmd = None
+        self._cls_fix = None
+        if mmproj_path is not None:
+            from llama_cpp import mtmd_cpp
+
+            self._mtmd_lib = mtmd_cpp
+            mp = mtmd_cpp.mtmd_context_params_default()
+            mp.use_gpu = n_gpu_layers != 0
+            mp.n_threads = threads
+            mp.print_timings = False
+            mp.warmup = False
+            cls = class_embedding(mmproj_path)
+            self._cls_fix = ClsOrderFix(cls) if cls is not None else None
+            if self._cls_fix is not None:
+                mp.cb_eval = self._cls_fix.callback
+                mp.cb_eval_user_data = None
+            self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
+            if not self._mtmd:
+                self.close()
+                raise ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}")
+
+    # -- lifetime -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free llama.cpp's memory now rather than at garbage collection."""
+        llama_cpp = self._llama
+        if getattr(self, "_mtmd", None):
+            self._mtmd_lib.mtmd_free(self._mtmd)
+            self._mtmd = None
+        if getattr(self, "_ctx", None):
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if getattr(self, "_model", None):
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> "LlavaRuntime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- tokens -------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        raw = text.encode("utf-8")
+        capacity = len(raw) + 8
+        buf = (self._llama.llama_token * capacity)()
+        n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
+        if n < 0:
+            capacity = -n
+            buf = (self._llama.llama_token * capacity)()
+            n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
+        return list(buf[:n])
+
+    def token_text(self, token_id: int) -> str:
+        buf = ctypes.create_string_buffer(64)
+        n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
+        return buf.raw[:n].decode("utf-8", "replace")
+
+    # -- decoding -----------------------------------------------------------------
+
+    def _decode(self, rows: list[tuple[int, int, int]], outputs: bool) -> None:
+        """Decode (token, position, sequence) rows in one batch; all rows are outputs if asked."""
+        llama_cpp = self._llama
+        batch = llama_cpp.llama_batch_init(len(rows), 0, 1)
+        try:
+            batch.n_tokens = len(rows)
+            for i, (token, pos, seq) in enumerate(rows):
+                batch.token[i] = token
+                batch.pos[i] = pos
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = 1 if outputs or i == len(rows) - 1 else 0
+            status = llama_cpp.llama_decode(self._ctx, batch)
+        finally:
+            llama_cpp.llama_batch_free(batch)
+        if status != 0:
+            raise RuntimeFailure(f"llama.cpp failed to decode {len(rows)} tokens (status {status})")
+        self.stats.text_tokens_decoded += len(rows)
+
+    def _decode_captured(self, rows: list[tuple[int, int, int]]) -> dict[int, np.ndarray]:
+        self._capture.take()
+        self._capture.armed = True
+        try:
+            self._decode(rows, outputs=True)
+        finally:
+            self._capture.armed = False
+        states = self._capture.take()
+        for layer, arr in states.items():
+            if arr.shape[0] != len(rows):
+                raise RuntimeFailure(f"captured {arr.shape[0]} rows at block {layer}, expected {len(rows)}")
+        return states
+
+    def _states(self, prompt: str, ids: list[int], states: dict[int, np.ndarray], start: int) -> PromptStates:
+        hidden = np.stack([states[i][start:start + len(ids)] for i in self.layers])
+        return PromptStates(prompt, ids, [self.token_text(t) for t in ids], self.layers, hidden)
+
+    def _image_chunks(self, image, text: str):
+        """mtmd chunks for `text` with the image at the media marker; caller frees both returned handles."""
+        if self._mtmd is None:
+            raise ModelFileError("this runtime was loaded without an mmproj file; it can't see images")
+        mtmd = self._mtmd_lib
+        arr = _rgb_array(image)
+        h, w = arr.shape[:2]
+        bitmap = mtmd.mtmd_bitmap_init(w, h, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+        if not bitmap:
+            raise ImageError("llama.cpp could not take the image")
+        chunks = mtmd.mtmd_input_chunks_init()
+        raw = text.replace("<image>", mtmd.mtmd_default_marker().decode()).encode()
+        inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=True, parse_special=True)
+        bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+        if mtmd.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
+            mtmd.mtmd_input_chunks_free(chunks)
+            mtmd.mtmd_bitmap_free(bitmap)
+            raise ImageError("llama.cpp could not tokenize the image prompt")
+        return chunks, bitmap
+
+    def _check_cls_fix(self) -> None:
+        if self._cls_fix is not None and self._cls_fix.error is not None:
+            error, self._cls_fix.error = self._cls_fix.error, None
+            raise RuntimeFailure(f"the CLS-order fix failed: {error}")
+
+    def image_features(self, image) -> np.ndarray:
+        """The projector's output for a photo: (n_image_tokens, n_embd), what the LM receives."""
+        chunks, bitmap = self._image_chunks(image, "<image>")
+        mtmd = self._mtmd_lib
+        try:
+            for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+                chunk = mtmd.mtmd_input_chunks_get(chunks, i)
+                if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                    if mtmd.mtmd_encode_chunk(self._mtmd, chunk) != 0:
+                        raise RuntimeFailure("llama.cpp failed to encode the image")
+                    self._check_cls_fix()
+                    n = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
+                    embd = mtmd.mtmd_get_output_embd(self._mtmd)
+                    self.stats.images_encoded += 1
+                    return np.ctypeslib.as_array(embd, shape=(n * self.n_embd,)).reshape(n, self.n_embd).copy()
+        finally:
+            mtmd.mtmd_input_chunks_free(chunks)
+            mtmd.mtmd_bitmap_free(bitmap)
+        raise ImageError("llama.cpp produced no image chunk")
+
+    def _encode_prefix(self, image) -> tuple[list[int], int, int]:
+        """Decode `<s>USER: <image>` into sequence 0; returns (prefix ids, image tokens, n_past)."""
+        chunks, bitmap = self._image_chunks(image, self.template.before_image + "<image>")
+        mtmd = self._mtmd_lib
+        try:
+            prefix_ids: list[int] = []
+            n_image = 0
+            for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+                chunk = mtmd.mtmd_input_chunks_get(chunks, i)
+                if mtmd.mtmd_input_chunk_get_type(chunk) == mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                    n = ctypes.c_size_t()
+                    tokens = mtmd.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(n))
+                    prefix_ids += [tokens[k] for k in range(n.value)]
+                else:
+                    n_image += mtmd.mtmd_input_chunk_get_n_tokens(chunk)
+            if n_image + len(prefix_ids) + 1 > self.n_ctx:
+                raise PromptTooLongError(
+                    f"the image alone needs {n_image + len(prefix_ids)} tokens; the context holds {self.n_ctx}")
+            self._llama.llama_memory_clear(self._mem, True)
+            new_n_past = self._llama.llama_pos(0)
+            status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_ctx, False,
+                                                  ctypes.byref(new_n_past))
+            if status != 0:
+                raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
+            self._check_cls_fix()
+        finally:
+            mtmd.mtmd_input_chunks_free(chunks)
+            mtmd.mtmd_bitmap_free(bitmap)
+        self.stats.images_encoded += 1
+        self.stats.image_tokens_decoded += n_image
+        return prefix_ids, n_image, new_n_past.value
+
+    def _prompt_groups(self, suffixes: list[list[int]], n_past: int) -> list[list[int]]:
+        """Indices of prompts decoded together: at most max_prompts, and they must fit n_ctx."""
+        room = self.n_ctx - n_past
+        groups: list[list[int]] = [[]]
+        used = 0
+        for i, ids in enumerate(suffixes):
+            if len(ids) > room:
+                raise PromptTooLongError(
+                    f"prompt {i + 1} needs {len(ids)} tokens after the image, only {room} fit in the context "
+                    f"of {self.n_ctx}; shorten it or raise n_ctx")
+            if len(groups[-1]) == self.max_prompts or used + len(ids) > room:
+                groups.append([])
+                used = 0
+            groups[-1].append(i)
+            used += len(ids)
+        return groups
+
+    def run(self, image, prompts: Sequence[str]) -> ImageRun:
+        """Hidden states at every text token after the image, for each prompt.
+
+        The image is encoded and decoded once; every prompt continues from it.
+        """
+        if not prompts:
+            raise ValueError("give at least one prompt")
+        suffixes = [self.tokenize(self.template.suffix(p)) for p in prompts]
+        if any(not s for s in suffixes):
+            raise ValueError("a prompt tokenized to nothing")
+        prefix_ids, n_image, n_past = self._encode_prefix(image)
+        result = ImageRun(prefix_ids, n_image)
+        llama_cpp = self._llama
+        for group in self._prompt_groups(suffixes, n_past):
+            rows: list[tuple[int, int, int]] = []
+            for seq, i in enumerate(group, start=1):
+                llama_cpp.llama_memory_seq_cp(self._mem, 0, seq, -1, -1)
+                rows += [(t, n_past + k, seq) for k, t in enumerate(suffixes[i])]
+            states = self._decode_captured(rows)
+            start = 0
+            for i in group:
+                result.prompts.append(self._states(prompts[i], suffixes[i], states, start))
+                start += len(suffixes[i])
+            for seq in range(1, len(group) + 1):
+                llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        return result
+
+    def run_text(self, text: str) -> PromptStates:
+        """Hidden states at every token of a raw text (BOS included), no image, no template."""
+        ids = self.tokenize(text, add_bos=True)
+        if len(ids) > self.n_ctx:
+            raise PromptTooLongError(f"the text needs {len(ids)} tokens; the context holds {self.n_ctx}")
+        self._llama.llama_memory_clear(self._mem, True)
+        states = self._decode_captured([(t, k, 0) for k, t in enumerate(ids)])
+        return self._states(text, ids, states, 0)
+
+    def generate(self, prompt: str, image=None, *, max_tokens: int = 48) -> str:
+        """Greedy answer to a prompt in the chat template, with or without an image."""
+        llama_cpp = self._llama
+        if image is None:
+            ids = self.tokenize(self.template.text(prompt), add_bos=True)
+            if len(ids) + max_tokens > self.n_ctx:
+                raise PromptTooLongError(f"the prompt needs {len(ids)} tokens; the context holds {self.n_ctx}")
+            llama_cpp.llama_memory_clear(self._mem, True)
+            self._decode([(t, k, 0) for k, t in enumerate(ids)], outputs=False)
+            n_past = len(ids)
+        else:
+            _, _, n_past = self._encode_prefix(image)
+            ids = self.tokenize(self.template.suffix(prompt))
+            if n_past + len(ids) + max_tokens > self.n_ctx:
+                raise PromptTooLongError(f"the prompt needs {n_past + len(ids)} tokens; the context holds {self.n_ctx}")
+            self._decode([(t, n_past + k, 0) for k, t in enumerate(ids)], outputs=False)
+            n_past += len(ids)
+        out: list[int] = []
+        for _ in range(max_tokens):
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+            token = int(np.argmax(logits))
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                break
+            out.append(token)
+            self._decode([(token, n_past, 0)], outputs=False)
+            n_past += 1
+        return "".join(self.token_text(t) for t in out).strip()
