@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 IMAGE_TOKEN = "<image>"
 PAD_TOKEN = "<pad>"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -211,12 +213,28 @@ def save_checkpoint(model, out_dir: Path, n_sp_tokens: int, *, dtype: str = "flo
     return model
 
 
+def sample_image(seed: int = 0, size: int = 56) -> np.ndarray:
+    """A smooth random RGB image (coloured blobs over a gradient), like a photo at low resolution."""
+    rng = np.random.default_rng(seed)
+    cell = max(size // 8, 1)
+    coarse = rng.random((-(-size // cell), -(-size // cell), 3))
+    img = np.kron(coarse, np.ones((cell, cell, 1)))[:size, :size]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = 0.7 * img + 0.3 * np.stack([xx, yy, 1 - xx], axis=-1)
+    return (img * 255).clip(0, 255).astype(np.uint8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-image", type=Path, help="also write a sample photo (PNG) here")
     args = parser.parse_args()
     build_tiny_llava(args.out_dir, TinyLlavaSpec(seed=args.seed))
+    if args.sample_image:
+        from PIL import Image
+
+        Image.fromarray(sample_image(args.seed)).save(args.sample_image)
     print(args.out_dir)
 
 

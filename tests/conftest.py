@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from convert.llava_to_gguf import ConvertedFiles, convert
-from models.tiny_llava import TinyLlavaSpec, build_tiny_llava
+from models.tiny_llava import TinyLlavaSpec, build_tiny_llava, sample_image
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,6 @@ def tiny(tmp_path_factory) -> TinyModel:
     f32 = convert(root / "hf", root / "gguf", name="tiny", outtype="f32", quant="none")
     f16 = convert(root / "hf", root / "gguf", name="tiny", outtype="f16", quant="Q4_K_M")
     return TinyModel(root / "hf", model, f32, f16)
-
-
-def sample_image(seed: int = 0, size: int = 56) -> np.ndarray:
-    """A smooth random RGB image (blobs, not per-pixel noise), like a photo at low resolution."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.random((size // 7, size // 7, 3))
-    img = np.kron(coarse, np.ones((7, 7, 1)))
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    img = 0.7 * img + 0.3 * np.stack([xx, yy, 1 - xx], axis=-1)
-    return (img * 255).clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture

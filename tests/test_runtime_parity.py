@@ -10,7 +10,7 @@ import pytest
 
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
-from models.tiny_llava import CLIP_MEAN, CLIP_STD
+from models.tiny_llava import CLIP_MEAN, CLIP_STD, sample_image
 from tests.reference import block_outputs, cosine_rows, lm_head, pixel_values
 
 PROMPT = "The color of the object is"
@@ -56,8 +56,6 @@ def test_image_q4_k_m_stays_close_to_transformers(tiny, image):
 
 def test_logit_lens_top1_agrees_with_transformers_lm_head_at_last_layer(tiny):
     """Over 6 photos x 3 prompts (about 200 tokens): random weights give near-tied logits, so few tokens say little."""
-    from tests.conftest import sample_image
-
     lens = LogitLens.from_gguf(tiny.f16.lm, LensParams(top_k=50))
     head = lm_head(tiny.torch_model)
     prompts = [PROMPT, "The shape of the object is", "What is in the background?"]

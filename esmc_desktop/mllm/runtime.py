@@ -183,7 +183,12 @@ class LlavaRuntime:
 
     # -- tokens -------------------------------------------------------------------
 
+    def _require_open(self) -> None:
+        if getattr(self, "_ctx", None) is None:
+            raise RuntimeError("this LlavaRuntime is closed")
+
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        self._require_open()
         raw = text.encode("utf-8")
         capacity = len(raw) + 8
         buf = (self._llama.llama_token * capacity)()
@@ -195,6 +200,7 @@ class LlavaRuntime:
         return list(buf[:n])
 
     def token_text(self, token_id: int) -> str:
+        self._require_open()
         buf = ctypes.create_string_buffer(64)
         n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
         if n < 0:
@@ -242,6 +248,7 @@ class LlavaRuntime:
 
     def _image_chunks(self, image, text: str):
         """mtmd chunks for `text` with the image at the media marker; caller frees both returned handles."""
+        self._require_open()
         if self._mtmd is None:
             raise ModelFileError("this runtime was loaded without an mmproj file; it can't see images")
         mtmd = self._mtmd_lib

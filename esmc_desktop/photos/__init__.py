@@ -1,0 +1,1 @@
+"""Photos on disk: scanning, safe decoding, caching, export."""
