@@ -35,9 +35,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     image = load_rgb(args.image)
     if args.top < 1:
         raise EsmcError("--top must be at least 1")
-    lens = LogitLens.from_gguf(args.model, LensParams(top_k=max(args.top, DEFAULT_TOP_K)))
-    with LlavaRuntime(args.model, args.mmproj, n_ctx=args.n_ctx, n_threads=args.threads,
-                      n_gpu_layers=args.gpu_layers) as rt:
+    lm, mmproj, gpu_layers = _resolve_model(args)
+    lens = LogitLens.from_gguf(lm, LensParams(top_k=max(args.top, DEFAULT_TOP_K)))
+    with LlavaRuntime(lm, mmproj, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=gpu_layers) as rt:
         run = rt.run(image, args.prompt)
         _print_lens(run, lens, rt.token_text, args.top)
     if args.npz:
@@ -73,11 +73,117 @@ def _print_lens(run, lens, token_text, top: int) -> None:
         print()
 
 
+def _resolve_model(args: argparse.Namespace) -> tuple[Path, Path, int]:
+    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers; says on stderr where it runs."""
+    from esmc_desktop.mllm.gguf_files import read_info
+    from esmc_desktop.mllm.gpu import plan_gpu_layers
+    from esmc_desktop.mllm.registry import ModelRegistry
+
+    if args.mmproj is not None:
+        if args.model is None:
+            raise EsmcError("--mmproj needs --model (the language model GGUF) too")
+        lm, mmproj = Path(args.model), Path(args.mmproj)
+    else:
+        entry = ModelRegistry().get(args.model)
+        lm, mmproj = entry.lm, entry.mmproj
+    n_layer = int(read_info(lm).get("llama.block_count", 0) or 0)
+    plan = plan_gpu_layers(args.gpu_layers, lm, n_layer)
+    print(plan.message, file=sys.stderr)
+    return lm, mmproj, plan.n_gpu_layers
+
+
+def _describe(info) -> list[str]:
+    if info.is_mmproj:
+        keys = [("projector", "clip.projector_type"), ("vision blocks", "clip.vision.block_count"),
+                ("vision width", "clip.vision.embedding_length"), ("image size", "clip.vision.image_size"),
+                ("patch size", "clip.vision.patch_size"), ("output width", "clip.vision.projection_dim")]
+        kind = "vision projector (mmproj)"
+    else:
+        keys = [("layers", "llama.block_count"), ("embedding width", "llama.embedding_length"),
+                ("heads", "llama.attention.head_count"), ("context", "llama.context_length"),
+                ("vocabulary", "tokenizer.ggml.tokens")]
+        kind = "language model"
+    lines = [f"{info.path}", f"  kind: {kind}, architecture {info.architecture}, quantization {info.file_type}, "
+                              f"{info.n_tensors} tensors, {info.path.stat().st_size / 2**20:.1f} MiB"]
+    lines += [f"  {label}: {info.get(key)}" for label, key in keys if info.get(key) is not None]
+    return lines
+
+
+def cmd_models_check(args: argparse.Namespace) -> int:
+    """Describe both files and check they form a working pair."""
+    from esmc_desktop.mllm.gguf_files import check_pair, read_info
+    from esmc_desktop.mllm.legacy_mmproj import is_legacy
+
+    problems = []
+    infos = []
+    for path in (args.lm, args.mmproj):
+        try:
+            infos.append(read_info(path))
+        except EsmcError as exc:
+            problems.append(str(exc))
+    for info in infos:
+        print("\n".join(_describe(info)))
+        if is_legacy(info):
+            print("  note: legacy LLaVA-1.5 mmproj, one CLIP block short in this llama.cpp")
+    if not problems:
+        try:
+            check_pair(args.lm, args.mmproj)
+        except EsmcError as exc:
+            problems.append(str(exc))
+    if problems:
+        for problem in problems:
+            print(f"problem: {problem}")
+        return EXIT_INPUT
+    print("ok: these files work together")
+    return EXIT_OK
+
+
+def cmd_models_repair(args: argparse.Namespace) -> int:
+    """Write a repaired copy of a legacy mmproj."""
+    from esmc_desktop.mllm.legacy_mmproj import repair_mmproj
+
+    try:
+        blocks = repair_mmproj(args.src, args.dst)
+    except (ValueError, FileExistsError) as exc:
+        raise EsmcError(str(exc)) from exc
+    print(f"wrote {args.dst}: {blocks} vision blocks declared, the last one a placeholder llama.cpp never runs")
+    return EXIT_OK
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from esmc_desktop.mllm.registry import ModelRegistry
+
+    entries = ModelRegistry().entries()
+    if not entries:
+        print("no models yet: add one with `esmc-desktop models add NAME LM.gguf MMPROJ.gguf`")
+    for i, e in enumerate(entries):
+        print(f"{e.name}{' (default)' if i == 0 else ''}\t{e.lm}\t{e.mmproj}\t{e.fingerprint}")
+    return EXIT_OK
+
+
+def cmd_models_add(args: argparse.Namespace) -> int:
+    from esmc_desktop.mllm.registry import ModelRegistry
+
+    entry = ModelRegistry().add(args.name, args.lm, args.mmproj)
+    print(f"added {entry.name} (fingerprint {entry.fingerprint})")
+    return EXIT_OK
+
+
+def cmd_models_remove(args: argparse.Namespace) -> int:
+    from esmc_desktop.mllm.registry import ModelRegistry
+
+    ModelRegistry().remove(args.name)
+    print(f"removed {args.name} (its files are untouched)")
+    return EXIT_OK
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="language model GGUF (e.g. llava-v1.5-7b-Q4_K_M.gguf)")
-    p.add_argument("--mmproj", type=Path, required=True, help="vision projector GGUF (mmproj)")
+    p.add_argument("--model", help="a registered model name (see `models list`), or the LM GGUF path with --mmproj "
+                                   "(default: the first registered model, the demo model when shipped)")
+    p.add_argument("--mmproj", type=Path, help="vision projector GGUF (mmproj) that goes with --model")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU build of llama.cpp")
+    p.add_argument("--gpu-layers", default="auto",
+                   help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
     p.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens")
 
 
@@ -97,6 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=1, help="tokens shown per layer and position (1 = a grid)")
     p.add_argument("--npz", type=Path, help="also save the hidden states to this .npz file")
     p.set_defaults(func=cmd_inspect)
+
+    models = sub.add_parser("models", help="check, repair and remember model files",
+                            description="Model files stay where you keep them; this checks and remembers them.")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = msub.add_parser("check", help="say what two GGUF files are and whether they work together")
+    p.add_argument("lm", type=Path, help="language model GGUF")
+    p.add_argument("mmproj", type=Path, help="vision projector GGUF (mmproj)")
+    p.set_defaults(func=cmd_models_check)
+    p = msub.add_parser("repair-mmproj", help="write a corrected copy of a legacy LLaVA-1.5 mmproj (IN is untouched)")
+    p.add_argument("src", type=Path, metavar="IN")
+    p.add_argument("dst", type=Path, metavar="OUT")
+    p.set_defaults(func=cmd_models_repair)
+    p = msub.add_parser("list", help="the remembered models")
+    p.set_defaults(func=cmd_models_list)
+    p = msub.add_parser("add", help="remember a model pair under a name (files are checked)")
+    p.add_argument("name")
+    p.add_argument("lm", type=Path)
+    p.add_argument("mmproj", type=Path)
+    p.set_defaults(func=cmd_models_add)
+    p = msub.add_parser("remove", help="forget a model pair (the files are not deleted)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_remove)
     return parser
 
 

@@ -32,18 +32,19 @@ class _TensorHead(ctypes.Structure):
     ]
 
 
-def _ggml_base_library() -> ctypes.CDLL:
+def load_ggml_library(stem: str) -> ctypes.CDLL:
+    """One of llama-cpp-python's bundled ggml libraries, e.g. 'ggml-base' or 'ggml'."""
     import llama_cpp
 
     lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    names = {"win32": ["ggml-base.dll"], "darwin": ["libggml-base.dylib"]}.get(sys.platform, ["libggml-base.so"])
-    for name in names:
-        candidate = lib_dir / name
-        if candidate.exists():
-            lib = ctypes.CDLL(str(candidate))
-            break
-    else:
-        raise RuntimeError(f"libggml-base not found in {lib_dir}; is llama-cpp-python installed correctly?")
+    name = {"win32": f"{stem}.dll", "darwin": f"lib{stem}.dylib"}.get(sys.platform, f"lib{stem}.so")
+    if not (lib_dir / name).exists():
+        raise RuntimeError(f"{name} not found in {lib_dir}; is llama-cpp-python installed correctly?")
+    return ctypes.CDLL(str(lib_dir / name))
+
+
+def _ggml_base_library() -> ctypes.CDLL:
+    lib = load_ggml_library("ggml-base")
     lib.ggml_get_name.argtypes = [ctypes.c_void_p]
     lib.ggml_get_name.restype = ctypes.c_char_p
     lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]

@@ -114,11 +114,16 @@ def mmproj_output_width(info: GgufInfo) -> int:
     return int(info.get("clip.vision.projection_dim", 0))
 
 
-def check_pair(lm_path: Path | str, mmproj_path: Path | str) -> tuple[GgufInfo, GgufInfo]:
-    """Both files readable, of the right kinds, and the projector feeds the LM's width."""
+def check_pair(lm_path: Path | str, mmproj_path: Path | str, *,
+               allow_legacy: bool = False) -> tuple[GgufInfo, GgufInfo]:
+    """Both files readable, of the right kinds, not a legacy mmproj, and the projector feeds the LM's width."""
+    from esmc_desktop.mllm.legacy_mmproj import is_legacy, legacy_advice
+
     lm, mmproj = read_info(lm_path), read_info(mmproj_path)
     require_lm(lm)
     require_mmproj(mmproj)
+    if is_legacy(mmproj) and not allow_legacy:
+        raise ModelFileError(legacy_advice(mmproj.path))
     if mmproj_output_width(mmproj) != lm_width(lm):
         raise ModelFileError(
             f"{mmproj.path.name} projects images to width {mmproj_output_width(mmproj)}, but "

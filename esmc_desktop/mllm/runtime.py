@@ -87,6 +87,7 @@ class LlavaRuntime:
         max_prompts: int = DEFAULT_MAX_PROMPTS,
         layers: Sequence[int] | None = None,
         template: ChatTemplate = LLAVA_1_5,
+        allow_legacy_mmproj: bool = False,
     ) -> None:
         import llama_cpp
 
@@ -97,7 +98,7 @@ class LlavaRuntime:
         if mmproj_path is None:
             require_lm(read_info(lm_path))
         else:
-            check_pair(lm_path, mmproj_path)
+            check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
         route_llama_logs()
         llama_cpp.llama_backend_init()
         self.template = template

@@ -1,0 +1,73 @@
+"""How many layers to offload to a GPU: a number, or "auto" (what fits in free GPU memory).
+
+Works with any GPU build of llama-cpp-python (CUDA, Metal, Vulkan...); with a
+CPU-only build, "auto" means 0 and says so, and a number above 0 is refused
+with the install command.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from esmc_desktop.errors import EsmcError
+
+GPU_DEVICE_TYPES = (1, 2)  # GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU
+RESERVE_BYTES = 1536 * 2**20  # context, mmproj and compute buffers of a 7B LLaVA with a 2k context
+NO_GPU_BUILD = ("this llama-cpp-python was built without GPU support. Reinstall it with a GPU build, e.g. "
+                "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir "
+                "llama-cpp-python==0.3.36 (README, section GPU)")
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    n_gpu_layers: int
+    message: str
+
+
+def gpu_free_bytes() -> int:
+    """Free memory summed over GPU devices ggml can see (0 on a CPU-only build)."""
+    from esmc_desktop.mllm.capture import load_ggml_library
+
+    ggml, base = load_ggml_library("ggml"), load_ggml_library("ggml-base")
+    ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
+    base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    base.ggml_backend_dev_type.restype = ctypes.c_int
+    base.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
+                                             ctypes.POINTER(ctypes.c_size_t)]
+    total_free = 0
+    for i in range(ggml.ggml_backend_dev_count()):
+        dev = ggml.ggml_backend_dev_get(i)
+        if base.ggml_backend_dev_type(dev) in GPU_DEVICE_TYPES:
+            free, total = ctypes.c_size_t(), ctypes.c_size_t()
+            base.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+            total_free += free.value
+    return total_free
+
+
+def plan_gpu_layers(spec: str | int, lm_path: Path | str, n_layer: int) -> GpuPlan:
+    """Turn --gpu-layers (auto or N) into a layer count for llama.cpp, with a sentence saying what it did."""
+    import llama_cpp
+
+    if isinstance(spec, str) and spec != "auto":
+        if not spec.isdigit():
+            raise EsmcError(f"--gpu-layers takes 'auto' or a number of layers, not {spec!r}")
+        spec = int(spec)
+    has_gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    if spec == 0:
+        return GpuPlan(0, "running on the CPU")
+    if spec == "auto":
+        if not has_gpu:
+            return GpuPlan(0, "running on the CPU: " + NO_GPU_BUILD)
+        free = gpu_free_bytes()
+        per_layer = Path(lm_path).stat().st_size / (n_layer + 1)
+        fit = int(max(0, free - RESERVE_BYTES) // per_layer)
+        layers = min(fit, n_layer + 1)
+        return GpuPlan(layers, f"offloading {layers} of {n_layer + 1} layers to the GPU "
+                               f"({free / 2**30:.1f} GiB free)")
+    if not has_gpu:
+        raise EsmcError(f"--gpu-layers {spec} asks for a GPU, but " + NO_GPU_BUILD)
+    return GpuPlan(int(spec), f"offloading {spec} layers to the GPU")
