@@ -177,6 +177,148 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tqdm_progress(quiet: bool):
+    """A progress callback drawing a tqdm bar per stage on stderr (photos/s and time left)."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def show(p) -> None:
+        bar = bars.get(p.stage)
+        if bar is None:
+            bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit="photo", file=sys.stderr, leave=True)
+        bar.n = p.done
+        bar.refresh()
+        if p.done >= p.total:
+            bar.close()
+
+    return show
+
+
+def _settings(args: argparse.Namespace, gpu_layers: int):
+    from esmc_desktop.pipeline import RunSettings
+
+    if args.samples < 1:
+        raise EsmcError("--samples must be at least 1")
+    return RunSettings(n_samples=args.samples, seed=args.seed, n_ctx=args.n_ctx, threads=args.threads,
+                       gpu_layers=gpu_layers)
+
+
+def _criteria(args: argparse.Namespace):
+    from esmc_desktop.pipeline import Criterion
+
+    keywords: dict[str, str] = {}
+    for spec in args.keywords or []:
+        name, sep, words = spec.partition("=")
+        if not sep:
+            raise EsmcError(f"--keywords takes 'CRITERION=word,word,...', not {spec!r}")
+        keywords[name.strip()] = words
+    criteria = [Criterion.parse(c) for c in args.criterion]
+    unknown = set(keywords) - {c.text for c in criteria}
+    if unknown:
+        raise EsmcError(f"--keywords names a criterion that was not given: {', '.join(sorted(unknown))}")
+    return [Criterion.parse(c, keywords.get(Criterion.parse(c).text)) for c in args.criterion]
+
+
+def _export_result(photos, per_criterion, out: Path, mode: str, dry_run: bool):
+    from esmc_desktop.photos.export import export
+
+    return export([(p.path, p.sha256) for p in photos], per_criterion, out, mode=mode, dry_run=dry_run)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Cluster a photo folder by each criterion and write one folder tree per criterion."""
+    from esmc_desktop.pipeline import ClusterJob
+    from esmc_desktop.saved_result import save_result
+
+    criteria = _criteria(args)
+    lm, mmproj, gpu_layers = _resolve_model(args)
+    job = ClusterJob(args.photos, criteria, lm, mmproj, cache_dir=args.cache, settings=_settings(args, gpu_layers),
+                     progress=_tqdm_progress(args.quiet or args.json))
+    result = job.run()
+    per_criterion = {c.criterion.text: [(int(l), c.names[int(l)], float(conf)) for l, conf in
+                                        zip(c.labels, c.confidences)] for c in result.criteria}
+    placements = _export_result(result.photos, per_criterion, args.out, args.mode, args.dry_run)
+    if not args.dry_run:
+        save_result(result, args.out, lm, mmproj)
+    summary = {
+        "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
+        "model_evaluations": result.images_encoded,
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
+        "criteria": [{
+            "criterion": c.criterion.text, "prompt": c.prompt, "keywords": c.keywords,
+            "layer": c.localization.layer, "position": c.localization.position,
+            "localization": c.localization.message, "k": len(c.names),
+            "clusters": [{"id": k, "name": name, "count": int((c.labels == k).sum()),
+                          "explanation": c.explanations[k]} for k, name in enumerate(c.names)],
+        } for c in result.criteria],
+        "files_placed": len(placements),
+    }
+    _print_summary(summary, args.json)
+    return EXIT_OK
+
+
+def _print_summary(summary: dict, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    for c in summary.get("criteria", []):
+        print(f"{c['criterion']}  (prompt {c['prompt']!r}; {c['localization']})")
+        for cl in c["clusters"]:
+            why = ", ".join(cl["explanation"])
+            print(f"  {cl['count']:6d}  {cl['name']}" + (f"  [{why}]" if why else ""))
+    for s in summary["skipped"]:
+        print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    verb = "would place" if summary["dry_run"] else "placed"
+    print(f"{summary['photos']} photos, {len(summary['skipped'])} files skipped; {verb} {summary['files_placed']} "
+          f"files under {summary['out']} ({summary['mode']})")
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    """Sort new photos into an existing result with its saved ONNX heads."""
+    from esmc_desktop.pipeline import assign_new_photos
+    from esmc_desktop.saved_result import load_result
+
+    saved = load_result(args.result)
+    if args.model is None and args.mmproj is None:
+        args.model, args.mmproj = str(saved.lm), saved.mmproj
+    lm, mmproj, gpu_layers = _resolve_model(args)
+    done = assign_new_photos(args.photos, saved, lm, mmproj, settings=_settings(args, gpu_layers),
+                             progress=_tqdm_progress(args.quiet or args.json))
+    placements = _export_result(done.photos, done.per_criterion, args.result, args.mode, args.dry_run)
+    summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
+               "model_evaluations": done.images_encoded, "files_placed": len(placements),
+               "skipped": [{"path": str(s.path), "reason": s.reason} for s in done.skipped]}
+    _print_summary(summary, args.json)
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """Put back every photo a move took away."""
+    from esmc_desktop.photos.export import undo_move
+
+    restored = undo_move(args.out)
+    print(f"restored {restored} photos to where they were; the moved copies were removed")
+    return EXIT_OK
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from esmc_desktop.photos.export import MODES
+
+    p.add_argument("--mode", choices=MODES, default="copy",
+                   help="copy (default), hardlink, symlink, or move (undo with `esmc-desktop undo OUT`)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--cache", type=Path, help="folder for the feature cache (default: the user cache folder)")
+    p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a registered model name (see `models list`), or the LM GGUF path with --mmproj "
                                    "(default: the first registered model, the demo model when shipped)")
@@ -203,6 +345,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=1, help="tokens shown per layer and position (1 = a grid)")
     p.add_argument("--npz", type=Path, help="also save the hidden states to this .npz file")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("cluster", help="sort a photo folder into cluster folders, one tree per criterion",
+                       description=cmd_cluster.__doc__ + " Example: esmc-desktop cluster ~/Pictures/cars "
+                       "--criterion 'color of the car' --criterion 'brand of the car:4' --out ~/Sorted")
+    p.add_argument("photos", type=Path, help="folder of photos (searched recursively)")
+    p.add_argument("--criterion", action="append", required=True,
+                   help="what to sort by, e.g. 'color of the car'; add ':K' for K clusters (default: auto)")
+    p.add_argument("--keywords", action="append",
+                   help="'CRITERION=red,green,blue': the words the criterion's answers start with "
+                        "(default: asked of the model)")
+    p.add_argument("--out", type=Path, required=True, help="folder the cluster folders go into")
+    _add_run_options(p)
+    _add_model_options(p)
+    p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser("assign", help="sort new photos into an existing result (its saved heads)",
+                       description=cmd_assign.__doc__)
+    p.add_argument("photos", type=Path, help="folder of new photos")
+    p.add_argument("--result", type=Path, required=True, help="the --out folder of an earlier `cluster` run")
+    _add_run_options(p)
+    _add_model_options(p)
+    p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("undo", help="reverse a --mode move export", description=cmd_undo.__doc__)
+    p.add_argument("out", type=Path, help="the --out folder of the move")
+    p.set_defaults(func=cmd_undo)
 
     models = sub.add_parser("models", help="check, repair and remember model files",
                             description="Model files stay where you keep them; this checks and remembers them.")

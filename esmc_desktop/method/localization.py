@@ -74,3 +74,14 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
         message = (f"layer {layer_ids[li]}, position {pi}: keywords above {threshold} "
                    f"{int(counts[li, pi])} times in {probs.shape[0]} photos")
     return Localization(layer_ids[li], pi, counts, mass, probs.shape[0], bool(fallback), message)
+
+
+def default_target(n_layers: int, n_positions: int, why: str) -> Localization:
+    """The pair used when localization has nothing to count: about 85% of the depth, last position.
+
+    ESMC's chosen targets for LLaVA-1.5-7b sit at layer 25-27 of 32 on the last prompt tokens.
+    """
+    layer = int(round(0.85 * (n_layers - 1)))
+    position = max(n_positions - 1, 0)
+    return Localization(layer, position, np.zeros((n_layers, n_positions), int), np.zeros((n_layers, n_positions)),
+                        0, True, f"{why}; using layer {layer}, position {position} (a default, not localized)")

@@ -81,11 +81,15 @@ class HiddenStateCapture:
         import llama_cpp
 
         self._lib = _ggml_base_library()
-        self._wanted = {LAYER_OUTPUT_PREFIX + str(i).encode(): i for i in layers}
-        self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
+        self.set_layers(layers)
         self._error: BaseException | None = None
         self.armed = False
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
+
+    def set_layers(self, layers: Iterable[int]) -> None:
+        """Capture these blocks from the next decode on (the callback itself stays registered)."""
+        self._wanted = {LAYER_OUTPUT_PREFIX + str(i).encode(): i for i in layers}
+        self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
 
     def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
         if not self.armed:

@@ -115,12 +115,12 @@ class LlavaRuntime:
         self.n_layer = llama_cpp.llama_model_n_layer(self._model)
         self.n_embd = llama_cpp.llama_model_n_embd(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
-        self.layers = tuple(range(self.n_layer)) if layers is None else tuple(sorted(set(layers)))
-        bad = [i for i in self.layers if not 0 <= i < self.n_layer]
-        if bad:
+        self._capture = HiddenStateCapture(())
+        try:
+            self.set_layers(layers)
+        except ValueError:
             self.close()
-            raise ValueError(f"layers {bad} out of range: the model has blocks 0..{self.n_layer - 1}")
-        self._capture = HiddenStateCapture(self.layers)
+            raise
         self.max_prompts = max_prompts
 
         cparams = llama_cpp.llama_context_default_params()
@@ -183,6 +183,15 @@ class LlavaRuntime:
         self.close()
 
     # -- tokens -------------------------------------------------------------------
+
+    def set_layers(self, layers: Sequence[int] | None) -> None:
+        """Blocks whose outputs later runs return (None: all); fewer blocks, less copying."""
+        chosen = tuple(range(self.n_layer)) if layers is None else tuple(sorted(set(layers)))
+        bad = [i for i in chosen if not 0 <= i < self.n_layer]
+        if bad or not chosen:
+            raise ValueError(f"layers {list(bad) or chosen} out of range: the model has blocks 0..{self.n_layer - 1}")
+        self.layers = chosen
+        self._capture.set_layers(chosen)
 
     def _require_open(self) -> None:
         if getattr(self, "_ctx", None) is None:

@@ -1,0 +1,98 @@
+"""Per-photo lens vectors and localization results, in SQLite under the user cache folder.
+
+Keys use the photo's content hash, so changed bytes are a different entry (the
+old one is never served), and the model fingerprint, prompt, (layer, position)
+and lens parameters, so a different model or setting never reuses a vector.
+Each photo's vectors are committed as soon as they exist: a run killed at any
+point resumes without recomputing finished photos. WAL mode keeps readers and
+the writer from blocking each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    photo TEXT NOT NULL, model TEXT NOT NULL, prompt TEXT NOT NULL,
+    layer INTEGER NOT NULL, position INTEGER NOT NULL, lens TEXT NOT NULL,
+    indices BLOB NOT NULL, vals BLOB NOT NULL,
+    PRIMARY KEY (photo, model, prompt, layer, position, lens)
+);
+CREATE TABLE IF NOT EXISTS localizations (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class VectorKey:
+    """Everything a cached lens vector depends on, besides the photo."""
+
+    model: str
+    prompt: str
+    layer: int
+    position: int
+    lens: str
+
+
+def default_cache_dir() -> Path:
+    return platformdirs.user_cache_path("esmc-desktop")
+
+
+class FeatureCache:
+    def __init__(self, folder: Path | str | None = None) -> None:
+        folder = Path(folder) if folder is not None else default_cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "features.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "FeatureCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get(self, photo: str, key: VectorKey) -> tuple[np.ndarray, np.ndarray] | None:
+        row = self._db.execute(
+            "SELECT indices, vals FROM vectors WHERE photo=? AND model=? AND prompt=? AND layer=? AND position=? "
+            "AND lens=?", (photo, key.model, key.prompt, key.layer, key.position, key.lens)).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[0], np.int32).copy(), np.frombuffer(row[1], np.float32).copy()
+
+    def put_photo(self, photo: str, vectors: dict[VectorKey, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Store all of one photo's vectors in one transaction."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(photo, k.model, k.prompt, k.layer, k.position, k.lens,
+                  np.asarray(i, np.int32).tobytes(), np.asarray(v, np.float32).tobytes())
+                 for k, (i, v) in vectors.items()])
+
+    def get_localization(self, key: dict) -> dict | None:
+        row = self._db.execute("SELECT value FROM localizations WHERE key=?",
+                               (json.dumps(key, sort_keys=True),)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_localization(self, key: dict, value: dict) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO localizations VALUES (?, ?)",
+                             (json.dumps(key, sort_keys=True), json.dumps(value)))
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+
+    def count_vectors(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])

@@ -1,0 +1,216 @@
+"""Write clusters out as folders: OUT/<criterion>/<cluster name>/<photo>, safely.
+
+- Copy by default; hardlink, symlink or move on request.
+- Never overwrite: a name taken by different content gets " (2)", " (3)"...;
+  a file already there with the same content is left as is, so exporting
+  twice changes nothing.
+- Names are made safe on every OS (no separators, no traversal, no reserved
+  or empty names, bounded length).
+- Every file appears atomically (temporary name, then rename).
+- A move copies the photo into every criterion's tree, verifies the copies by
+  content hash, journals that, and only then removes the original; `undo`
+  replays the journal, so every original comes back even after a crash midway.
+- The manifest (CSV and JSON) lists source, content hash, criterion, cluster
+  id, cluster name, confidence and where the file went.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from esmc_desktop.errors import EsmcError
+from esmc_desktop.photos.scan import content_hash
+
+MODES = ("copy", "hardlink", "symlink", "move")
+STATE_DIR = ".esmc"
+JOURNAL = "move-journal.jsonl"
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+_MAX_NAME_BYTES = 120
+
+
+class ExportError(EsmcError):
+    """The export could not finish; the message says what happened and that nothing was lost."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    source: str
+    sha256: str
+    criterion: str
+    cluster_id: int
+    cluster_name: str
+    confidence: float
+    destination: str
+
+
+def safe_name(name: str, fallback: str = "unnamed") -> str:
+    """A file or folder name that is valid and harmless on Windows, macOS and Linux."""
+    name = re.sub(r'[\x00-\x1f\x7f<>:"/\\|?*]', "_", name).strip().rstrip(". ")
+    name = re.sub(r"\s+", " ", name)
+    if name in ("", ".", ".."):
+        name = fallback
+    if name.split(".")[0].lower() in _RESERVED:
+        name = "_" + name
+    while len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        name = name[:-1]
+    return name
+
+
+def _safe_file_name(path: Path) -> str:
+    raw = os.fsdecode(os.fsencode(path.name)).encode("utf-8", "replace").decode("utf-8")
+    stem, suffix = os.path.splitext(raw)
+    return safe_name(stem, "photo") + safe_name(suffix, "")[:16]
+
+
+def _free_destination(folder: Path, name: str, sha: str) -> tuple[Path, bool]:
+    """(path, already_there): the first of name, 'stem (2)'... that is free or holds the same content."""
+    stem, suffix = os.path.splitext(name)
+    n = 1
+    while True:
+        candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate, False
+        try:
+            if candidate.is_file() and content_hash(candidate) == sha:
+                return candidate, True
+        except OSError:
+            pass
+        n += 1
+
+
+def _place(src: Path, dst: Path, mode: str) -> None:
+    """Create dst from src atomically; never replaces an existing dst."""
+    tmp = dst.with_name(f".{dst.name}.partial")
+    tmp.unlink(missing_ok=True)
+    try:
+        if mode == "hardlink":
+            os.link(src, tmp)
+        elif mode == "symlink":
+            os.symlink(src.resolve(), tmp)
+        else:
+            shutil.copy2(src, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        if dst.exists() or dst.is_symlink():
+            raise FileExistsError(f"{dst} appeared while exporting; not replaced")
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically, and only when the bytes differ (a rerun changes nothing)."""
+    data = text.encode("utf-8", "backslashreplace")
+    if path.is_file() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def plan(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]],
+         out: Path) -> list[tuple[Path, str, str, int, str, float, Path]]:
+    """(source, sha, criterion, cluster id, cluster name, confidence, target folder) per photo and criterion."""
+    rows = []
+    used: dict[str, str] = {}
+    for criterion, per_photo in assignments.items():
+        folder = safe_name(criterion, "criterion")
+        if folder.lower() in used and used[folder.lower()] != criterion:
+            folder = f"{folder} ({len(used) + 1})"
+        used[folder.lower()] = criterion
+        for (src, sha), (cluster, name, conf) in zip(photos, per_photo):
+            rows.append((src, sha, criterion, cluster, name, conf, out / folder / safe_name(name, f"cluster {cluster + 1}")))
+    return rows
+
+
+def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
+           mode: str = "copy", dry_run: bool = False) -> list[Placement]:
+    """Export every photo into every criterion's tree; returns what went where."""
+    if mode not in MODES:
+        raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    out = Path(out)
+    rows = plan(photos, assignments, out)
+    placements: list[Placement] = []
+    journal = out / STATE_DIR / JOURNAL
+    by_source: dict[Path, list[Path]] = {}
+    try:
+        if not dry_run:
+            (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        for src, sha, criterion, cluster, name, conf, folder in rows:
+            if dry_run:
+                dst = folder / _safe_file_name(src)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                dst, there = _free_destination(folder, _safe_file_name(src), sha)
+                if not there:
+                    _place(src, dst, "copy" if mode == "move" else mode)
+                by_source.setdefault(src, []).append(dst)
+            placements.append(Placement(str(src), sha, criterion, cluster, name, round(float(conf), 6), str(dst)))
+        if not dry_run:
+            write_manifest(out, placements)
+            if mode == "move":
+                _finish_move(photos, by_source, journal)
+    except OSError as exc:
+        raise ExportError(f"export stopped: {exc.strerror or exc} ({exc.filename or out}). "
+                          "No original photo was removed or changed.") from exc
+    return placements
+
+
+def _finish_move(photos: list[tuple[Path, str]], copies: dict[Path, list[Path]], journal: Path) -> None:
+    """Remove each original only after its copies are verified and journaled."""
+    with open(journal, "a", encoding="utf-8") as log:
+        for src, sha in photos:
+            dsts = copies.get(src, [])
+            if not dsts or not src.exists():
+                continue
+            for dst in dsts:
+                if content_hash(dst) != sha:
+                    raise ExportError(f"copy {dst} does not match {src}; the original was kept")
+            log.write(json.dumps({"source": str(src), "sha256": sha, "copies": [str(d) for d in dsts]}) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            os.unlink(src)
+
+
+def undo_move(out: Path | str) -> int:
+    """Put every moved original back (from a verified copy) and remove the copies the move made."""
+    journal = Path(out) / STATE_DIR / JOURNAL
+    if not journal.is_file():
+        raise ExportError(f"nothing to undo: {journal} does not exist (only a move can be undone)")
+    restored = 0
+    entries = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for entry in entries:
+        src, sha = Path(entry["source"]), entry["sha256"]
+        copies = [Path(c) for c in entry["copies"]]
+        if not src.exists():
+            good = next((c for c in copies if c.is_file() and content_hash(c) == sha), None)
+            if good is None:
+                raise ExportError(f"no intact copy of {src} left to restore it from")
+            src.parent.mkdir(parents=True, exist_ok=True)
+            _place(good, src, "copy")
+            restored += 1
+        if content_hash(src) == sha:
+            for copy in copies:
+                if copy.is_file() and content_hash(copy) == sha:
+                    copy.unlink()
+    journal.rename(journal.with_suffix(".undone"))
+    return restored
+
+
+def write_manifest(out: Path, placements: list[Placement]) -> None:
+    fields = list(Placement.__dataclass_fields__)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for p in placements:
+        writer.writerow(asdict(p))
+    _write_atomic(out / "manifest.csv", buffer.getvalue())
+    _write_atomic(out / "manifest.json", json.dumps([asdict(p) for p in placements], indent=2))

@@ -1,0 +1,326 @@
+"""From a photo folder to one clustering per criterion: the job the CLI and the GUI both run.
+
+Stages: scan -> keywords -> localization on sampled photos -> one pass over
+every photo (each photo encoded once, all criteria continuing from its image
+prefix; vectors cached per photo, so a killed run resumes) -> per criterion:
+K, clustering head, names, explanations. Progress goes to a callback with
+photos/s and time left; a threading.Event cancels cleanly between photos.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import sparse
+
+from esmc_desktop.errors import EsmcError, ImageError
+from esmc_desktop.method.choose_k import choose_k
+from esmc_desktop.method.head import ClusteringHead, HeadWeights
+from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
+from esmc_desktop.method.localization import Localization, default_target, localize, sample_photos
+from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_words
+from esmc_desktop.mllm.gguf_files import fingerprint
+from esmc_desktop.mllm.logit_lens import LensParams, LogitLens
+from esmc_desktop.mllm.runtime import LlavaRuntime
+from esmc_desktop.photos.cache import FeatureCache, VectorKey
+from esmc_desktop.photos.decode import load_rgb
+from esmc_desktop.photos.scan import Photo, Skipped, scan
+
+
+class Cancelled(EsmcError):
+    """The user cancelled; everything finished so far is in the cache."""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """What the user typed: a phrase, optionally the number of clusters and keywords."""
+
+    text: str
+    k: int | None = None
+    keywords: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, spec: str, keywords: str | None = None) -> "Criterion":
+        """'color of the car' or 'color of the car:4'."""
+        text, k = spec, None
+        match = re.fullmatch(r"(.+?):\s*(\d+|auto)\s*", spec)
+        if match:
+            text, k = match.group(1), None if match.group(2) == "auto" else int(match.group(2))
+        text = text.strip()
+        if not text:
+            raise EsmcError(f"empty criterion in {spec!r}")
+        if k is not None and k < 2:
+            raise EsmcError(f"{spec!r}: the number of clusters must be at least 2")
+        return cls(text, k, tuple(parse_keywords(keywords)) if keywords else None)
+
+    @property
+    def prompt(self) -> str:
+        """'color of the car' -> 'The color of the car is'; a question or a colon ending is kept as typed."""
+        text = self.text.strip()
+        if text.endswith(("?", ":")) or re.search(r"\bis$", text):
+            return text
+        text = re.sub(r"^(the|a|an)\s+", "", text, flags=re.IGNORECASE)
+        return f"The {text} is"
+
+
+@dataclass
+class Progress:
+    stage: str
+    done: int
+    total: int
+    photos_per_second: float = 0.0
+    seconds_left: float | None = None
+
+
+@dataclass
+class CriterionResult:
+    criterion: Criterion
+    prompt: str
+    keywords: list[str]
+    localization: Localization
+    labels: np.ndarray
+    confidences: np.ndarray
+    names: list[str]
+    explanations: list[list[str]]
+    weights: HeadWeights
+    k_scores: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class ClusterResult:
+    root: Path
+    photos: list[Photo]
+    skipped: list[Skipped]
+    criteria: list[CriterionResult]
+    model_fingerprint: str
+    lens: LensParams
+    images_encoded: int
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    n_samples: int = 10
+    seed: int = 0
+    threshold: float = 0.2
+    alpha: float = 0.3
+    lens: LensParams = LensParams()
+    n_ctx: int = 2048
+    threads: int | None = None
+    gpu_layers: int = 0
+
+
+def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
+            computed: int) -> None:
+    if progress is None:
+        return
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    rate = computed / elapsed if computed else 0.0
+    left = (total - done) / rate if rate > 0 else None
+    progress(Progress(stage, done, total, rate, left))
+
+
+def _lens_key(params: LensParams) -> str:
+    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
+
+
+class ClusterJob:
+    """One clustering run over a folder; `run()` returns a ClusterResult."""
+
+    def __init__(self, photos_dir: Path | str, criteria: Sequence[Criterion], lm: Path | str, mmproj: Path | str,
+                 *, cache_dir: Path | str | None = None, settings: RunSettings = RunSettings(),
+                 progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None) -> None:
+        if not criteria:
+            raise EsmcError("give at least one criterion")
+        texts = [c.text for c in criteria]
+        if len(set(texts)) != len(texts):
+            raise EsmcError("the same criterion is given twice")
+        self.root = Path(photos_dir)
+        self.criteria = list(criteria)
+        self.lm, self.mmproj = Path(lm), Path(mmproj)
+        self.cache_dir = cache_dir
+        self.settings = settings
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled; finished photos are cached and a new run resumes from them")
+
+    def run(self) -> ClusterResult:
+        s = self.settings
+        found = scan(self.root)
+        skipped = list(found.skipped)
+        model_fp = fingerprint(self.lm, self.mmproj)
+        lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+        with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
+                          n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria)) as rt, \
+                FeatureCache(self.cache_dir) as cache:
+            keywords = [self._keywords(c, rt) for c in self.criteria]
+            kw_ids = [keyword_token_ids(k, rt.tokenize) for k in keywords]
+            prompts = [c.prompt for c in self.criteria]
+            usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped)
+            keys = [VectorKey(model_fp, p, t.layer, t.position, _lens_key(s.lens)) for p, t in zip(prompts, targets)]
+            vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped)
+            results = [self._cluster(c, p, kw, ids, t, vectors[i], rt.token_text)
+                       for i, (c, p, kw, ids, t) in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
+            encoded = rt.stats.images_encoded
+        return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded)
+
+    def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
+        if criterion.keywords is not None:
+            return list(criterion.keywords)
+        return generate_keywords(criterion.text, lambda q: rt.generate(q, max_tokens=48))
+
+    def _localize(self, photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped):
+        """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets."""
+        s = self.settings
+        chosen = sample_photos(len(photos), s.n_samples, s.seed) if photos else np.array([], int)
+        sample = [photos[i] for i in chosen]
+        cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(k) for k in
+                     [[i for ids in kw.values() for i in ids] for kw in kw_ids]],
+                     "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": _lens_key(s.lens)}
+        cached = cache.get_localization(cache_key)
+        bad: set[str] = set()
+        if cached is None:
+            rt.set_layers(None)
+            probs: list[list[np.ndarray]] = [[] for _ in prompts]
+            started = time.perf_counter()
+            for n, photo in enumerate(sample):
+                self._check_cancel()
+                try:
+                    run = rt.run(load_rgb(photo.path), prompts)
+                except ImageError as exc:
+                    bad.add(photo.sha256)
+                    skipped.append(Skipped(photo.path, str(exc)))
+                    continue
+                for i, states in enumerate(run.prompts):
+                    ids = np.array([t for v in kw_ids[i].values() for t in v], np.int64)
+                    if len(ids):
+                        lensed = lens.project(states.hidden).prob_of(ids)
+                        probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(ids)))
+                _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
+            found = []
+            for i, prompt in enumerate(prompts):
+                n_pos = len(rt.tokenize(rt.template.suffix(prompt)))
+                if probs[i]:
+                    loc = localize(np.stack(probs[i]), s.threshold, list(rt.layers))
+                else:
+                    loc = default_target(rt.n_layer, n_pos, "no keywords for this criterion" if not kw_ids[i]
+                                         else "no sample photo could be decoded")
+                found.append({"layer": loc.layer, "position": loc.position, "fallback": loc.fallback,
+                              "message": loc.message, "counts": loc.counts.tolist(),
+                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples})
+            if not bad:
+                cache.put_localization(cache_key, {"targets": found})
+            cached = {"targets": found}
+        targets = [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
+                                t["fallback"], t["message"]) for t in cached["targets"]]
+        return [p for p in photos if p.sha256 not in bad], targets
+
+    def _pass(self, photos, keys, rt, lens, cache, skipped):
+        """Every photo's vector per criterion, from the cache or one model run per photo."""
+        rt.set_layers(sorted({k.layer for k in keys}))
+        kept: list[Photo] = []
+        rows: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in keys]
+        started = time.perf_counter()
+        computed = 0
+        for n, photo in enumerate(photos):
+            self._check_cancel()
+            found = [cache.get(photo.sha256, k) for k in keys]
+            if any(f is None for f in found):
+                try:
+                    image = load_rgb(photo.path)
+                except ImageError as exc:
+                    skipped.append(Skipped(photo.path, str(exc)))
+                    continue
+                missing = [i for i, f in enumerate(found) if f is None]
+                run = rt.run(image, [keys[i].prompt for i in missing])
+                new = {}
+                for i, states in zip(missing, run.prompts):
+                    pos = keys[i].position
+                    if pos >= len(states.token_ids):
+                        raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
+                    out = lens.project(states.layer(keys[i].layer)[pos][None])
+                    found[i] = (out.indices[0], out.values[0])
+                    new[keys[i]] = found[i]
+                cache.put_photo(photo.sha256, new)
+                computed += 1
+            kept.append(photo)
+            for i, f in enumerate(found):
+                rows[i].append(f)
+            _report(self.progress, "reading photos", n + 1, len(photos), started, computed)
+        n_vocab = lens.n_vocab
+        matrices = []
+        for per_photo in rows:
+            if not per_photo:
+                matrices.append(sparse.csr_matrix((0, n_vocab), dtype=np.float32))
+                continue
+            idx = np.stack([i for i, _ in per_photo])
+            val = np.stack([v for _, v in per_photo])
+            indptr = np.arange(0, idx.size + 1, idx.shape[1])
+            matrices.append(sparse.csr_matrix((val.ravel(), idx.ravel(), indptr), shape=(len(per_photo), n_vocab)))
+        return matrices, kept
+
+    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, token_text) -> CriterionResult:
+        s = self.settings
+        k_scores: dict[int, float] = {}
+        k = criterion.k
+        if k is None:
+            choice = choose_k(X, seed=s.seed)
+            k, k_scores = choice.k, choice.scores
+        head = ClusteringHead(k, alpha=s.alpha, seed=s.seed).fit(X)
+        names = name_clusters(X, head.labels_, kw_ids, token_text, k)
+        explanations = explain_clusters(photo_words(X, token_text), head.labels_, n=2, n_clusters=k)
+        return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
+                               explanations, head.weights_, k_scores)
+
+
+@dataclass
+class Assignment:
+    photos: list[Photo]
+    skipped: list[Skipped]
+    per_criterion: dict[str, list[tuple[int, str, float]]]
+    images_encoded: int
+
+
+def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Path | str, *,
+                      settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None,
+                      cancel: threading.Event | None = None) -> Assignment:
+    """Sort new photos into a saved result with its ONNX heads: no re-clustering."""
+    from esmc_desktop.saved_result import load_heads
+
+    cancel = cancel or threading.Event()
+    model_fp = fingerprint(lm, mmproj)
+    heads = load_heads(saved, model_fp)
+    found = scan(photos_dir)
+    skipped = list(found.skipped)
+    lens = LogitLens.from_gguf(lm, LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
+    per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
+    kept: list[Photo] = []
+    with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
+                      n_gpu_layers=settings.gpu_layers, max_prompts=len(saved.criteria),
+                      layers=sorted({c.layer for c in saved.criteria})) as rt:
+        started = time.perf_counter()
+        for n, photo in enumerate(found.photos):
+            if cancel.is_set():
+                raise Cancelled("cancelled; no photo was exported")
+            try:
+                run = rt.run(load_rgb(photo.path), [c.prompt for c in saved.criteria])
+            except ImageError as exc:
+                skipped.append(Skipped(photo.path, str(exc)))
+                continue
+            kept.append(photo)
+            for c, head, states in zip(saved.criteria, heads, run.prompts):
+                vec = lens.project(states.layer(c.layer)[c.position][None])
+                proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
+                cluster = int(proba.argmax())
+                per[c.text].append((cluster, c.names[cluster], float(proba[cluster])))
+            _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
+        encoded = rt.stats.images_encoded
+    return Assignment(kept, skipped, per, encoded)

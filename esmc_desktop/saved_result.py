@@ -1,0 +1,80 @@
+"""A clustering result kept next to its exported folders, so new photos can be assigned later.
+
+OUT/.esmc/result.json says which model, prompts, targets and names were used;
+OUT/.esmc/<n>.onnx holds each criterion's head (with the same metadata inside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from esmc_desktop.errors import EsmcError
+from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
+from esmc_desktop.photos.export import STATE_DIR
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class SavedCriterion:
+    text: str
+    prompt: str
+    layer: int
+    position: int
+    names: list[str]
+    head: Path
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    lm: Path
+    mmproj: Path
+    model_fingerprint: str
+    lens_top_k: int
+    lens_final_norm: bool
+    criteria: list[SavedCriterion]
+
+
+def save_result(result, out: Path | str, lm: Path, mmproj: Path) -> Path:
+    """Write result.json and one ONNX head per criterion under OUT/.esmc/."""
+    state = Path(out) / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    criteria = []
+    for n, c in enumerate(result.criteria):
+        head = state / f"criterion-{n + 1}.onnx"
+        meta = {"criterion": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
+                "position": c.localization.position, "names": c.names, "keywords": c.keywords,
+                "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
+                "lens_final_norm": result.lens.final_norm, "localization": c.localization.message}
+        export_onnx(c.weights, head, meta)
+        criteria.append({"text": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
+                         "position": c.localization.position, "names": c.names, "head": head.name})
+    data = {"lm": str(Path(lm).resolve()), "mmproj": str(Path(mmproj).resolve()),
+            "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
+            "lens_final_norm": result.lens.final_norm, "criteria": criteria}
+    path = state / RESULT_FILE
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_result(out: Path | str) -> SavedResult:
+    path = Path(out) / STATE_DIR / RESULT_FILE
+    if not path.is_file():
+        raise EsmcError(f"{out} holds no saved clustering ({path} is missing); run `esmc-desktop cluster` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        criteria = [SavedCriterion(c["text"], c["prompt"], int(c["layer"]), int(c["position"]), list(c["names"]),
+                                   path.parent / c["head"]) for c in data["criteria"]]
+        return SavedResult(Path(data["lm"]), Path(data["mmproj"]), data["model_fingerprint"],
+                           int(data["lens_top_k"]), bool(data["lens_final_norm"]), criteria)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EsmcError(f"{path} is damaged ({exc})") from exc
+
+
+def load_heads(saved: SavedResult, model_fingerprint: str) -> list[OnnxHead]:
+    return [OnnxHead(c.head, expected_fingerprint=model_fingerprint) for c in saved.criteria]
