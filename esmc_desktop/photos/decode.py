@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from esmc_desktop.errors import ImageError
@@ -39,6 +40,8 @@ def load_rgb(path: Path | str, max_pixels: int = MAX_PIXELS) -> Image.Image:
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img)
+                if img.mode.startswith("I"):  # 16/32-bit greyscale: scale to 8 bits, don't clip
+                    img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
                 if img.mode in ("RGBA", "LA", "P", "PA"):
                     rgba = img.convert("RGBA")
                     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -7,9 +7,10 @@
 - Names are made safe on every OS (no separators, no traversal, no reserved
   or empty names, bounded length).
 - Every file appears atomically (temporary name, then rename).
-- A move copies the photo into every criterion's tree, verifies the copies by
-  content hash, journals that, and only then removes the original; `undo`
-  replays the journal, so every original comes back even after a crash midway.
+- A move journals each copy as it is made (durably), verifies all copies of a
+  photo by content hash, and only then removes the original; `undo` replays
+  the journal, so every original comes back and every copy the move made goes
+  away, even after a crash midway.
 - The manifest (CSV and JSON) lists source, content hash, criterion, cluster
   id, cluster name, confidence and where the file went.
 """
@@ -139,68 +140,89 @@ def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int
     out = Path(out)
     rows = plan(photos, assignments, out)
     placements: list[Placement] = []
-    journal = out / STATE_DIR / JOURNAL
     by_source: dict[Path, list[Path]] = {}
     try:
+        journal = None
         if not dry_run:
             (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
-        for src, sha, criterion, cluster, name, conf, folder in rows:
-            if dry_run:
-                dst = folder / _safe_file_name(src)
-            else:
-                folder.mkdir(parents=True, exist_ok=True)
-                dst, there = _free_destination(folder, _safe_file_name(src), sha)
-                if not there:
-                    _place(src, dst, "copy" if mode == "move" else mode)
-                by_source.setdefault(src, []).append(dst)
-            placements.append(Placement(str(src), sha, criterion, cluster, name, round(float(conf), 6), str(dst)))
-        if not dry_run:
-            write_manifest(out, placements)
             if mode == "move":
-                _finish_move(photos, by_source, journal)
+                journal = open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8")
+        try:
+            for src, sha, criterion, cluster, name, conf, folder in rows:
+                if dry_run:
+                    dst = folder / _safe_file_name(src)
+                else:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    dst, there = _free_destination(folder, _safe_file_name(src), sha)
+                    if not there:
+                        _place(src, dst, "copy" if mode == "move" else mode)
+                    if journal is not None:
+                        _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
+                    by_source.setdefault(src, []).append(dst)
+                placements.append(Placement(str(src), sha, criterion, cluster, name, round(float(conf), 6), str(dst)))
+            if not dry_run:
+                write_manifest(out, placements)
+            if journal is not None:
+                _remove_originals(photos, by_source)
+        finally:
+            if journal is not None:
+                journal.close()
     except OSError as exc:
         raise ExportError(f"export stopped: {exc.strerror or exc} ({exc.filename or out}). "
                           "No original photo was removed or changed.") from exc
     return placements
 
 
-def _finish_move(photos: list[tuple[Path, str]], copies: dict[Path, list[Path]], journal: Path) -> None:
-    """Remove each original only after its copies are verified and journaled."""
-    with open(journal, "a", encoding="utf-8") as log:
-        for src, sha in photos:
-            dsts = copies.get(src, [])
-            if not dsts or not src.exists():
-                continue
-            for dst in dsts:
-                if content_hash(dst) != sha:
-                    raise ExportError(f"copy {dst} does not match {src}; the original was kept")
-            log.write(json.dumps({"source": str(src), "sha256": sha, "copies": [str(d) for d in dsts]}) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-            os.unlink(src)
+def _journal(log, record: dict) -> None:
+    """Append one record and make it durable before the next step depends on it."""
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    os.fsync(log.fileno())
+
+
+def _remove_originals(photos: list[tuple[Path, str]], copies: dict[Path, list[Path]]) -> None:
+    """Remove each original only after every copy of it (already journaled) is verified."""
+    for src, sha in photos:
+        dsts = copies.get(src, [])
+        if not dsts or not src.exists():
+            continue
+        for dst in dsts:
+            if content_hash(dst) != sha:
+                raise ExportError(f"copy {dst} does not match {src}; the original was kept")
+        os.unlink(src)
 
 
 def undo_move(out: Path | str) -> int:
     """Put every moved original back (from a verified copy) and remove the copies the move made."""
-    journal = Path(out) / STATE_DIR / JOURNAL
+    out = Path(out)
+    journal = out / STATE_DIR / JOURNAL
     if not journal.is_file():
         raise ExportError(f"nothing to undo: {journal} does not exist (only a move can be undone)")
+    copies: dict[tuple[str, str], list[Path]] = {}
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            copies.setdefault((record["source"], record["sha256"]), []).append(Path(record["copy"]))
     restored = 0
-    entries = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for entry in entries:
-        src, sha = Path(entry["source"]), entry["sha256"]
-        copies = [Path(c) for c in entry["copies"]]
+    for (source, sha), paths in copies.items():
+        src = Path(source)
         if not src.exists():
-            good = next((c for c in copies if c.is_file() and content_hash(c) == sha), None)
+            good = next((c for c in paths if c.is_file() and content_hash(c) == sha), None)
             if good is None:
                 raise ExportError(f"no intact copy of {src} left to restore it from")
             src.parent.mkdir(parents=True, exist_ok=True)
             _place(good, src, "copy")
             restored += 1
         if content_hash(src) == sha:
-            for copy in copies:
+            for copy in paths:
                 if copy.is_file() and content_hash(copy) == sha:
                     copy.unlink()
+    for name in ("manifest.csv", "manifest.json"):
+        (out / name).unlink(missing_ok=True)
+    for folder in sorted((p for p in out.rglob("*") if p.is_dir() and STATE_DIR not in p.parts),
+                         key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
     journal.rename(journal.with_suffix(".undone"))
     return restored
 

@@ -1,0 +1,132 @@
+"""Exporting never loses or overwrites a photo, even when the disk fails or the process dies."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from esmc_desktop.cli import main
+from esmc_desktop.photos import export as export_module
+from esmc_desktop.photos.export import ExportError, export, safe_name, undo_move
+from esmc_desktop.photos.scan import content_hash, scan
+from tests.test_pipeline import make_photos, model_args
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): content_hash(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assignments(folder: Path, k: int = 2):
+    found = scan(folder)
+    photos = [(p.path, p.sha256) for p in found.photos]
+    return photos, {"color": [(i % k, f"group {i % k}", 0.9) for i in range(len(photos))],
+                    "shape": [(i % 3, ["round", "square", "star"][i % 3], 0.8) for i in range(len(photos))]}
+
+
+@pytest.mark.parametrize("name, safe", [
+    ("red", "red"), ("a/b\\c", "a_b_c"), ("..", "unnamed"), ("", "unnamed"), ("CON", "_CON"),
+    ("nul.txt", "_nul.txt"), ("what?*<>|", "what_____"), ("trailing. ", "trailing"), ("x" * 300, "x" * 120),
+])
+def test_names_are_safe_on_every_system(name, safe):
+    assert safe_name(name) == safe
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink", "symlink"])
+def test_export_modes_place_every_photo_and_a_rerun_changes_nothing(tmp_path, mode):
+    photos, plan = assignments(make_photos(tmp_path / "p", 6))
+    out = tmp_path / "out"
+    first = export(photos, plan, out, mode)
+    assert len(first) == 12
+    for row in first:
+        assert content_hash(Path(row.destination)) == row.sha256
+        if mode == "symlink":
+            assert Path(row.destination).is_symlink()
+    snapshot = {p: p.stat().st_mtime_ns for p in out.rglob("*") if not p.is_symlink()}
+    export(photos, plan, out, mode)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if not p.is_symlink()} == snapshot
+
+
+def test_a_name_taken_by_another_file_gets_a_suffix_never_an_overwrite(tmp_path):
+    photos, plan = assignments(make_photos(tmp_path / "p", 2))
+    target = tmp_path / "out" / "color" / "group 0"
+    target.mkdir(parents=True)
+    mine = target / photos[0][0].name
+    mine.write_bytes(b"my own file, not a photo from this run")
+    rows = export(photos, plan, tmp_path / "out")
+    assert mine.read_bytes() == b"my own file, not a photo from this run"
+    placed = next(r for r in rows if r.source == str(photos[0][0]) and r.criterion == "color")
+    assert Path(placed.destination).name == f"{photos[0][0].stem} (2){photos[0][0].suffix}"
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    photos, plan = assignments(make_photos(tmp_path / "p", 3))
+    rows = export(photos, plan, tmp_path / "out", "move", dry_run=True)
+    assert len(rows) == 6 and not (tmp_path / "out").exists()
+    assert len(list((tmp_path / "p").rglob("*.png"))) == 3
+
+
+@pytest.mark.parametrize("fault", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_disk_full_or_read_only_destination_loses_nothing(tmp_path, monkeypatch, fault):
+    src = make_photos(tmp_path / "p", 6)
+    before = hashes(src)
+    photos, plan = assignments(src)
+    real_copy = export_module.shutil.copy2
+    calls = []
+
+    def failing_copy(a, b):
+        calls.append(b)
+        if len(calls) > 3:
+            Path(b).write_bytes(Path(a).read_bytes()[:100])  # a partial write, then the disk says no
+            raise OSError(fault, os.strerror(fault), str(b))
+        return real_copy(a, b)
+
+    monkeypatch.setattr(export_module.shutil, "copy2", failing_copy)
+    with pytest.raises(ExportError, match="No original photo was removed"):
+        export(photos, plan, tmp_path / "out", "move")
+    assert hashes(src) == before
+    assert not list((tmp_path / "out").rglob("*.partial"))
+    for placed in (tmp_path / "out").rglob("*.png"):
+        assert content_hash(placed) in before.values()
+
+
+def test_a_move_killed_midway_is_undone_without_losing_a_photo(tmp_path, tiny):
+    src = make_photos(tmp_path / "photos", 80, size=900, fmt="jpg")
+    before = hashes(src)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "esmc_desktop.cli", "cluster", str(src), "--criterion", "color of the object:2",
+         "--keywords", "color of the object=red,green", "--out", str(out), "--cache", str(tmp_path / "cache"),
+         "--mode", "move", "--quiet", *model_args(tiny)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while len(list(src.rglob("*.jpg"))) > 60 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.001)
+    proc.kill()
+    proc.wait()
+    remaining = len(list(src.rglob("*.jpg")))
+    print(f"\nkilled with {remaining} of 80 photos still in place")
+    assert main(["undo", str(out)]) == 0
+    assert hashes(src) == before
+    assert not list(out.rglob("*.jpg"))
+
+
+def test_undo_without_a_move_says_so(tmp_path):
+    with pytest.raises(ExportError, match="nothing to undo"):
+        undo_move(tmp_path)
+
+
+def test_manifest_lists_source_hash_criterion_cluster_and_confidence(tmp_path):
+    photos, plan = assignments(make_photos(tmp_path / "p", 3))
+    export(photos, plan, tmp_path / "out")
+    rows = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert set(rows[0]) == {"source", "sha256", "criterion", "cluster_id", "cluster_name", "confidence", "destination"}
+    header = (tmp_path / "out" / "manifest.csv").read_text().splitlines()[0]
+    assert header == "source,sha256,criterion,cluster_id,cluster_name,confidence,destination"
