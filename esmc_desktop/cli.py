@@ -250,7 +250,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         "criteria": [{
             "criterion": c.criterion.text, "prompt": c.prompt, "keywords": c.keywords,
             "layer": c.localization.layer, "position": c.localization.position,
-            "localization": c.localization.message, "k": len(c.names),
+            "localization": c.localization.message, "k": len(c.names), "clustering_head_used": c.used_head,
             "clusters": [{"id": k, "name": name, "count": int((c.labels == k).sum()),
                           "explanation": c.explanations[k]} for k, name in enumerate(c.names)],
         } for c in result.criteria],

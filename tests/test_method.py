@@ -52,6 +52,7 @@ def test_head_recovers_each_criterion_and_ignores_the_other(photos, heads, crite
     assert scores(photos.labels[criterion], heads[criterion].labels_)["nmi"] >= 0.9
     assert scores(photos.labels[other], heads[criterion].labels_)["nmi"] <= 0.05
     assert ((heads[criterion].confidences_ > 0) & (heads[criterion].confidences_ <= 1)).all()
+    assert heads[criterion].used_head_
 
 
 def test_head_is_seeded_and_reproducible(photos):
@@ -167,3 +168,13 @@ def test_keywords_come_from_the_language_model_in_text_only_mode(tiny):
     assert asked == ["What are common colors of objects? Answer with single words separated by commas."]
     assert words == parse_keywords(answer)
     assert all(w.isalpha() and w == w.lower() for w in words)
+
+
+def test_a_head_that_empties_a_cluster_falls_back_to_kmeans_in_process_and_in_onnx(tmp_path, photos):
+    X = photos.target_vectors("color")
+    head = ClusteringHead(4, seed=0, epochs=1, learning_rate=1e-9).fit(X)  # an MLP that learned nothing
+    assert not head.used_head_
+    np.testing.assert_array_equal(head.labels_, head.kmeans_labels_)
+    assert len(np.unique(head.labels_)) == 4 and ((head.confidences_ > 0) & (head.confidences_ <= 1)).all()
+    export_onnx(head.weights_, tmp_path / "km.onnx", {})
+    np.testing.assert_allclose(OnnxHead(tmp_path / "km.onnx").predict_proba(X), head.predict_proba(X), atol=1e-5)

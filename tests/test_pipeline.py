@@ -62,7 +62,7 @@ def test_cluster_writes_trees_and_manifests_that_match_the_clustering(tmp_path, 
     for crit in summary["criteria"]:
         for cluster in crit["clusters"]:
             rows = [r for r in manifest if r["criterion"] == crit["criterion"] and r["cluster_id"] == cluster["id"]]
-            assert len(rows) == cluster["count"]
+            assert len(rows) == cluster["count"] > 0
             assert len(list((out / crit["criterion"] / safe_name(cluster["name"])).iterdir())) == cluster["count"]
     assert [c["k"] for c in summary["criteria"]] == [3, 2]
     assert (out / "manifest.csv").read_text().count("\n") == 24 * 2 + 1

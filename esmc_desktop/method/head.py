@@ -6,7 +6,9 @@ of photos closest to its centroid become pseudo-labels; a 2-layer MLP
 epochs (one full-batch step per epoch, as Algorithm 2 is written; momentum
 SGD, see _Momentum for why not Adam); every
 photo's label is the argmax of the MLP, its confidence the
-softmax maximum. No ground truth anywhere: the reference script picks its best
+softmax maximum. If the MLP's argmax leaves empty a cluster k-means had
+populated, the head failed to learn it and nearest-centroid assignment is
+kept instead (`used_head_` is False), expressed as the same kind of network. No ground truth anywhere: the reference script picks its best
 epoch by ground-truth NMI, we train a fixed number of epochs, seeded.
 
 The first layer only keeps rows for vocabulary entries that occur in the
@@ -104,6 +106,11 @@ class ClusteringHead:
         self.pseudo_rows_ = rows
         self.weights_ = self._train(X, rows, targets)
         proba = self.weights_.predict_proba(X)
+        self.used_head_ = len(np.unique(proba.argmax(axis=1))) >= len(np.unique(kmeans.labels_))
+        if not self.used_head_:
+            # The MLP emptied a cluster k-means had populated: it failed to learn it. Keep k-means.
+            self.weights_ = _centroid_weights(kmeans.cluster_centers_)
+            proba = self.weights_.predict_proba(X)
         self.labels_ = proba.argmax(axis=1)
         self.confidences_ = proba.max(axis=1)
         return self
@@ -145,6 +152,19 @@ class ClusteringHead:
 
     def predict_proba(self, X) -> np.ndarray:
         return self.weights_.predict_proba(check_vectors(X, min_rows=1))
+
+
+def _centroid_weights(centers: np.ndarray) -> HeadWeights:
+    """Nearest-centroid assignment as the same 2-layer network, so export and ONNX need nothing new.
+
+    softmax(-|x - c|^2) = softmax(2 x.c - |c|^2): the |x|^2 term is shared by all clusters.
+    Lens vectors and centroids are non-negative, so the ReLU after 2 x.c changes nothing.
+    """
+    centers = np.asarray(centers, dtype=np.float32)
+    active = np.flatnonzero(np.abs(centers).sum(axis=0) > 0).astype(np.int64)
+    k = centers.shape[0]
+    return HeadWeights(active, 2.0 * centers[:, active].T, np.zeros(k, np.float32), np.eye(k, dtype=np.float32),
+                       -(centers * centers).sum(axis=1), centers.shape[1])
 
     def predict(self, X) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
