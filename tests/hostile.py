@@ -15,7 +15,7 @@ from models.tiny_llava import sample_image
 # good-0.png and copy-of-good-0.png hold the same bytes: one is used, the other skipped as a duplicate
 EXPECTED = {
     "good-1.jpg": None, "good-2.webp": None, "good-3.bmp": None, "good-4.tiff": None,
-    "sixteen-bit.png": None, "cmyk.jpg": None, "palette-transparent.png": None, "animated.gif": None,
+    "sixteen-bit.png": None, "phone.heic": None, "cmyk.jpg": None, "palette-transparent.png": None, "animated.gif": None,
     "truncated.jpg": "damaged or truncated", "zero.jpg": "empty", "text.jpg": "not an image",
     "bomb.png": "too many pixels", "notes.txt": "not a photo type", "broken-link.jpg": "broken symbolic link",
     "loop": "symlink loop",
@@ -27,6 +27,10 @@ def build_hostile_folder(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for i, suffix in enumerate(["png", "jpg", "webp", "bmp", "tiff"]):
         Image.fromarray(sample_image(i)).save(root / f"good-{i}.{suffix}")
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    Image.fromarray(sample_image(14)).save(root / "phone.heic")
     Image.fromarray((np.arange(56 * 56, dtype=np.uint16).reshape(56, 56) * 20)).save(root / "sixteen-bit.png")
     Image.fromarray(sample_image(7)).convert("CMYK").save(root / "cmyk.jpg")
     pal = Image.fromarray(sample_image(8)).convert("P", palette=Image.ADAPTIVE, colors=16)
