@@ -207,19 +207,22 @@ def _settings(args: argparse.Namespace, gpu_layers: int):
 
 
 def _criteria(args: argparse.Namespace):
+    import dataclasses
+
+    from esmc_desktop.method.keywords import parse_keywords
     from esmc_desktop.pipeline import Criterion
 
-    keywords: dict[str, str] = {}
+    criteria = [Criterion.parse(c) for c in args.criterion]
+    by_text = {c.text: i for i, c in enumerate(criteria)}
     for spec in args.keywords or []:
         name, sep, words = spec.partition("=")
         if not sep:
             raise EsmcError(f"--keywords takes 'CRITERION=word,word,...', not {spec!r}")
-        keywords[name.strip()] = words
-    criteria = [Criterion.parse(c) for c in args.criterion]
-    unknown = set(keywords) - {c.text for c in criteria}
-    if unknown:
-        raise EsmcError(f"--keywords names a criterion that was not given: {', '.join(sorted(unknown))}")
-    return [Criterion.parse(c, keywords.get(Criterion.parse(c).text)) for c in args.criterion]
+        if name.strip() not in by_text:
+            raise EsmcError(f"--keywords names a criterion that was not given: {name.strip()}")
+        i = by_text[name.strip()]
+        criteria[i] = dataclasses.replace(criteria[i], keywords=tuple(parse_keywords(words)))
+    return criteria
 
 
 def _export_result(photos, per_criterion, out: Path, mode: str, dry_run: bool):

@@ -183,8 +183,8 @@ class ClusterJob:
         s = self.settings
         chosen = sample_photos(len(photos), s.n_samples, s.seed) if photos else np.array([], int)
         sample = [photos[i] for i in chosen]
-        cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(k) for k in
-                     [[i for ids in kw.values() for i in ids] for kw in kw_ids]],
+        token_ids = [np.array([t for ids in kw.values() for t in ids], np.int64) for kw in kw_ids]
+        cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(t.tolist()) for t in token_ids],
                      "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": _lens_key(s.lens)}
         cached = cache.get_localization(cache_key)
         bad: set[str] = set()
@@ -201,10 +201,9 @@ class ClusterJob:
                     skipped.append(Skipped(photo.path, str(exc)))
                     continue
                 for i, states in enumerate(run.prompts):
-                    ids = np.array([t for v in kw_ids[i].values() for t in v], np.int64)
-                    if len(ids):
-                        lensed = lens.project(states.hidden).prob_of(ids)
-                        probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(ids)))
+                    if len(token_ids[i]):
+                        lensed = lens.project(states.hidden).prob_of(token_ids[i])
+                        probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(token_ids[i])))
                 _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
             found = []
             for i, prompt in enumerate(prompts):
