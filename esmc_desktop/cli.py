@@ -309,6 +309,25 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Compare ESMC with the baselines on a labelled dataset (DATASET/<criterion>/<label>/<image>)."""
+    from esmc_desktop.benchmark import chart, csv_text, markdown, run_benchmark
+
+    if args.seeds < 1:
+        raise EsmcError("--seeds must be at least 1")
+    lm, mmproj, gpu_layers = _resolve_model(args)
+    report = run_benchmark(args.dataset, lm, mmproj, seeds=args.seeds, cache_dir=args.cache,
+                           settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(report)
+    (args.out / "bench.md").write_text(table, encoding="utf-8")
+    (args.out / "bench.csv").write_text(csv_text(report.rows), encoding="utf-8")
+    chart(report.rows, args.out / "bench.png")
+    print(table)
+    print(f"written: {args.out / 'bench.md'}, {args.out / 'bench.csv'}, {args.out / 'bench.png'}")
+    return EXIT_OK
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     from esmc_desktop.photos.export import MODES
 
@@ -370,6 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("bench", help="compare ESMC with the papers' baselines on a labelled dataset",
+                       description=cmd_bench.__doc__)
+    p.add_argument("dataset", type=Path, help="DATASET/<criterion>/<label>/<image files>")
+    p.add_argument("--out", type=Path, default=Path("bench-report"), help="folder for bench.md, .csv and .png")
+    p.add_argument("--seeds", type=int, default=10, help="seeds averaged for k-means-based methods")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--cache", type=Path, help="folder for the feature cache")
+    p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("undo", help="reverse a --mode move export", description=cmd_undo.__doc__)
     p.add_argument("out", type=Path, help="the --out folder of the move")

@@ -89,6 +89,7 @@ class CriterionResult:
     names: list[str]
     explanations: list[list[str]]
     weights: HeadWeights
+    vectors: sparse.csr_matrix
     used_head: bool = True
     k_scores: dict[int, float] = field(default_factory=dict)
 
@@ -278,7 +279,7 @@ class ClusterJob:
         names = name_clusters(X, head.labels_, kw_ids, token_text, k)
         explanations = explain_clusters(photo_words(X, token_text), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
-                               explanations, head.weights_, head.used_head_, k_scores)
+                               explanations, head.weights_, X, head.used_head_, k_scores)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The synthetic photo world used by the demo and the benchmarks."""
