@@ -1,0 +1,47 @@
+"""`esmc-desktop demo`: generate a photo folder, cluster it by three criteria, export, score it.
+
+The generator's labels are used only here, after clustering, to print how well
+each criterion's clusters match the truth and how independent they are of the
+other criteria.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, write_photo_folder
+from esmc_desktop.method.metrics import scores
+from esmc_desktop.photos.export import export
+from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
+
+N_VALUES = {"color": len(COLORS), "shape": len(SHAPES), "background": len(BACKGROUNDS)}
+
+
+@dataclass
+class DemoReport:
+    result: ClusterResult
+    metrics: dict[str, dict[str, float]]
+    cross_nmi: dict[tuple[str, str], float]
+    photos_dir: Path
+    sorted_dir: Path
+
+
+def run_demo(out: Path | str, lm: Path, mmproj: Path, *, n_photos: int = 120, seed: int = 7,
+             settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None) -> DemoReport:
+    out = Path(out)
+    made = write_photo_folder(out / "photos", n_photos, seed=seed)
+    truth_by_path = {path.resolve(): spec for path, spec in made}
+    criteria = [Criterion(text, N_VALUES[attribute]) for text, attribute in CRITERIA.items()]
+    result = ClusterJob(out / "photos", criteria, lm, mmproj, cache_dir=out / "cache", settings=settings,
+                        progress=progress).run()
+    per = {c.criterion.text: [(int(l), c.names[int(l)], float(p)) for l, p in zip(c.labels, c.confidences)]
+           for c in result.criteria}
+    export([(p.path, p.sha256) for p in result.photos], per, out / "sorted")
+    truth = {text: [truth_by_path[p.path.resolve()].label(attr) for p in result.photos]
+             for text, attr in CRITERIA.items()}
+    metrics = {c.criterion.text: scores(truth[c.criterion.text], c.labels) for c in result.criteria}
+    cross = {(c.criterion.text, other): scores(truth[other], c.labels)["nmi"]
+             for c in result.criteria for other in CRITERIA if other != c.criterion.text}
+    return DemoReport(result, metrics, cross, out / "photos", out / "sorted")
