@@ -1,0 +1,29 @@
+"""`esmc-desktop demo` with the shipped demo model: photos generated, clustered, exported, scored."""
+
+from __future__ import annotations
+
+import json
+
+from esmc_desktop.cli import EXIT_OK, main
+from esmc_desktop.demo.world import CRITERIA
+from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES, ModelRegistry
+
+
+def test_the_demo_model_is_shipped_and_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert all((DEMO_DIR / f).is_file() for f in DEMO_FILES)
+    assert ModelRegistry().get().name == "demo"
+
+
+def test_demo_sorts_generated_photos_into_folders_and_scores_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--photos", "24", "--quiet", "--gpu-layers", "0"]) == EXIT_OK
+    printed = capsys.readouterr().out
+    for criterion in CRITERIA:
+        assert f"{criterion}: NMI" in printed
+        files = [p for p in (out / "sorted" / criterion).rglob("*.png")]
+        assert len(files) == 24
+        assert len({p.parent.name for p in files}) >= 2
+    manifest = json.loads((out / "sorted" / "manifest.json").read_text())
+    assert len(manifest) == 24 * len(CRITERIA)
