@@ -352,12 +352,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that export: cluster and assign."""
     from esmc_desktop.photos.export import MODES
 
     p.add_argument("--mode", choices=MODES, default="copy",
                    help="copy (default), hardlink, symlink, or move (undo with `esmc-desktop undo OUT`)")
     p.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_job_options(p)
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    """Options of every command that runs a ClusterJob (read by _settings and _tqdm_progress)."""
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cache", type=Path, help="folder for the feature cache (default: the user cache folder)")
     p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
@@ -428,10 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="DATASET/<criterion>/<label>/<image files>")
     p.add_argument("--out", type=Path, default=Path("bench-report"), help="folder for bench.md, .csv and .png")
     p.add_argument("--seeds", type=int, default=10, help="seeds averaged for k-means-based methods")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--cache", type=Path, help="folder for the feature cache")
-    p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
+    _add_job_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
 

@@ -26,7 +26,7 @@ from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, p
 from esmc_desktop.method.localization import Localization, default_target, localize, sample_photos
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
-from esmc_desktop.mllm.logit_lens import LensParams, LogitLens
+from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
@@ -256,16 +256,8 @@ class ClusterJob:
             for i, f in enumerate(found):
                 rows[i].append(f)
             _report(self.progress, "reading photos", n + 1, len(photos), started, computed)
-        n_vocab = lens.n_vocab
-        matrices = []
-        for per_photo in rows:
-            if not per_photo:
-                matrices.append(sparse.csr_matrix((0, n_vocab), dtype=np.float32))
-                continue
-            idx = np.stack([i for i, _ in per_photo])
-            val = np.stack([v for _, v in per_photo])
-            indptr = np.arange(0, idx.size + 1, idx.shape[1])
-            matrices.append(sparse.csr_matrix((val.ravel(), idx.ravel(), indptr), shape=(len(per_photo), n_vocab)))
+        matrices = [SparseLens(np.stack([i for i, _ in per]), np.stack([v for _, v in per]), lens.n_vocab).to_csr()
+                    if per else sparse.csr_matrix((0, lens.n_vocab), dtype=np.float32) for per in rows]
         return matrices, kept
 
     def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, token_text) -> CriterionResult:

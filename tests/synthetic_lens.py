@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from esmc_desktop.mllm.logit_lens import SparseLens
+
 N_VOCAB = 32000
 TOP_K = 50
 N_LAYERS, N_POSITIONS = 8, 6
@@ -101,9 +103,7 @@ class SyntheticPhotos:
             idx, val = self._lens(rng, self._tokens(criterion, i, rng), rng.uniform(*self.signal), cross, 0.04)
             rows_i.append(idx)
             rows_v.append(val)
-        idx, val = np.array(rows_i), np.array(rows_v)
-        indptr = np.arange(0, idx.size + 1, TOP_K)
-        return sparse.csr_matrix((val.ravel(), idx.ravel(), indptr), shape=(self.n, N_VOCAB))
+        return SparseLens(np.array(rows_i), np.array(rows_v), N_VOCAB).to_csr()
 
 
 def make_photos(n: int, seed: int = 0, signal: tuple[float, float] = (0.3, 0.7), flip: float = 0.0) -> SyntheticPhotos:
