@@ -36,7 +36,7 @@ def test_localization_finds_the_planted_layer_and_position(photos, criterion):
     found = localize(keyword_probs(photos, criterion, sample))
     assert (found.layer, found.position) == PLANTED[criterion]
     assert found.counts.shape == (N_LAYERS, N_POSITIONS)
-    assert not found.fallback and "10 photos" in found.message
+    assert not found.fallback and "of 10 photos" in found.message
 
 
 def test_localization_says_so_when_no_keyword_reaches_the_threshold(photos):
@@ -44,6 +44,24 @@ def test_localization_says_so_when_no_keyword_reaches_the_threshold(photos):
     found = localize(probs)
     assert found.fallback and "no keyword reached" in found.message
     assert (found.layer, found.position) == PLANTED["color"]
+
+
+def test_localization_counts_each_photo_once_so_a_hesitant_place_does_not_outvote_a_sure_one():
+    probs = np.zeros((10, 2, 3, 4))
+    probs[:, 0, 0, :2] = 0.45  # every photo: two keywords above the threshold, the lens unsure
+    probs[:, 1, 2, 0] = 0.99  # every photo: one keyword, certain
+    found = localize(probs)
+    assert (found.layer, found.position) == (1, 2)
+    assert found.counts[0, 0] == found.counts[1, 2] == 10
+
+
+def test_localization_breaks_a_tie_towards_the_later_position_which_has_read_more_of_the_criterion():
+    probs = np.zeros((10, 3, 5, 4))
+    probs[:, 0, 1, 0] = 1.0  # as sure, but before the criterion's noun
+    probs[:, 2, 4, 0] = 0.98
+    found = localize(probs)
+    assert (found.layer, found.position) == (2, 4)
+    assert "in 10 of 10 photos" in found.message
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)
