@@ -309,6 +309,16 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Open the desktop window (needs the gui extra: pip install -e '.[gui]')."""
+    try:
+        from esmc_desktop.gui.app import run_gui
+    except ImportError as e:
+        raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
+    lm, mmproj, gpu_layers = _resolve_model(args)
+    return run_gui(lm, mmproj, _settings(args, gpu_layers), cache_dir=args.cache)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate sample photos, cluster them by colour, shape and background with the demo model, export, score."""
     from esmc_desktop.demo.showcase import run_demo
@@ -418,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("gui", help="open the desktop window", description=cmd_gui.__doc__)
+    _add_job_options(p)
+    _add_model_options(p)
+    p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("demo", help="generate sample photos and sort them with the shipped demo model",
                        description=cmd_demo.__doc__)
