@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QThread, QTimer, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QThread, QTimer, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from esmc_desktop.editable_result import EditableResult
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.gui.criterion_view import CriterionView
+from esmc_desktop.gui.export_dialog import ExportDialog
+from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
 from esmc_desktop.gui.worker import ClusterWorker
-from esmc_desktop.photos.export import export
+from esmc_desktop.photos.export import export, undo_move
+from esmc_desktop.photos.thumbnails import ThumbnailCache
 from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings
 
-PHOTO_ROLE = Qt.ItemDataRole.UserRole
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
-CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class MainWindow(QMainWindow):
@@ -29,10 +30,14 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.lm, self.mmproj, self.cache_dir, self.settings = lm, mmproj, cache_dir, settings
         self.result: EditableResult | None = None
+        self.last_export: tuple[Path, str] | None = None
         self._thread: QThread | None = None
         self._worker: ClusterWorker | None = None
+        self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None), self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
         self.setWindowTitle("ESMC Desktop")
         self._build()
+        self._build_menus()
 
     def _build(self) -> None:
         central = QWidget()
@@ -91,12 +96,20 @@ class MainWindow(QMainWindow):
         self.tabs.setAccessibleName("Results")
         layout.addWidget(self.tabs, 1)
 
-        self.export_button = QPushButton("&Export…", clicked=self._export_dialog, enabled=False)
-        self.export_button.setToolTip("Copy the photos into one folder per cluster (Ctrl+E)")
+        self.export_button = QPushButton("&Export…", clicked=self.open_export_dialog, enabled=False)
+        self.export_button.setToolTip("Write the photos into one folder per criterion and cluster (Ctrl+E)")
         self.export_button.setShortcut(QKeySequence("Ctrl+E"))
         layout.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignRight)
         self.setCentralWidget(central)
-        self.resize(900, 640)
+        self.resize(1000, 700)
+
+    def _build_menus(self) -> None:
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = QAction("&Undo move export", self, enabled=False, triggered=self.undo_last_move)
+        self.undo_action.setToolTip("Put the moved photos back where they were")
+        edit.addAction(self.undo_action)
+        self.open_action = QAction("&Open export folder", self, enabled=False, triggered=self._open_export_folder)
+        edit.addAction(self.open_action)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Photo folder", self.folder_edit.text())
@@ -188,72 +201,44 @@ class MainWindow(QMainWindow):
 
     def _show_result(self) -> None:
         self.tabs.clear()
-        for ci, crit in enumerate(self.result.criteria):
-            tree = QTreeWidget()
-            tree.setHeaderLabels(["Cluster / photo", "Confidence"])
-            tree.setAccessibleName(f"Clusters by {crit.text}")
-            tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            tree.customContextMenuRequested.connect(lambda pos, t=tree, c=ci: self._photo_menu(t, c, pos))
-            tree.itemChanged.connect(lambda item, col, c=ci: self._renamed(c, item))
-            self.tabs.addTab(tree, crit.text)
-            self._fill_tree(ci)
+        for ci in range(len(self.result.criteria)):
+            view = CriterionView(self.result, ci)
+            view.rename_requested.connect(lambda k, name, c=ci: self.rename_cluster(c, k, name))
+            view.move_requested.connect(lambda photos, k, c=ci: self.move_photos(c, photos, k))
+            view.thumbnails_wanted.connect(self._want_thumbnails)
+            self.tabs.addTab(view, self.result.criteria[ci].text)
+            self._want_thumbnails(view.shown_photos())
 
-    def tree(self, criterion: int) -> QTreeWidget:
+    def view(self, criterion: int) -> CriterionView:
         return self.tabs.widget(criterion)
 
-    def _fill_tree(self, criterion: int) -> None:
-        crit = self.result.criterion(criterion)
-        tree = self.tree(criterion)
-        tree.blockSignals(True)
-        tree.clear()
-        for k, name in enumerate(crit.names):
-            members = crit.members(k)
-            top = QTreeWidgetItem([name, f"{len(members)} photos"])
-            top.setData(0, CLUSTER_ROLE, k)
-            top.setFlags(top.flags() | Qt.ItemFlag.ItemIsEditable)
-            top.setToolTip(0, "Why: " + ", ".join(crit.explanations[k]) if crit.explanations[k] else name)
-            for i in members:
-                child = QTreeWidgetItem([self.result.photos[i].path.name, f"{crit.confidences[i]:.2f}"])
-                child.setData(0, PHOTO_ROLE, i)
-                child.setToolTip(0, str(self.result.photos[i].path))
-                top.addChild(child)
-            tree.addTopLevelItem(top)
-            top.setExpanded(True)
-        tree.resizeColumnToContents(0)
-        tree.blockSignals(False)
+    def _want_thumbnails(self, photos: list) -> None:
+        for i in photos:
+            photo = self.result.photos[i]
+            self.thumbnails.request(photo.path, photo.sha256)
 
-    def _renamed(self, criterion: int, item: QTreeWidgetItem) -> None:
-        cluster = item.data(0, CLUSTER_ROLE)
-        if cluster is None:
-            return
-        try:
-            self.result.rename(criterion, cluster, item.text(0))
-        except EsmcError as e:
-            self._error(str(e))
-            QTimer.singleShot(0, lambda: self._fill_tree(criterion))  # not while the tree is inside this signal
+    def _thumbnail_ready(self, sha: str, file: str) -> None:
+        for ci in range(self.tabs.count()):
+            self.view(ci).set_thumbnail(sha, file)
 
     def rename_cluster(self, criterion: int, cluster: int, name: str) -> None:
-        """Rename as an edit in the tree does (the tree item's text change drives it)."""
-        self.tree(criterion).topLevelItem(cluster).setText(0, name)
+        try:
+            self.result.rename(criterion, cluster, name)
+            self.status.setText(f"Renamed to '{name.strip()}'.")
+        except EsmcError as e:
+            self._error(str(e))
+        QTimer.singleShot(0, self.view(criterion).refresh)  # not while the list is inside its own signal
 
-    def move_photo(self, criterion: int, photo: int, cluster: int) -> None:
-        self.result.move(criterion, photo, cluster)
-        self._fill_tree(criterion)
+    def move_photos(self, criterion: int, photos: list[int], cluster: int) -> None:
+        for photo in photos:
+            self.result.move(criterion, photo, cluster)
+        self.view(criterion).refresh()
+        self.status.setText(f"Moved {len(photos)} photo(s) to '{self.result.criterion(criterion).names[cluster]}'.")
 
-    def _photo_menu(self, tree: QTreeWidget, criterion: int, pos) -> None:
-        item = tree.itemAt(pos)
-        if item is None or item.data(0, PHOTO_ROLE) is None:
-            return
-        menu = QMenu(self)
-        for k, name in enumerate(self.result.criterion(criterion).names):
-            menu.addAction(f"Move to {name}",
-                           lambda k=k, p=item.data(0, PHOTO_ROLE): self.move_photo(criterion, p, k))
-        menu.exec(tree.viewport().mapToGlobal(pos))
-
-    def _export_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into")
-        if folder:
-            self.export_to(Path(folder))
+    def open_export_dialog(self) -> None:
+        dialog = ExportDialog(self.result, self, destination=str(self.last_export[0]) if self.last_export else "")
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.export_to(*dialog.choice())
 
     def export_to(self, out: Path, mode: str = "copy") -> int:
         """Write one folder per criterion and cluster, as shown; returns the number of files placed."""
@@ -262,8 +247,26 @@ class MainWindow(QMainWindow):
         except (EsmcError, OSError) as e:
             self._error(str(e))
             return 0
-        self.status.setText(f"Exported {len(placed)} files into {out}.")
+        self.last_export = (out, mode)
+        self.undo_action.setEnabled(mode == "move")
+        self.open_action.setEnabled(True)
+        self.status.setText(f"Exported {len(placed)} files into {out} ({mode}).")
         return len(placed)
+
+    def undo_last_move(self) -> None:
+        if not self.last_export or self.last_export[1] != "move":
+            return
+        try:
+            restored = undo_move(self.last_export[0])
+        except (EsmcError, OSError) as e:
+            self._error(str(e))
+            return
+        self.undo_action.setEnabled(False)
+        self.status.setText(f"Put {restored} photos back where they were.")
+
+    def _open_export_folder(self) -> None:
+        if self.last_export:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export[0])))
 
     def _error(self, message: str) -> None:
         self.status.setText(message)
@@ -275,4 +278,5 @@ class MainWindow(QMainWindow):
             self.cancel()
             self._thread.quit()
             self._thread.wait()
+        self.thumbnails.wait()
         super().closeEvent(event)

@@ -1,0 +1,159 @@
+"""One criterion's result: its clusters on the left, the selected cluster's photos as thumbnails on the right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from esmc_desktop.editable_result import EditableResult
+
+CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1
+PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
+THUMB = 120
+
+
+class ClusterList(QListWidget):
+    """Cluster names (editable); photos dropped on a cluster move there."""
+
+    photos_dropped = Signal(list, int)  # photo indices, cluster
+
+    def __init__(self, photo_grid: QListWidget) -> None:
+        super().__init__()
+        self.photo_grid = photo_grid
+        self.setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.source() is self.photo_grid:
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if event.source() is self.photo_grid and self.itemAt(event.position().toPoint()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        target = self.itemAt(event.position().toPoint())
+        if event.source() is self.photo_grid and target is not None:
+            self.drop_on(self.row(target))
+            event.acceptProposedAction()
+
+    def drop_on(self, row: int) -> None:
+        """What a drop does: the photo grid's selected photos move to cluster `row`."""
+        photos = [item.data(PHOTO_ROLE) for item in self.photo_grid.selectedItems()]
+        if photos:
+            self.photos_dropped.emit(photos, self.item(row).data(CLUSTER_ROLE))
+
+
+class CriterionView(QWidget):
+    """Shows; edits go out as signals to the window, which changes the EditableResult and refreshes."""
+
+    rename_requested = Signal(int, str)  # cluster, new name
+    move_requested = Signal(list, int)  # photo indices, cluster
+    thumbnails_wanted = Signal(list)  # photo indices now on screen
+
+    def __init__(self, result: EditableResult, criterion: int) -> None:
+        super().__init__()
+        self.result, self.index = result, criterion
+        crit = result.criterion(criterion)
+        self.photos = QListWidget()
+        self.photos.setViewMode(QListView.ViewMode.IconMode)
+        self.photos.setIconSize(QSize(THUMB, THUMB))
+        self.photos.setGridSize(QSize(THUMB + 24, THUMB + 36))
+        self.photos.setUniformItemSizes(True)
+        self.photos.setResizeMode(QListView.ResizeMode.Adjust)
+        self.photos.setMovement(QListView.Movement.Static)
+        self.photos.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.photos.setDragEnabled(True)
+        self.photos.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.photos.setAccessibleName(f"Photos of the selected cluster by {crit.text}")
+        self.photos.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.photos.customContextMenuRequested.connect(self._photo_menu)
+        self.clusters = ClusterList(self.photos)
+        self.clusters.setAccessibleName(f"Clusters by {crit.text}")
+        self.clusters.setToolTip("Double-click a name to rename; drop photos on a cluster to move them")
+        self.clusters.currentRowChanged.connect(self._show_cluster)
+        self.clusters.itemChanged.connect(self._renamed)
+        self.clusters.photos_dropped.connect(self.move_requested)
+        self.why = QLabel()
+        self.why.setWordWrap(True)
+        self.why.setAccessibleName("Why these photos belong together")
+        right = QWidget()
+        box = QVBoxLayout(right)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.why)
+        box.addWidget(self.photos, 1)
+        split = QSplitter()
+        split.addWidget(self.clusters)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([220, 680])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self._icons: dict[str, QIcon] = {}
+        self.refresh()
+
+    @property
+    def crit(self):
+        return self.result.criterion(self.index)
+
+    def refresh(self) -> None:
+        """Rebuild the cluster list from the result, keeping the selected cluster."""
+        row = max(self.clusters.currentRow(), 0)
+        self.clusters.blockSignals(True)
+        self.clusters.clear()
+        for k, name in enumerate(self.crit.names):
+            item = QListWidgetItem(name)
+            item.setData(CLUSTER_ROLE, k)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            item.setToolTip(f"{len(self.crit.members(k))} photos")
+            self.clusters.addItem(item)
+        self.clusters.blockSignals(False)
+        self.clusters.setCurrentRow(min(row, self.clusters.count() - 1))
+        self._show_cluster(self.clusters.currentRow())
+
+    def _show_cluster(self, row: int) -> None:
+        self.photos.clear()
+        if row < 0:
+            return
+        members = self.crit.members(row)
+        words = self.crit.explanations[row] if row < len(self.crit.explanations) else []
+        self.why.setText(f"<b>{self.crit.names[row]}</b>: {len(members)} photos"
+                         + (f" · why: {', '.join(words)}" if words else ""))
+        for i in members:
+            photo = self.result.photos[i]
+            item = QListWidgetItem(photo.path.name)
+            item.setData(PHOTO_ROLE, i)
+            item.setToolTip(f"{photo.path}\nconfidence {self.crit.confidences[i]:.2f}")
+            item.setSizeHint(self.photos.gridSize())
+            if photo.sha256 in self._icons:
+                item.setIcon(self._icons[photo.sha256])
+            self.photos.addItem(item)
+        self.thumbnails_wanted.emit(members)
+
+    def set_thumbnail(self, sha: str, file: str) -> None:
+        icon = self._icons.setdefault(sha, QIcon(file))
+        for r in range(self.photos.count()):
+            item = self.photos.item(r)
+            if self.result.photos[item.data(PHOTO_ROLE)].sha256 == sha:
+                item.setIcon(icon)
+
+    def shown_photos(self) -> list[int]:
+        return [self.photos.item(r).data(PHOTO_ROLE) for r in range(self.photos.count())]
+
+    def _renamed(self, item: QListWidgetItem) -> None:
+        self.rename_requested.emit(item.data(CLUSTER_ROLE), item.text())
+
+    def _photo_menu(self, pos) -> None:
+        chosen = [item.data(PHOTO_ROLE) for item in self.photos.selectedItems()]
+        if not chosen:
+            return
+        menu = QMenu(self)
+        for k, name in enumerate(self.crit.names):
+            if k != self.clusters.currentRow():
+                menu.addAction(f"Move to {name}", lambda k=k: self.move_requested.emit(chosen, k))
+        menu.exec(self.photos.viewport().mapToGlobal(pos))

@@ -1,0 +1,80 @@
+"""Where and how to export: destination, mode, and a preview of the folders that will be written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QTreeWidget, QTreeWidgetItem, QWidget)
+
+from esmc_desktop.editable_result import EditableResult
+from esmc_desktop.photos.export import MODES, plan
+
+MODE_HELP = {
+    "copy": "Copies the photos; the originals stay where they are.",
+    "hardlink": "Links the same files into the folders (no extra space; same disk only).",
+    "symlink": "Shortcuts to the originals; they break if the originals move.",
+    "move": "Moves the originals into the folders. Undo puts them back (Edit menu).",
+}
+
+
+class ExportDialog(QDialog):
+    def __init__(self, result: EditableResult, parent: QWidget | None = None, destination: str = "") -> None:
+        super().__init__(parent)
+        self.result = result
+        self.setWindowTitle("Export clusters as folders")
+        self.destination = QLineEdit(destination, placeholderText="Folder to write into")
+        self.destination.setAccessibleName("Export destination")
+        self.destination.textChanged.connect(self._preview)
+        browse = QPushButton("Browse…", clicked=self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.destination, 1)
+        row.addWidget(browse)
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setAccessibleName("Export mode")
+        self.mode.currentTextChanged.connect(self._preview)
+        self.help = QLabel(wordWrap=True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Folder", "Photos"])
+        self.tree.setAccessibleName("Preview of the folders")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Destination:", row)
+        form.addRow("Mode:", self.mode)
+        form.addRow("", self.help)
+        form.addRow(self.tree)
+        form.addRow(self.buttons)
+        self.resize(560, 460)
+        self._preview()
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into", self.destination.text())
+        if folder:
+            self.destination.setText(folder)
+
+    def _preview(self) -> None:
+        mode = self.mode.currentText()
+        self.help.setText(("⚠ " if mode == "move" else "") + MODE_HELP[mode])
+        self.tree.clear()
+        text = self.destination.text().strip()
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(text))
+        if not text:
+            return
+        counts: dict[Path, int] = {}
+        for *_, folder in plan(self.result.photo_paths(), self.result.assignments(), Path(text)):
+            counts[folder] = counts.get(folder, 0) + 1
+        tops: dict[Path, QTreeWidgetItem] = {}
+        for folder, n in counts.items():
+            top = tops.get(folder.parent)
+            if top is None:
+                top = tops[folder.parent] = QTreeWidgetItem([folder.parent.name, ""])
+                self.tree.addTopLevelItem(top)
+                top.setExpanded(True)
+            top.addChild(QTreeWidgetItem([folder.name, str(n)]))
+        self.tree.resizeColumnToContents(0)
+
+    def choice(self) -> tuple[Path, str]:
+        return Path(self.destination.text().strip()), self.mode.currentText()
