@@ -316,7 +316,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
     lm, mmproj, gpu_layers = _resolve_model(args)
-    return run_gui(lm, mmproj, _settings(args, gpu_layers), cache_dir=args.cache)
+    return run_gui(lm, mmproj, _settings(args, gpu_layers), cache_dir=args.cache, remembered_model=args.model is None)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

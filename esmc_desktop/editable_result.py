@@ -32,6 +32,7 @@ class EditableResult:
     """The photos and, per criterion, clusters that can be renamed and photos that can be moved."""
 
     def __init__(self, result: ClusterResult) -> None:
+        self.source = result  # the heads, targets and model the result was computed with
         self.root = result.root
         self.photos = list(result.photos)
         self.criteria = [EditableCriterion(c.criterion.text, list(c.names), [int(x) for x in c.labels],

@@ -131,6 +131,13 @@ def _lens_key(params: LensParams) -> str:
     return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
 
 
+def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
+    """The words the model itself names for a criterion (text only), for the user to check before a run."""
+    with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads,
+                      n_gpu_layers=settings.gpu_layers) as rt:
+        return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
+
+
 class ClusterJob:
     """One clustering run over a folder; `run()` returns a ClusterResult."""
 

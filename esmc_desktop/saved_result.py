@@ -38,20 +38,24 @@ class SavedResult:
     criteria: list[SavedCriterion]
 
 
-def save_result(result, out: Path | str, lm: Path, mmproj: Path) -> Path:
-    """Write result.json and one ONNX head per criterion under OUT/.esmc/."""
+def save_result(result, out: Path | str, lm: Path, mmproj: Path, names: list[list[str]] | None = None) -> Path:
+    """Write result.json and one ONNX head per criterion under OUT/.esmc/.
+
+    `names`: per criterion, the cluster names to keep (the user's renames) instead of the computed ones.
+    """
     state = Path(out) / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     criteria = []
     for n, c in enumerate(result.criteria):
         head = state / f"criterion-{n + 1}.onnx"
+        cluster_names = list(names[n]) if names is not None else c.names
         meta = {"criterion": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
-                "position": c.localization.position, "names": c.names, "keywords": c.keywords,
+                "position": c.localization.position, "names": cluster_names, "keywords": c.keywords,
                 "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
                 "lens_final_norm": result.lens.final_norm, "localization": c.localization.message}
         export_onnx(c.weights, head, meta)
         criteria.append({"text": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
-                         "position": c.localization.position, "names": c.names, "head": head.name})
+                         "position": c.localization.position, "names": cluster_names, "head": head.name})
     data = {"lm": str(Path(lm).resolve()), "mmproj": str(Path(mmproj).resolve()),
             "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
             "lens_final_norm": result.lens.final_norm, "criteria": criteria}

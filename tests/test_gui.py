@@ -163,3 +163,54 @@ def test_the_pinned_pyside_keeps_reference_counts_when_signals_are_emitted_many_
     for _ in range(5000):
         emitter.ping.emit("x")
     assert abs(sys.getrefcount(True) - before) < 100
+
+
+def test_suggest_fills_the_keywords_with_the_model_s_own_words_and_add_uses_them(window, qtbot):
+    window.criterion_edit.setText("color of the object")
+    window.suggest_button.click()
+    qtbot.waitUntil(lambda: window.suggest_button.isEnabled() and bool(window.keywords_edit.text()), timeout=60_000)
+    words = [w.strip() for w in window.keywords_edit.text().split(",")]
+    assert {"red", "green", "blue"} <= set(words)
+    window.add_criterion()
+    assert window.criteria()[0].keywords == tuple(words)
+    assert "keywords: red, green, blue" in window.criteria_list.item(0).text()
+
+
+def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_good_pair(window, qtbot, tmp_path):
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    from esmc_desktop.gui.model_dialog import ModelDialog
+
+    QCoreApplication.setOrganizationName("esmc-desktop-test")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    not_a_model = tmp_path / "notes.gguf"
+    not_a_model.write_text("shopping list")
+    dialog = ModelDialog(lm, mmproj, window)
+    qtbot.addWidget(dialog)
+    assert dialog.check() and dialog.verdict.text().startswith("✓")
+    dialog.lm.setText(str(not_a_model))
+    assert not dialog.check() and "notes.gguf" in dialog.verdict.text()
+    dialog.lm.setText(str(mmproj))  # the two files swapped
+    assert not dialog.check()
+    window.set_model(lm, mmproj)
+    assert QSettings().value("model/lm") == str(lm)
+
+
+def test_new_photos_are_assigned_into_an_export_under_the_names_the_user_gave(window, qtbot, tmp_path):
+    write_photo_folder(tmp_path / "photos", 16, seed=12, size=64)
+    new = write_photo_folder(tmp_path / "new", 6, seed=13, size=64)
+    window.folder_edit.setText(str(tmp_path / "photos"))
+    add_criterion(window, "color of the object", 6)
+    window.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    crit = window.result.criterion(0)
+    window.view(0).clusters.item(0).setText(f"my {crit.names[0]}")
+    out = tmp_path / "sorted"
+    window.export_to(out)
+    window.assign(tmp_path / "new", out)
+    qtbot.waitUntil(lambda: window.status.text().startswith("Assigned"), timeout=120_000)
+    folder_of = {content_hash(f): f.parent.name for f in (out / "color of the object").rglob("*.png")}
+    shown = {name.removeprefix("my "): name for name in crit.names}
+    for photo, spec in new:
+        assert folder_of[content_hash(photo)] == shown[spec.color]

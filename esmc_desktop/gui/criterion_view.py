@@ -95,6 +95,7 @@ class CriterionView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
         self._icons: dict[str, QIcon] = {}
+        self._items: dict[str, list[QListWidgetItem]] = {}  # the shown cluster's items by content hash
         self.refresh()
 
     @property
@@ -118,6 +119,7 @@ class CriterionView(QWidget):
 
     def _show_cluster(self, row: int) -> None:
         self.photos.clear()
+        self._items = {}
         if row < 0:
             return
         members = self.crit.members(row)
@@ -133,14 +135,13 @@ class CriterionView(QWidget):
             if photo.sha256 in self._icons:
                 item.setIcon(self._icons[photo.sha256])
             self.photos.addItem(item)
+            self._items.setdefault(photo.sha256, []).append(item)
         self.thumbnails_wanted.emit(members)
 
     def set_thumbnail(self, sha: str, file: str) -> None:
         icon = self._icons.setdefault(sha, QIcon(file))
-        for r in range(self.photos.count()):
-            item = self.photos.item(r)
-            if self.result.photos[item.data(PHOTO_ROLE)].sha256 == sha:
-                item.setIcon(icon)
+        for item in self._items.get(sha, ()):
+            item.setIcon(icon)
 
     def shown_photos(self) -> list[int]:
         return [self.photos.item(r).data(PHOTO_ROLE) for r in range(self.photos.count())]

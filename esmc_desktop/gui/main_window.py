@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QThread, QTimer, Qt, QUrl
+from PySide6.QtCore import QSettings, QThread, QTimer, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
@@ -14,10 +14,13 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criterion_view import CriterionView
 from esmc_desktop.gui.export_dialog import ExportDialog
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
-from esmc_desktop.gui.worker import ClusterWorker
+from esmc_desktop.gui.model_dialog import ModelDialog
+from esmc_desktop.gui.worker import Task
+from esmc_desktop.method.keywords import parse_keywords
 from esmc_desktop.photos.export import export, undo_move
 from esmc_desktop.photos.thumbnails import ThumbnailCache
-from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings
+from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings, assign_new_photos, suggest_keywords
+from esmc_desktop.saved_result import load_result, save_result
 
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -32,7 +35,9 @@ class MainWindow(QMainWindow):
         self.result: EditableResult | None = None
         self.last_export: tuple[Path, str] | None = None
         self._thread: QThread | None = None
-        self._worker: ClusterWorker | None = None
+        self._worker: Task | None = None
+        self._suggest_thread: QThread | None = None
+        self._suggest_task: Task | None = None
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None), self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self.setWindowTitle("ESMC Desktop")
@@ -65,6 +70,17 @@ class MainWindow(QMainWindow):
         row.addWidget(QLabel("Clusters:"))
         row.addWidget(self.k_spin)
         row.addWidget(add)
+        layout.addLayout(row)
+
+        row = QHBoxLayout()
+        self.keywords_edit = QLineEdit(placeholderText="Keywords (optional): red, green, blue… Empty: the model names them")
+        self.keywords_edit.setAccessibleName("Keywords of the new criterion")
+        self.keywords_edit.setToolTip("Words the criterion's values are likely to be; they only guide where the "
+                                      "model is read, they are not labels")
+        self.suggest_button = QPushButton("S&uggest", clicked=self.suggest)
+        self.suggest_button.setToolTip("Ask the model for the usual values of the criterion")
+        row.addWidget(self.keywords_edit, 1)
+        row.addWidget(self.suggest_button)
         layout.addLayout(row)
 
         self.criteria_list = QListWidget()
@@ -104,12 +120,18 @@ class MainWindow(QMainWindow):
         self.resize(1000, 700)
 
     def _build_menus(self) -> None:
+        model = self.menuBar().addMenu("&Model")
+        model.addAction(QAction("&Choose model files…", self, triggered=self.open_model_dialog))
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = QAction("&Undo move export", self, enabled=False, triggered=self.undo_last_move)
         self.undo_action.setToolTip("Put the moved photos back where they were")
         edit.addAction(self.undo_action)
         self.open_action = QAction("&Open export folder", self, enabled=False, triggered=self._open_export_folder)
         edit.addAction(self.open_action)
+        self.assign_action = QAction("&Assign new photos…", self, triggered=self._assign_dialog)
+        self.assign_action.setToolTip("Sort new photos into an exported result with its saved heads, "
+                                      "without clustering again")
+        edit.addAction(self.assign_action)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Photo folder", self.folder_edit.text())
@@ -127,10 +149,63 @@ class MainWindow(QMainWindow):
             self._error(f"'{text}' is already a criterion")
             return
         k = self.k_spin.value() or None
-        criterion = Criterion(text, k)
-        self.criteria_list.addItem(f"{text}  ({k if k else 'auto'} clusters)")
+        keywords = tuple(parse_keywords(self.keywords_edit.text())) or None
+        criterion = Criterion(text, k, keywords)
+        words = f"; keywords: {', '.join(keywords)}" if keywords else ""
+        self.criteria_list.addItem(f"{text}  ({k if k else 'auto'} clusters{words})")
         self.criteria_list.item(self.criteria_list.count() - 1).setData(CRITERION_ROLE, criterion)
         self.criterion_edit.clear()
+        self.keywords_edit.clear()
+
+    def suggest(self) -> None:
+        """Fill the keywords field with the model's own list for the typed criterion (in a worker thread)."""
+        text = self.criterion_edit.text().strip()
+        if not text:
+            self._error("Type a criterion first, then ask for keywords.")
+            return
+        if self._suggest_thread is not None and self._suggest_thread.isRunning():
+            return
+        lm, settings = self.lm, self.settings
+        self._suggest_task = Task(lambda report, cancel: (text, suggest_keywords(text, lm, settings)))
+        self._suggest_task.finished.connect(self._suggested)  # a window method: runs on the GUI thread
+        self._suggest_task.failed.connect(self._error)
+        self.suggest_button.setEnabled(False)
+        self.status.setText(f"Asking the model for keywords of '{text}'…")
+        self._suggest_thread = self._start(self._suggest_task, self._suggest_done)
+
+    def _suggested(self, answer: tuple[str, list[str]]) -> None:
+        text, words = answer
+        self.keywords_edit.setText(", ".join(words))
+        self.status.setText(f"The model suggests {len(words)} keywords for '{text}'." if words else
+                            f"The model named no keywords for '{text}'; type some, or leave it empty.")
+
+    def _suggest_done(self) -> None:
+        self.suggest_button.setEnabled(True)
+
+    def _start(self, task: Task, done=None) -> QThread:
+        """Run a task on a new QThread; `done` (a window method) is called on the GUI thread at the end."""
+        thread = QThread(self)
+        task.moveToThread(thread)
+        thread.started.connect(task.run)
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(thread.quit)
+        if done is not None:
+            thread.finished.connect(done)
+        thread.start()
+        return thread
+
+    def open_model_dialog(self) -> None:
+        dialog = ModelDialog(self.lm, self.mmproj, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.set_model(*dialog.choice())
+
+    def set_model(self, lm: Path, mmproj: Path) -> None:
+        """Use this pair from now on, and next time the window opens (QSettings)."""
+        self.lm, self.mmproj = lm, mmproj
+        settings = QSettings()
+        settings.setValue("model/lm", str(lm))
+        settings.setValue("model/mmproj", str(mmproj))
+        self.status.setText(f"Model: {lm.name} + {mmproj.name}.")
 
     def _remove_criterion(self) -> None:
         for item in self.criteria_list.selectedItems():
@@ -146,23 +221,18 @@ class MainWindow(QMainWindow):
             self._error("Add at least one criterion, e.g. \"color of the car\".")
             return
 
-        def make_job(report, cancel):
+        def work(report, cancel):
             return ClusterJob(folder, criteria, self.lm, self.mmproj, cache_dir=self.cache_dir,
-                              settings=self.settings, progress=report, cancel=cancel)
+                              settings=self.settings, progress=report, cancel=cancel).run()
 
-        self._thread = QThread(self)
-        self._worker = ClusterWorker(make_job)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
+        self._worker = Task(work)
         self._worker.progress.connect(self._on_progress)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
-        for signal in (self._worker.finished, self._worker.failed, self._worker.cancelled):
-            signal.connect(self._thread.quit)
         self._set_running(True)
         self.status.setText("Starting…")
-        self._thread.start()
+        self._thread = self._start(self._worker)
 
     def cancel(self) -> None:
         if self._worker is not None:
@@ -244,6 +314,7 @@ class MainWindow(QMainWindow):
         """Write one folder per criterion and cluster, as shown; returns the number of files placed."""
         try:
             placed = export(self.result.photo_paths(), self.result.assignments(), out, mode=mode)
+            save_result(self.result.source, out, self.lm, self.mmproj, names=[c.names for c in self.result.criteria])
         except (EsmcError, OSError) as e:
             self._error(str(e))
             return 0
@@ -264,6 +335,42 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(False)
         self.status.setText(f"Put {restored} photos back where they were.")
 
+    def _assign_dialog(self) -> None:
+        start = str(self.last_export[0]) if self.last_export else ""
+        result = QFileDialog.getExistingDirectory(self, "An exported result (its folder)", start)
+        if not result:
+            return
+        photos = QFileDialog.getExistingDirectory(self, "New photos to assign", self.folder_edit.text())
+        if photos:
+            self.assign(Path(photos), Path(result))
+
+    def assign(self, photos: Path, result: Path) -> None:
+        """Sort the photos in `photos` into the exported result at `result` (copies), in a worker thread."""
+        try:
+            saved = load_result(result)
+        except EsmcError as e:
+            self._error(str(e))
+            return
+        lm, mmproj, settings = self.lm, self.mmproj, self.settings
+
+        def work(report, cancel):
+            done = assign_new_photos(photos, saved, lm, mmproj, settings=settings, progress=report, cancel=cancel)
+            return len(export([(p.path, p.sha256) for p in done.photos], done.per_criterion, result)), result
+
+        self._worker = Task(work)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_assigned)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._set_running(True)
+        self.status.setText(f"Assigning the photos of {photos} to {result}…")
+        self._thread = self._start(self._worker)
+
+    def _on_assigned(self, answer: tuple[int, Path]) -> None:
+        placed, result = answer
+        self._set_running(False)
+        self.status.setText(f"Assigned: {placed} files placed into {result}.")
+
     def _open_export_folder(self) -> None:
         if self.last_export:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export[0])))
@@ -278,5 +385,7 @@ class MainWindow(QMainWindow):
             self.cancel()
             self._thread.quit()
             self._thread.wait()
+        if self._suggest_thread is not None:
+            self._suggest_thread.wait()
         self.thumbnails.wait()
         super().closeEvent(event)

@@ -1,26 +1,30 @@
-"""Runs a ClusterJob off the GUI thread and reports through Qt signals."""
+"""Runs pipeline work (a ClusterJob, a keyword suggestion) off the GUI thread, reporting through Qt signals."""
 
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from esmc_desktop.errors import EsmcError
-from esmc_desktop.pipeline import Cancelled, ClusterJob, Progress
+from esmc_desktop.pipeline import Cancelled, Progress
 
 
-class ClusterWorker(QObject):
-    """Moved to a QThread; `run` blocks that thread, never the window's."""
+class Task(QObject):
+    """Moved to a QThread; `run` blocks that thread, never the window's.
+
+    `work(report, cancel_event)` does the job and returns its result.
+    """
 
     progress = Signal(str, int, int, float)  # stage, done, total, seconds left (-1 unknown)
-    finished = Signal(object)  # ClusterResult
+    finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal(str)
 
-    def __init__(self, make_job) -> None:
+    def __init__(self, work: Callable[[Callable[[Progress], None], threading.Event], object]) -> None:
         super().__init__()
-        self._make_job = make_job
+        self._work = work
         self.cancel_event = threading.Event()
 
     def _report(self, p: Progress) -> None:
@@ -29,8 +33,7 @@ class ClusterWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            job: ClusterJob = self._make_job(self._report, self.cancel_event)
-            self.finished.emit(job.run())
+            self.finished.emit(self._work(self._report, self.cancel_event))
         except Cancelled as e:
             self.cancelled.emit(str(e))
         except (EsmcError, OSError, ValueError) as e:

@@ -1,0 +1,107 @@
+"""How the window copes with a large collection: run, open a big cluster, load its thumbnails, scroll.
+
+    xvfb-run -s '-screen 0 1280x900x24' python benchmarks/gui_responsiveness.py --photos 10000
+
+Prints, for each phase, its wall time and the longest gap between ticks of a 10 ms timer on
+the GUI thread (the longest the window was frozen). Uses the shipped demo model on
+generated photos; the cache and photos live in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
+from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
+from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
+from esmc_desktop.pipeline import RunSettings  # noqa: E402
+
+
+class Stalls:
+    """Records the gaps between timer ticks on the GUI thread."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        self.timer = QTimer(interval=10, timeout=self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def reset(self) -> None:
+        self.last, self.worst = time.perf_counter(), 0.0
+
+
+def pump(app: QApplication, until, limit: float = 3600) -> float:
+    started = time.perf_counter()
+    while not until():
+        app.processEvents()
+        time.sleep(0.002)
+        if time.perf_counter() - started > limit:
+            raise TimeoutError("gave up waiting")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=10000)
+    parser.add_argument("--clusters", type=int, default=2, help="fewer clusters make the opened cluster bigger")
+    args = parser.parse_args()
+    app = QApplication(sys.argv[:1])
+    work = Path(tempfile.mkdtemp(prefix="esmc-gui-bench-"))
+    t = time.perf_counter()
+    write_photo_folder(work / "photos", args.photos, seed=21, size=96)
+    print(f"generated {args.photos} photos in {time.perf_counter() - t:.1f} s")
+    window = MainWindow(*(DEMO_DIR / f for f in DEMO_FILES), cache_dir=work / "cache", settings=RunSettings())
+    window.show()
+    window.folder_edit.setText(str(work / "photos"))
+    window.criterion_edit.setText("background of the photo")
+    window.k_spin.setValue(args.clusters)
+    window.add_criterion()
+    stalls = Stalls()
+
+    window.start()
+    took = pump(app, lambda: window.result is not None and not window.is_running())
+    print(f"sort: {took:.1f} s ({args.photos / took:.1f} photos/s); longest freeze {stalls.worst * 1000:.0f} ms")
+
+    view = window.view(0)
+    biggest = max(range(view.clusters.count()), key=lambda k: len(window.result.criterion(0).members(k)))
+    stalls.reset()
+    t = time.perf_counter()
+    view.clusters.setCurrentRow(biggest)
+    app.processEvents()
+    shown = view.photos.count()
+    print(f"open a cluster of {shown} photos: {time.perf_counter() - t:.2f} s")
+    took = pump(app, lambda: all(not view.photos.item(r).icon().isNull() for r in range(0, shown, max(1, shown // 50)))
+                and not view.photos.item(shown - 1).icon().isNull())
+    print(f"thumbnails of that cluster: {took:.1f} s; longest freeze {stalls.worst * 1000:.0f} ms")
+
+    bar = view.photos.verticalScrollBar()
+    stalls.reset()
+    worst_frame, steps = 0.0, 0
+    for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
+        t = time.perf_counter()
+        bar.setValue(value)
+        view.photos.viewport().repaint()
+        app.processEvents()
+        worst_frame = max(worst_frame, time.perf_counter() - t)
+        steps += 1
+    print(f"scroll through it page by page ({steps} pages): slowest page {worst_frame * 1000:.0f} ms")
+    window.close()
+
+
+if __name__ == "__main__":
+    main()
