@@ -29,6 +29,16 @@ def add_criterion(window, text: str, k: int) -> None:
     window.add_criterion()
 
 
+def sort_generated_photos(window, qtbot, folder, n: int, seed: int, criterion: str, k: int):
+    """Generate n photos into folder, sort them by one criterion in the window, wait for the result."""
+    photos = write_photo_folder(folder, n, seed=seed, size=64)
+    window.folder_edit.setText(str(folder))
+    add_criterion(window, criterion, k)
+    window.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    return photos
+
+
 def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_the_window(window, qtbot, tmp_path):
     photos = write_photo_folder(tmp_path / "photos", 16, seed=3, size=64)
     window.folder_edit.setText(str(tmp_path / "photos"))
@@ -47,12 +57,12 @@ def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_th
         assert {truth[window.result.photos[i].path.name] for i in colour.members(k)} == {colour.names[k]}
     view.clusters.setCurrentRow(1)
     assert view.shown_photos() == colour.members(1)
-    qtbot.waitUntil(lambda: all(not view.photos.item(r).icon().isNull() for r in range(view.photos.count())))
+    qtbot.waitUntil(lambda: all(view.model.has_thumbnail(r) for r in range(view.model.rowCount())))
 
     view.clusters.item(0).setText("my favourite")  # an edit in the list renames the cluster
     assert colour.names[0] == "my favourite"
     moved = colour.members(1)[0]
-    view.photos.item(0).setSelected(True)
+    view.select_photos([0])
     view.clusters.drop_on(0)  # what dropping the selected photo on the first cluster does
     assert moved in colour.members(0) and moved not in colour.members(1)
     qtbot.waitUntil(lambda: view.clusters.item(0).text() == "my favourite")
@@ -103,11 +113,7 @@ def test_mistakes_get_a_message_not_a_crash(window, tmp_path):
 
 
 def test_a_cluster_name_already_taken_is_refused_and_the_tree_shows_the_old_name(window, qtbot, tmp_path):
-    write_photo_folder(tmp_path / "photos", 12, seed=6, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
-    add_criterion(window, "background of the photo", 3)
-    window.run_button.click()
-    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 12, 6, "background of the photo", 3)
     names = list(window.result.criterion(0).names)
     window.view(0).clusters.item(0).setText(names[1])
     assert "already" in window.status.text() and window.result.criterion(0).names == names
@@ -115,12 +121,8 @@ def test_a_cluster_name_already_taken_is_refused_and_the_tree_shows_the_old_name
 
 
 def test_a_move_export_can_be_undone_from_the_window_and_every_original_comes_back(window, qtbot, tmp_path):
-    write_photo_folder(tmp_path / "photos", 10, seed=8, size=64)
-    before = {f.name: content_hash(f) for f in (tmp_path / "photos").iterdir()}
-    window.folder_edit.setText(str(tmp_path / "photos"))
-    add_criterion(window, "background of the photo", 4)
-    window.run_button.click()
-    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 8, "background of the photo", 4)
+    before = {p.name: content_hash(p) for p, _ in photos}
     assert window.export_to(tmp_path / "sorted", mode="move") == 10
     assert not any((tmp_path / "photos").iterdir()) and window.undo_action.isEnabled()
     window.undo_action.trigger()
@@ -131,11 +133,7 @@ def test_a_move_export_can_be_undone_from_the_window_and_every_original_comes_ba
 def test_the_export_dialog_previews_one_folder_per_criterion_and_cluster(window, qtbot, tmp_path):
     from esmc_desktop.gui.export_dialog import ExportDialog
 
-    write_photo_folder(tmp_path / "photos", 12, seed=9, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
-    add_criterion(window, "color of the object", 6)
-    window.run_button.click()
-    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 12, 9, "color of the object", 6)
     dialog = ExportDialog(window.result, window, destination=str(tmp_path / "out"))
     qtbot.addWidget(dialog)
     top = dialog.tree.topLevelItem(0)
@@ -198,12 +196,8 @@ def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_goo
 
 
 def test_new_photos_are_assigned_into_an_export_under_the_names_the_user_gave(window, qtbot, tmp_path):
-    write_photo_folder(tmp_path / "photos", 16, seed=12, size=64)
     new = write_photo_folder(tmp_path / "new", 6, seed=13, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
-    add_criterion(window, "color of the object", 6)
-    window.run_button.click()
-    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 16, 12, "color of the object", 6)
     crit = window.result.criterion(0)
     window.view(0).clusters.item(0).setText(f"my {crit.names[0]}")
     out = tmp_path / "sorted"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
                                QSplitter, QVBoxLayout, QWidget)
 
 from esmc_desktop.editable_result import EditableResult
+from esmc_desktop.gui.photo_model import PHOTO_ROLE, PhotoModel
 
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1
-PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
 THUMB = 120
 
 
@@ -19,7 +18,7 @@ class ClusterList(QListWidget):
 
     photos_dropped = Signal(list, int)  # photo indices, cluster
 
-    def __init__(self, photo_grid: QListWidget) -> None:
+    def __init__(self, photo_grid: QListView) -> None:
         super().__init__()
         self.photo_grid = photo_grid
         self.setAcceptDrops(True)
@@ -43,7 +42,7 @@ class ClusterList(QListWidget):
 
     def drop_on(self, row: int) -> None:
         """What a drop does: the photo grid's selected photos move to cluster `row`."""
-        photos = [item.data(PHOTO_ROLE) for item in self.photo_grid.selectedItems()]
+        photos = sorted(index.data(PHOTO_ROLE) for index in self.photo_grid.selectionModel().selectedIndexes())
         if photos:
             self.photos_dropped.emit(photos, self.item(row).data(CLUSTER_ROLE))
 
@@ -59,7 +58,9 @@ class CriterionView(QWidget):
         super().__init__()
         self.result, self.index = result, criterion
         crit = result.criterion(criterion)
-        self.photos = QListWidget()
+        self.photos = QListView()
+        self.model = PhotoModel(result, criterion, QSize(THUMB + 24, THUMB + 36))
+        self.photos.setModel(self.model)
         self.photos.setViewMode(QListView.ViewMode.IconMode)
         self.photos.setIconSize(QSize(THUMB, THUMB))
         self.photos.setGridSize(QSize(THUMB + 24, THUMB + 36))
@@ -94,8 +95,6 @@ class CriterionView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
-        self._icons: dict[str, QIcon] = {}
-        self._items: dict[str, list[QListWidgetItem]] = {}  # the shown cluster's items by content hash
         self.refresh()
 
     @property
@@ -118,39 +117,34 @@ class CriterionView(QWidget):
         self._show_cluster(self.clusters.currentRow())
 
     def _show_cluster(self, row: int) -> None:
-        self.photos.clear()
-        self._items = {}
+        members = self.crit.members(row) if row >= 0 else []
+        self.model.show(members)
         if row < 0:
+            self.why.clear()
             return
-        members = self.crit.members(row)
         words = self.crit.explanations[row] if row < len(self.crit.explanations) else []
         self.why.setText(f"<b>{self.crit.names[row]}</b>: {len(members)} photos"
                          + (f" · why: {', '.join(words)}" if words else ""))
-        for i in members:
-            photo = self.result.photos[i]
-            item = QListWidgetItem(photo.path.name)
-            item.setData(PHOTO_ROLE, i)
-            item.setToolTip(f"{photo.path}\nconfidence {self.crit.confidences[i]:.2f}")
-            item.setSizeHint(self.photos.gridSize())
-            if photo.sha256 in self._icons:
-                item.setIcon(self._icons[photo.sha256])
-            self.photos.addItem(item)
-            self._items.setdefault(photo.sha256, []).append(item)
         self.thumbnails_wanted.emit(members)
 
     def set_thumbnail(self, sha: str, file: str) -> None:
-        icon = self._icons.setdefault(sha, QIcon(file))
-        for item in self._items.get(sha, ()):
-            item.setIcon(icon)
+        self.model.set_thumbnail(sha, file)
 
     def shown_photos(self) -> list[int]:
-        return [self.photos.item(r).data(PHOTO_ROLE) for r in range(self.photos.count())]
+        return list(self.model.rows)
+
+    def select_photos(self, rows: list[int]) -> None:
+        """Select photos of the shown cluster by row (what a click or rubber band does)."""
+        selection = self.photos.selectionModel()
+        selection.clearSelection()
+        for row in rows:
+            selection.select(self.model.index(row), selection.SelectionFlag.Select)
 
     def _renamed(self, item: QListWidgetItem) -> None:
         self.rename_requested.emit(item.data(CLUSTER_ROLE), item.text())
 
     def _photo_menu(self, pos) -> None:
-        chosen = [item.data(PHOTO_ROLE) for item in self.photos.selectedItems()]
+        chosen = sorted(index.data(PHOTO_ROLE) for index in self.photos.selectionModel().selectedIndexes())
         if not chosen:
             return
         menu = QMenu(self)

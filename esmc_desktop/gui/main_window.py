@@ -225,13 +225,17 @@ class MainWindow(QMainWindow):
             return ClusterJob(folder, criteria, self.lm, self.mmproj, cache_dir=self.cache_dir,
                               settings=self.settings, progress=report, cancel=cancel).run()
 
+        self._run_long(work, self._on_finished, "Starting…")
+
+    def _run_long(self, work, on_finished, message: str) -> None:
+        """A run with progress and Cancel (one at a time): sorting, or assigning new photos."""
         self._worker = Task(work)
         self._worker.progress.connect(self._on_progress)
-        self._worker.finished.connect(self._on_finished)
+        self._worker.finished.connect(on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
         self._set_running(True)
-        self.status.setText("Starting…")
+        self.status.setText(message)
         self._thread = self._start(self._worker)
 
     def cancel(self) -> None:
@@ -357,14 +361,7 @@ class MainWindow(QMainWindow):
             done = assign_new_photos(photos, saved, lm, mmproj, settings=settings, progress=report, cancel=cancel)
             return len(export([(p.path, p.sha256) for p in done.photos], done.per_criterion, result)), result
 
-        self._worker = Task(work)
-        self._worker.progress.connect(self._on_progress)
-        self._worker.finished.connect(self._on_assigned)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.cancelled.connect(self._on_cancelled)
-        self._set_running(True)
-        self.status.setText(f"Assigning the photos of {photos} to {result}…")
-        self._thread = self._start(self._worker)
+        self._run_long(work, self._on_assigned, f"Assigning the photos of {photos} to {result}…")
 
     def _on_assigned(self, answer: tuple[int, Path]) -> None:
         placed, result = answer

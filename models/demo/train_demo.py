@@ -126,6 +126,17 @@ def render_pool(n: int, seed: int) -> tuple[list, np.ndarray]:
     return pool, images
 
 
+def optimise(optimizer, schedule, loss, params: list) -> None:
+    """One AdamW step with gradients clipped to norm 1, and the one-cycle schedule advanced."""
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+
+
 def pretrain_vision(model, pool: list, pixels, steps: int, batch: int, rng, device: str) -> None:
     """Teach the vision tower the world's attributes from its projector-input layer, mean-pooled."""
     import torch
@@ -143,12 +154,7 @@ def pretrain_vision(model, pool: list, pixels, steps: int, batch: int, rng, devi
         idx = torch.from_numpy(rng.integers(len(pool), size=batch)).to(device)
         features = tower(pixels[idx], output_hidden_states=True).hidden_states[layer][:, 1:].mean(1)
         losses = {a: torch.nn.functional.cross_entropy(heads[a](features), targets[a][idx]) for a in VALUES}
-        loss = sum(losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
+        optimise(optimizer, schedule, sum(losses.values()), params)
         if step % 200 == 0 or step == steps - 1:
             parts = "  ".join(f"{a} {v.item():.3f}" for a, v in losses.items())
             print(f"vision step {step:5d}  {parts}  {time.time() - started:6.0f} s", flush=True)
@@ -221,11 +227,7 @@ def train(work: Path, steps: int, vision_steps: int, batch: int, photos: int, se
             t_ids = torch.tensor([prompt + answer], device=device)
             t_lab = torch.tensor([[-100] * len(prompt) + answer], device=device)
             loss = loss + 0.3 * model(input_ids=t_ids, labels=t_lab).loss
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        schedule.step()
+        optimise(optimizer, schedule, loss, trainable)
         if step % 100 == 0 or step == steps - 1:
             print(f"step {step:5d}  loss {loss.item():.4f}  {time.time() - started:6.0f} s", flush=True)
 
