@@ -13,8 +13,8 @@ from esmc_desktop.editable_result import EditableResult
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criterion_view import CriterionView
 from esmc_desktop.gui.export_dialog import ExportDialog
-from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
 from esmc_desktop.gui.model_dialog import ModelDialog
+from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
 from esmc_desktop.gui.worker import Task
 from esmc_desktop.method.keywords import parse_keywords
 from esmc_desktop.photos.export import export, undo_move
