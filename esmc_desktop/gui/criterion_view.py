@@ -52,7 +52,7 @@ class CriterionView(QWidget):
 
     rename_requested = Signal(int, str)  # cluster, new name
     move_requested = Signal(list, int)  # photo indices, cluster
-    thumbnails_wanted = Signal(list)  # photo indices now on screen
+    thumbnails_wanted = Signal(list)  # photo indices on screen (and a page either side)
 
     def __init__(self, result: EditableResult, criterion: int) -> None:
         super().__init__()
@@ -73,6 +73,7 @@ class CriterionView(QWidget):
         self.photos.setAccessibleName(f"Photos of the selected cluster by {crit.text}")
         self.photos.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.photos.customContextMenuRequested.connect(self._photo_menu)
+        self.photos.verticalScrollBar().valueChanged.connect(self._want_visible)
         self.clusters = ClusterList(self.photos)
         self.clusters.setAccessibleName(f"Clusters by {crit.text}")
         self.clusters.setToolTip("Double-click a name to rename; drop photos on a cluster to move them")
@@ -125,7 +126,30 @@ class CriterionView(QWidget):
         words = self.crit.explanations[row] if row < len(self.crit.explanations) else []
         self.why.setText(f"<b>{self.crit.names[row]}</b>: {len(members)} photos"
                          + (f" · why: {', '.join(words)}" if words else ""))
-        self.thumbnails_wanted.emit(members)
+        self._want_visible()
+
+    def visible_rows(self) -> range:
+        """Rows on screen, and a screenful before and after, so scrolling finds thumbnails ready."""
+        count = self.model.rowCount()
+        if count == 0:
+            return range(0)
+        grid = self.photos.gridSize()
+        viewport = self.photos.viewport().size()
+        per_row = max(1, viewport.width() // max(1, grid.width()))
+        per_screen = per_row * (viewport.height() // max(1, grid.height()) + 1)
+        first = self.photos.indexAt(self.photos.viewport().rect().topLeft()).row()
+        first = max(0, first if first >= 0 else 0)
+        return range(max(0, first - per_screen), min(count, first + 2 * per_screen))
+
+    def visible_photos(self) -> list[int]:
+        return [self.model.rows[r] for r in self.visible_rows()]
+
+    def _want_visible(self, *_) -> None:
+        self.thumbnails_wanted.emit(self.visible_photos())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._want_visible()
 
     def set_thumbnail(self, sha: str, file: str) -> None:
         self.model.set_thumbnail(sha, file)

@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
             view.move_requested.connect(lambda photos, k, c=ci: self.move_photos(c, photos, k))
             view.thumbnails_wanted.connect(self._want_thumbnails)
             self.tabs.addTab(view, self.result.criteria[ci].text)
-            self._want_thumbnails(view.shown_photos())
+            self._want_thumbnails(view.visible_photos())
 
     def view(self, criterion: int) -> CriterionView:
         return self.tabs.widget(criterion)
