@@ -226,9 +226,9 @@ def _criteria(args: argparse.Namespace):
 
 
 def _export_result(photos, per_criterion, out: Path, mode: str, dry_run: bool):
-    from esmc_desktop.photos.export import export
+    from esmc_desktop.photos.export import export, sources
 
-    return export([(p.path, p.sha256) for p in photos], per_criterion, out, mode=mode, dry_run=dry_run)
+    return export(sources(photos), per_criterion, out, mode=mode, dry_run=dry_run)
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -241,9 +241,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     job = ClusterJob(args.photos, criteria, lm, mmproj, cache_dir=args.cache, settings=_settings(args, gpu_layers),
                      progress=_tqdm_progress(args.quiet or args.json))
     result = job.run()
-    per_criterion = {c.criterion.text: [(int(l), c.names[int(l)], float(conf)) for l, conf in
-                                        zip(c.labels, c.confidences)] for c in result.criteria}
-    placements = _export_result(result.photos, per_criterion, args.out, args.mode, args.dry_run)
+    placements = _export_result(result.photos, result.assignments(), args.out, args.mode, args.dry_run)
     if not args.dry_run:
         save_result(result, args.out, lm, mmproj)
     summary = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.photos.export import sources
 from esmc_desktop.pipeline import ClusterResult
 
 
@@ -68,4 +69,4 @@ class EditableResult:
                 for c in self.criteria}
 
     def photo_paths(self) -> list[tuple[Path, str]]:
-        return [(p.path, p.sha256) for p in self.photos]
+        return sources(self.photos)

@@ -104,6 +104,11 @@ class ClusterResult:
     lens: LensParams
     images_encoded: int
 
+    def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
+        """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""
+        return {c.criterion.text: [(int(label), c.names[int(label)], float(conf))
+                                   for label, conf in zip(c.labels, c.confidences)] for c in self.criteria}
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -135,7 +140,11 @@ def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = Run
     """The words the model itself names for a criterion (text only), for the user to check before a run."""
     with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads,
                       n_gpu_layers=settings.gpu_layers) as rt:
-        return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
+        return _model_keywords(criterion, rt)
+
+
+def _model_keywords(criterion: str, rt: LlavaRuntime) -> list[str]:
+    return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
 
 
 class ClusterJob:
@@ -184,7 +193,7 @@ class ClusterJob:
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
         if criterion.keywords is not None:
             return list(criterion.keywords)
-        return generate_keywords(criterion.text, lambda q: rt.generate(q, max_tokens=48))
+        return _model_keywords(criterion.text, rt)
 
     def _localize(self, photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped):
         """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets."""

@@ -13,7 +13,7 @@ from typing import Callable
 
 from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, write_photo_folder
 from esmc_desktop.method.metrics import scores
-from esmc_desktop.photos.export import export
+from esmc_desktop.photos.export import export, sources
 from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
 
 N_VALUES = {"color": len(COLORS), "shape": len(SHAPES), "background": len(BACKGROUNDS)}
@@ -36,9 +36,7 @@ def run_demo(out: Path | str, lm: Path, mmproj: Path, *, n_photos: int = 120, se
     criteria = [Criterion(text, N_VALUES[attribute]) for text, attribute in CRITERIA.items()]
     result = ClusterJob(out / "photos", criteria, lm, mmproj, cache_dir=out / "cache", settings=settings,
                         progress=progress).run()
-    per = {c.criterion.text: [(int(l), c.names[int(l)], float(p)) for l, p in zip(c.labels, c.confidences)]
-           for c in result.criteria}
-    export([(p.path, p.sha256) for p in result.photos], per, out / "sorted")
+    export(sources(result.photos), result.assignments(), out / "sorted")
     truth = {text: [truth_by_path[p.path.resolve()].label(attr) for p in result.photos]
              for text, attr in CRITERIA.items()}
     metrics = {c.criterion.text: scores(truth[c.criterion.text], c.labels) for c in result.criteria}

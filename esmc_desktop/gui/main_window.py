@@ -17,7 +17,7 @@ from esmc_desktop.gui.model_dialog import ModelDialog
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
 from esmc_desktop.gui.worker import Task
 from esmc_desktop.method.keywords import parse_keywords
-from esmc_desktop.photos.export import export, undo_move
+from esmc_desktop.photos.export import export, sources, undo_move
 from esmc_desktop.photos.thumbnails import ThumbnailCache
 from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings, assign_new_photos, suggest_keywords
 from esmc_desktop.saved_result import load_result, save_result
@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
 
         def work(report, cancel):
             done = assign_new_photos(photos, saved, lm, mmproj, settings=settings, progress=report, cancel=cancel)
-            return len(export([(p.path, p.sha256) for p in done.photos], done.per_criterion, result)), result
+            return len(export(sources(done.photos), done.per_criterion, result)), result
 
         self._run_long(work, self._on_assigned, f"Assigning the photos of {photos} to {result}…")
 

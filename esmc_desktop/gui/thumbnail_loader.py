@@ -29,11 +29,7 @@ class ThumbnailLoader(QObject):
         if sha in self._asked:
             return
         self._asked.add(sha)
-        done = self.cache.path_for(sha)
-        if done.is_file():
-            self.ready.emit(sha, str(done))
-        else:
-            self._pool.submit(self._make, photo, sha)
+        self._pool.submit(self._make, photo, sha)  # a cached preview comes back at once, off the GUI thread
 
     def _make(self, photo: Path, sha: str) -> None:
         try:

@@ -13,11 +13,11 @@ photo votes once per pair.
 Ties: the later position wins, because it has read more of the criterion (at
 "The shape of" the model cannot yet know whether the shape of the object or of
 the cloud is asked; on the demo model that tie went to " of" and cost shape NMI
-0.52 against 0.80 at the last token); then the pair whose top keyword is most probable on average
-(the surest answer); then the earlier layer (earlier layers carry less language
-prior, the paper's argument). When no pair reaches the threshold
-at all, we fall back to the pair with the highest mean keyword probability and
-say so.
+0.52 against 0.80 at the last token); then the pair whose top keyword is most
+probable on average (the surest answer); then the earlier layer (earlier layers
+carry less language prior, the paper's argument). When no pair reaches the
+threshold at all, we fall back to the pair with the highest mean keyword
+probability and say so.
 """
 
 from __future__ import annotations

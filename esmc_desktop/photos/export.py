@@ -117,6 +117,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def sources(photos) -> list[tuple[Path, str]]:
+    """(path, content hash) of each scanned Photo: what plan and export take."""
+    return [(p.path, p.sha256) for p in photos]
+
+
 def plan(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]],
          out: Path) -> list[tuple[Path, str, str, int, str, float, Path]]:
     """(source, sha, criterion, cluster id, cluster name, confidence, target folder) per photo and criterion."""
