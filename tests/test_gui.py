@@ -208,3 +208,8 @@ def test_new_photos_are_assigned_into_an_export_under_the_names_the_user_gave(wi
     shown = {name.removeprefix("my "): name for name in crit.names}
     for photo, spec in new:
         assert folder_of[content_hash(photo)] == shown[spec.color]
+
+
+def test_a_preview_that_cannot_be_made_is_said_in_the_status_line(window, qtbot, tmp_path):
+    window.thumbnails.request(tmp_path / "gone.jpg", "f" * 64)
+    qtbot.waitUntil(lambda: window.status.text().startswith("No preview") and "gone.jpg" in window.status.text())

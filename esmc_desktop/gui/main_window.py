@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
         self._suggest_task: Task | None = None
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None), self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
+        self.thumbnails.failed.connect(self._thumbnail_failed)
         self.setWindowTitle("ESMC Desktop")
         self._build()
         self._build_menus()
@@ -294,6 +295,9 @@ class MainWindow(QMainWindow):
     def _thumbnail_ready(self, sha: str, file: str) -> None:
         for ci in range(self.tabs.count()):
             self.view(ci).set_thumbnail(sha, file)
+
+    def _thumbnail_failed(self, sha: str, message: str) -> None:
+        self.status.setText(f"No preview: {message}")
 
     def rename_cluster(self, criterion: int, cluster: int, name: str) -> None:
         try:
