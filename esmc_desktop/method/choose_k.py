@@ -2,7 +2,8 @@
 
 Criterion: the silhouette score of k-means on the lens vectors (Euclidean, as
 the head's k-means uses), for each K in the range; the K with the highest
-score wins, ties to the smaller K. Label-free. Above 2,000 photos the score is
+score wins, ties to the smaller K; never more than the number of different
+vectors, which is all k-means can fill. Label-free. Above 2,000 photos the score is
 computed on a seeded sample of 2,000 (silhouette is quadratic in the count).
 """
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from esmc_desktop.method.validation import MethodInputError, check_not_all_identical, check_vectors
+from esmc_desktop.method.validation import (MethodInputError, check_not_all_identical, check_vectors,
+                                           count_distinct_rows)
 
 K_RANGE = (2, 12)
 SILHOUETTE_SAMPLE = 2000
@@ -30,7 +32,7 @@ def choose_k(X, k_min: int = K_RANGE[0], k_max: int = K_RANGE[1], seed: int = 0,
     check_not_all_identical(X)
     if k_min < 2 or k_max < k_min:
         raise MethodInputError(f"the K range must satisfy 2 <= k_min <= k_max, got {k_min}..{k_max}")
-    k_max = min(k_max, X.shape[0] - 1)
+    k_max = min(k_max, X.shape[0] - 1, count_distinct_rows(X))  # more would leave clusters empty
     if k_max < k_min:
         raise MethodInputError(f"{X.shape[0]} photos are too few to choose K in {k_min}..{k_max}")
     sample = min(SILHOUETTE_SAMPLE, X.shape[0])

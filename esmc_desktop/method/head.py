@@ -22,17 +22,20 @@ training fast at |V| = 32000 without torch.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 
 from esmc_desktop.method.validation import (
     MethodInputError,
     check_n_clusters,
     check_not_all_identical,
     check_vectors,
+    count_distinct_rows,
 )
 
 
@@ -100,7 +103,13 @@ class ClusteringHead:
         X = check_vectors(X)
         self._check_params(X.shape[0])
         check_not_all_identical(X)
-        kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.seed).fit(X)
+        distinct = count_distinct_rows(X)
+        self.note_ = "" if distinct >= self.n_clusters else (
+            f"only {distinct} of the {X.shape[0]} photos read differently here, so at most {distinct} of the "
+            f"{self.n_clusters} clusters can hold photos; ask for fewer clusters, or auto")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # said in note_, in words
+            kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.seed).fit(X)
         self.kmeans_labels_ = kmeans.labels_
         rows, targets = self._pseudo_labels(X, kmeans)
         self.pseudo_rows_ = rows
