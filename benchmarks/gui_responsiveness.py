@@ -87,7 +87,7 @@ def main() -> None:
     app.processEvents()
     shown = view.model.rowCount()
     print(f"open a cluster of {shown} photos: {time.perf_counter() - t:.2f} s; thumbnails asked for so far: {len(window.thumbnails._asked)}")
-    on_screen = view.visible_rows()
+    on_screen = view.photos.visible_rows()
     took = pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen))
     print(f"thumbnails on screen (and a screen either side, {len(on_screen)}): {took:.1f} s; "
           f"longest freeze {stalls.worst * 1000:.0f} ms")

@@ -73,21 +73,24 @@ def _print_lens(run, lens, token_text, top: int) -> None:
         print()
 
 
-def _resolve_model(args: argparse.Namespace) -> tuple[Path, Path, int]:
-    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers; says on stderr where it runs."""
-    from esmc_desktop.mllm.gguf_files import read_info
-    from esmc_desktop.mllm.gpu import plan_gpu_layers
+def _model_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(LM path, mmproj path) from --model/--mmproj."""
     from esmc_desktop.mllm.registry import ModelRegistry
 
     if args.mmproj is not None:
         if args.model is None:
             raise EsmcError("--mmproj needs --model (the language model GGUF) too")
-        lm, mmproj = Path(args.model), Path(args.mmproj)
-    else:
-        entry = ModelRegistry().get(args.model)
-        lm, mmproj = entry.lm, entry.mmproj
-    n_layer = int(read_info(lm).get("llama.block_count", 0) or 0)
-    plan = plan_gpu_layers(args.gpu_layers, lm, n_layer)
+        return Path(args.model), Path(args.mmproj)
+    entry = ModelRegistry().get(args.model)
+    return entry.lm, entry.mmproj
+
+
+def _resolve_model(args: argparse.Namespace) -> tuple[Path, Path, int]:
+    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers; says on stderr where it runs."""
+    from esmc_desktop.pipeline import plan_gpu
+
+    lm, mmproj = _model_files(args)
+    plan = plan_gpu(args.gpu_layers, lm)
     print(plan.message, file=sys.stderr)
     return lm, mmproj, plan.n_gpu_layers
 
@@ -251,7 +254,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         "criteria": [{
             "criterion": c.criterion.text, "prompt": c.prompt, "keywords": c.keywords,
             "layer": c.localization.layer, "position": c.localization.position,
-            "localization": c.localization.message, "k": len(c.names), "clustering_head_used": c.used_head,
+            "localization": c.localization.message, "note": c.note, "k": len(c.names),
+            "clustering_head_used": c.used_head,
             "clusters": [{"id": k, "name": name, "count": int((c.labels == k).sum()),
                           "explanation": c.explanations[k]} for k, name in enumerate(c.names)],
         } for c in result.criteria],
@@ -269,6 +273,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
         return
     for c in summary.get("criteria", []):
         print(f"{c['criterion']}  (prompt {c['prompt']!r}; {c['localization']})")
+        if c.get("note"):
+            print(f"  note: {c['note']}")
         for cl in c["clusters"]:
             why = ", ".join(cl["explanation"])
             print(f"  {cl['count']:6d}  {cl['name']}" + (f"  [{why}]" if why else ""))
@@ -313,8 +319,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from esmc_desktop.gui.app import run_gui
     except ImportError as e:
         raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    return run_gui(lm, mmproj, _settings(args, gpu_layers), cache_dir=args.cache, remembered_model=args.model is None)
+    lm, mmproj = _model_files(args)
+    return run_gui(lm, mmproj, _settings(args, 0), cache_dir=args.cache, remembered_model=args.model is None,
+                   gpu_layers=args.gpu_layers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -383,7 +390,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                                    "(default: the first registered model, the demo model when shipped)")
     p.add_argument("--mmproj", type=Path, help="vision projector GGUF (mmproj) that goes with --model")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--gpu-layers", default="auto",
+    p.add_argument("--gpu-layers", default=None,
                    help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
     p.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens")
 

@@ -23,10 +23,22 @@ class EditableCriterion:
     labels: list[int]
     confidences: list[float]
     explanations: list[list[str]] = field(default_factory=list)
+    note: str = ""
 
     def members(self, cluster: int) -> list[int]:
         """Indices of the photos in a cluster, in photo order."""
         return [i for i, label in enumerate(self.labels) if label == cluster]
+
+
+@dataclass(frozen=True)
+class LensReading:
+    """Why a photo sits where it does: its most probable lens tokens where the criterion is read."""
+
+    prompt: str
+    layer: int
+    position: int
+    token: str  # the prompt token at `position`
+    tokens: list[tuple[str, float]]  # (token, probability), most probable first
 
 
 class EditableResult:
@@ -37,7 +49,7 @@ class EditableResult:
         self.root = result.root
         self.photos = list(result.photos)
         self.criteria = [EditableCriterion(c.criterion.text, list(c.names), [int(x) for x in c.labels],
-                                           [float(x) for x in c.confidences], [list(e) for e in c.explanations])
+                                           [float(x) for x in c.confidences], [list(e) for e in c.explanations], c.note)
                          for c in result.criteria]
 
     def criterion(self, index: int) -> EditableCriterion:
@@ -62,6 +74,13 @@ class EditableResult:
             raise EsmcError(f"'{crit.text}' has no cluster {cluster + 1}")
         crit.labels[photo] = cluster
         crit.confidences[photo] = 1.0
+
+    def lens_reading(self, criterion: int, photo: int) -> LensReading:
+        self.criterion(criterion)
+        source = self.source.criteria[criterion]
+        tokens = source.lens_tokens[photo] if photo < len(source.lens_tokens) else []
+        return LensReading(source.prompt, source.localization.layer, source.localization.position,
+                           source.target_token, list(tokens))
 
     def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
         """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""

@@ -24,8 +24,9 @@ from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
 from esmc_desktop.method.localization import Localization, default_target, localize, sample_photos
-from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_words
-from esmc_desktop.mllm.gguf_files import fingerprint
+from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
+from esmc_desktop.mllm.gguf_files import fingerprint, read_info
+from esmc_desktop.mllm.gpu import GpuPlan, plan_gpu_layers
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
@@ -92,6 +93,9 @@ class CriterionResult:
     vectors: sparse.csr_matrix
     used_head: bool = True
     k_scores: dict[int, float] = field(default_factory=dict)
+    target_token: str = ""  # the prompt token read at localization.position
+    lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
+    note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
 
 
 @dataclass
@@ -134,6 +138,12 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
 
 def _lens_key(params: LensParams) -> str:
     return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
+
+
+def plan_gpu(spec: str | int | None, lm: Path | str) -> GpuPlan:
+    """How many of `lm`'s layers go to the GPU for 'auto' (None) or a number, with a sentence saying so."""
+    n_layer = int(read_info(lm).get("llama.block_count", 0) or 0)
+    return plan_gpu_layers("auto" if spec is None else spec, lm, n_layer)
 
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
@@ -185,7 +195,7 @@ class ClusterJob:
             usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped)
             keys = [VectorKey(model_fp, p, t.layer, t.position, _lens_key(s.lens)) for p, t in zip(prompts, targets)]
             vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped)
-            results = [self._cluster(c, p, kw, ids, t, vectors[i], rt.token_text)
+            results = [self._cluster(c, p, kw, ids, t, vectors[i], rt)
                        for i, (c, p, kw, ids, t) in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
             encoded = rt.stats.images_encoded
         return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded)
@@ -276,8 +286,11 @@ class ClusterJob:
                     if per else sparse.csr_matrix((0, lens.n_vocab), dtype=np.float32) for per in rows]
         return matrices, kept
 
-    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, token_text) -> CriterionResult:
+    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, rt) -> CriterionResult:
         s = self.settings
+        token_text = rt.token_text
+        suffix = rt.tokenize(rt.template.suffix(prompt))
+        target_token = token_text(suffix[target.position]) if target.position < len(suffix) else ""
         k_scores: dict[int, float] = {}
         k = criterion.k
         if k is None:
@@ -287,7 +300,8 @@ class ClusterJob:
         names = name_clusters(X, head.labels_, kw_ids, token_text, k)
         explanations = explain_clusters(photo_words(X, token_text), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
-                               explanations, head.weights_, X, head.used_head_, k_scores)
+                               explanations, head.weights_, X, head.used_head_, k_scores,
+                               target_token, photo_tokens(X, token_text), head.note_)
 
 
 @dataclass

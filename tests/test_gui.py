@@ -6,13 +6,23 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.scan import content_hash  # noqa: E402
 from esmc_desktop.pipeline import RunSettings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path):
+    """Each test starts with nothing remembered, and remembers into its own folder."""
+    QCoreApplication.setOrganizationName("esmc-desktop-test")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings().clear()
 
 
 @pytest.fixture
@@ -27,6 +37,27 @@ def add_criterion(window, text: str, k: int) -> None:
     window.criterion_edit.setText(text)
     window.k_spin.setValue(k)
     window.add_criterion()
+
+
+def export_and_wait(window, qtbot, out, mode: str = "copy") -> int:
+    """Export as the Export dialog's OK does, wait for the worker, and return the number of files placed."""
+    window.export_to(out, mode)
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
+    assert window.status.text().startswith("Exported"), window.status.text()
+    return window.exported_files
+
+
+def drag_photos_onto_cluster(view, rows: list[int], cluster_row: int, target_view=None) -> bool:
+    """Deliver the drag-enter, drag-move and drop events a mouse drag of these grid rows produces; True if taken."""
+    target = (target_view or view).clusters
+    mime = view.model.mimeData([view.model.index(r) for r in rows])  # what the grid's startDrag puts in the QDrag
+    point = target.visualItemRect(target.item(cluster_row)).center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    for event in (QDragEnterEvent(point, *args), QDragMoveEvent(point, *args), QDropEvent(QPointF(point), *args)):
+        QApplication.sendEvent(target.viewport(), event)
+        if not event.isAccepted():
+            return False
+    return True
 
 
 def sort_generated_photos(window, qtbot, folder, n: int, seed: int, criterion: str, k: int):
@@ -48,7 +79,8 @@ def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_th
 
     window.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
-    assert window.tabs.count() == 2 and window.export_button.isEnabled()
+    assert len(window.criterion_views) == 2 and window.tabs.count() == 3  # all photos, then one tab per criterion
+    assert window.tabs.currentWidget() is window.view(0) and window.export_button.isEnabled()
     colour, view = window.result.criterion(0), window.view(0)
     shown = {view.clusters.item(k).text(): len(colour.members(k)) for k in range(view.clusters.count())}
     assert shown == {name: len(colour.members(k)) for k, name in enumerate(colour.names)}
@@ -62,13 +94,13 @@ def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_th
     view.clusters.item(0).setText("my favourite")  # an edit in the list renames the cluster
     assert colour.names[0] == "my favourite"
     moved = colour.members(1)[0]
-    view.select_photos([0])
-    view.clusters.drop_on(0)  # what dropping the selected photo on the first cluster does
+    assert drag_photos_onto_cluster(view, [0], 0)
     assert moved in colour.members(0) and moved not in colour.members(1)
     qtbot.waitUntil(lambda: view.clusters.item(0).text() == "my favourite")
 
     out = tmp_path / "sorted"
-    assert window.export_to(out) == 16 * 2
+    assert export_and_wait(window, qtbot, out) == 16 * 2
+    assert window.export_done.isVisible() and window.open_action.isEnabled()
     for k, name in enumerate(colour.names):
         folder = out / "color of the object" / name
         assert folder.is_dir(), f"{folder} was not written"
@@ -123,7 +155,7 @@ def test_a_cluster_name_already_taken_is_refused_and_the_tree_shows_the_old_name
 def test_a_move_export_can_be_undone_from_the_window_and_every_original_comes_back(window, qtbot, tmp_path):
     photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 8, "background of the photo", 4)
     before = {p.name: content_hash(p) for p, _ in photos}
-    assert window.export_to(tmp_path / "sorted", mode="move") == 10
+    assert export_and_wait(window, qtbot, tmp_path / "sorted", mode="move") == 10
     assert not any((tmp_path / "photos").iterdir()) and window.undo_action.isEnabled()
     window.undo_action.trigger()
     assert {f.name: content_hash(f) for f in (tmp_path / "photos").iterdir()} == before
@@ -175,12 +207,8 @@ def test_suggest_fills_the_keywords_with_the_model_s_own_words_and_add_uses_them
 
 
 def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_good_pair(window, qtbot, tmp_path):
-    from PySide6.QtCore import QCoreApplication, QSettings
-
     from esmc_desktop.gui.model_dialog import ModelDialog
 
-    QCoreApplication.setOrganizationName("esmc-desktop-test")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
     not_a_model = tmp_path / "notes.gguf"
     not_a_model.write_text("shopping list")
@@ -201,7 +229,7 @@ def test_new_photos_are_assigned_into_an_export_under_the_names_the_user_gave(wi
     crit = window.result.criterion(0)
     window.view(0).clusters.item(0).setText(f"my {crit.names[0]}")
     out = tmp_path / "sorted"
-    window.export_to(out)
+    export_and_wait(window, qtbot, out)
     window.assign(tmp_path / "new", out)
     qtbot.waitUntil(lambda: window.status.text().startswith("Assigned"), timeout=120_000)
     folder_of = {content_hash(f): f.parent.name for f in (out / "color of the object").rglob("*.png")}
@@ -213,3 +241,134 @@ def test_new_photos_are_assigned_into_an_export_under_the_names_the_user_gave(wi
 def test_a_preview_that_cannot_be_made_is_said_in_the_status_line(window, qtbot, tmp_path):
     window.thumbnails.request(tmp_path / "gone.jpg", "f" * 64)
     qtbot.waitUntil(lambda: window.status.text().startswith("No preview") and "gone.jpg" in window.status.text())
+
+
+def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_target(window, qtbot, tmp_path):
+    photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 12, 14, "color of the object", 6)
+    view, crit = window.view(0), window.result.criterion(0)
+    view.photos.setCurrentIndex(view.model.index(0))
+    photo = view.shown_photos()[0]
+    reading = window.result.lens_reading(0, photo)
+    truth = {p.name: spec.color for p, spec in photos}[window.result.photos[photo].path.name]
+    assert reading.tokens[0][0].strip() == truth, "the demo model reads the photo's colour at the target"
+    assert reading.layer == window.result.source.criteria[0].localization.layer
+    assert reading.prompt == "The color of the object is" and reading.token
+    text = view.photo_why.text()
+    assert window.result.photos[photo].path.name in text and crit.names[crit.labels[photo]] in text
+    assert f"layer {reading.layer}" in text and f"{truth} {reading.tokens[0][1]:.2f}" in text
+
+
+def test_photos_dragged_from_another_criterion_s_grid_are_not_taken(window, qtbot, tmp_path):
+    write_photo_folder(tmp_path / "photos", 10, seed=15, size=64)
+    window.folder_edit.setText(str(tmp_path / "photos"))
+    add_criterion(window, "color of the object", 6)
+    add_criterion(window, "background of the photo", 4)
+    window.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    labels = list(window.result.criterion(0).labels)
+    assert not drag_photos_onto_cluster(window.view(1), [0], 0, target_view=window.view(0))
+    assert window.result.criterion(0).labels == labels
+
+
+def test_choosing_a_folder_counts_its_photos_lists_skipped_files_with_reasons_and_remembers_it(window, qtbot,
+                                                                                               tmp_path):
+    folder = tmp_path / "holiday"
+    write_photo_folder(folder, 5, seed=16, size=64)
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "empty.jpg").write_bytes(b"")
+    window.open_folder(folder)
+    qtbot.waitUntil(lambda: window.folder_info.text().startswith("5 photos"), timeout=30_000)
+    assert "2 files will be skipped" in window.folder_info.text() and not window.skipped_button.isHidden()
+    grid = window.folder_grid
+    assert grid.model.rowCount() == 5 and window.tabs.tabText(0) == "All photos (5)"
+    qtbot.waitUntil(lambda: all(grid.model.has_thumbnail(r) for r in range(5)), timeout=30_000)
+    reasons = window.skipped_text()
+    assert "notes.txt: not a photo type" in reasons and "empty.jpg: empty file" in reasons
+    window.show_skipped()
+    other = tmp_path / "other"
+    other.mkdir()
+    window.open_folder(other)
+    qtbot.waitUntil(lambda: "nothing to sort" in window.folder_info.text(), timeout=30_000)
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(other), str(folder)]
+    window.recent_menu.actions()[1].trigger()
+    assert window.folder_edit.text() == str(folder)
+
+
+def test_a_criterion_can_be_edited_in_place(window):
+    add_criterion(window, "color of the object", 6)
+    add_criterion(window, "background of the photo", 4)
+    window.criteria_list.setCurrentRow(0)
+    window.criteria_list.itemDoubleClicked.emit(window.criteria_list.item(0))
+    assert window.criterion_edit.text() == "color of the object" and window.k_spin.value() == 6
+    window.k_spin.setValue(0)
+    window.keywords_edit.setText("red, blue")
+    window.add_criterion()
+    assert window.criteria()[0].k is None and window.criteria()[0].keywords == ("red", "blue")
+    assert [c.text for c in window.criteria()] == ["color of the object", "background of the photo"]
+    window.criteria_list.setCurrentRow(0)
+    window._edit_selected_criterion()
+    window.criterion_edit.setText("background of the photo")
+    window.add_criterion()
+    assert "already" in window.status.text()
+
+
+def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(window, qtbot):
+    import llama_cpp
+
+    from esmc_desktop.gui.model_dialog import ModelDialog
+    from esmc_desktop.gui.preferences import Preferences
+
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    dialog = ModelDialog(lm, mmproj, window, gpu_layers="auto", threads=None)
+    qtbot.addWidget(dialog)
+    assert dialog.check() and dialog.gpu_layers.text() == "auto" and dialog.threads.text() == "all cores"
+    dialog.gpu_layers.setValue(8)
+    dialog.threads.setValue(2)
+    if not llama_cpp.llama_supports_gpu_offload():
+        assert not dialog.check() and "without GPU support" in dialog.verdict.text()
+        dialog.gpu_layers.setValue(0)
+    assert dialog.check() and dialog.choice().threads == 2
+    choice = dialog.choice()
+    window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
+    assert window.settings.threads == 2 and Preferences().threads() == 2
+    assert Preferences().gpu_layers() == choice.gpu_layers
+
+
+def test_the_theme_can_be_dark_light_or_the_system_s_and_is_remembered(window, qtbot):
+    from esmc_desktop.gui.preferences import Preferences
+
+    def base_lightness(widget) -> int:
+        return widget.palette().color(widget.palette().ColorRole.Base).lightness()
+
+    assert not window.theme.is_dark(), "the offscreen platform's own palette is light"
+    try:
+        window.set_theme("dark")
+        assert window.theme.is_dark()
+        qtbot.waitUntil(lambda: base_lightness(window.criteria_list) < 60)
+        assert Preferences().theme() == "dark" and window.theme_actions["dark"].isChecked()
+        window.set_theme("light")
+        assert not window.theme.is_dark()
+    finally:
+        window.set_theme("system")
+    assert not window.theme.is_dark() and Preferences().theme() == "system"
+    qtbot.waitUntil(lambda: base_lightness(window.criteria_list) > 200)
+
+
+def test_a_bug_in_a_background_task_ends_the_run_with_a_message_instead_of_a_hang(window, qtbot):
+    def broken(report, cancel):
+        raise KeyError("no such thing")
+
+    window._run_long(broken, window._on_finished, "Starting…")
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=10_000)
+    assert window.run_button.isEnabled() and "KeyError" in window.status.text() and "log" in window.status.text()
+
+
+def test_an_export_can_be_cancelled_and_says_what_it_left(window, qtbot, tmp_path):
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 30, 17, "color of the object", 6)
+    window.export_to(tmp_path / "sorted", "copy")
+    window.cancel()
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
+    assert window.status.text().startswith("export cancelled") and "no original was removed" in window.status.text()
+    written = [f for f in (tmp_path / "sorted").rglob("*.png")]
+    assert len(written) < 30 and all(p.path.exists() for p in window.result.photos)

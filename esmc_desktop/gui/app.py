@@ -1,33 +1,72 @@
-"""`esmc-desktop gui`: start the window on a model pair."""
+"""`esmc-desktop gui`: start the window on a model pair, with the settings the user left it with."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
+import platformdirs
+
 from esmc_desktop.pipeline import RunSettings
+
+log = logging.getLogger("esmc_desktop.gui")
+
+
+def log_dir() -> Path:
+    return Path(platformdirs.user_log_dir("esmc-desktop", appauthor=False))
+
+
+def _log_to_file() -> Path:
+    """Warnings and tracebacks go to a file the user can send us; the window shows sentences."""
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / "gui.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("esmc_desktop")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return folder / "gui.log"
 
 
 def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | None = None,
-            remembered_model: bool = True) -> int:
-    """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out."""
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+            remembered_model: bool = True, gpu_layers: str | None = None) -> int:
+    """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out.
+
+    `gpu_layers` and `settings.threads` as given on the command line win over the remembered ones.
+    """
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from esmc_desktop.errors import EsmcError
     from esmc_desktop.gui.main_window import MainWindow
+    from esmc_desktop.gui.preferences import Preferences
     from esmc_desktop.mllm.gguf_files import check_pair
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop")
     app.setApplicationName("ESMC Desktop")
-    saved = QSettings()
-    if remembered_model and saved.value("model/lm") and saved.value("model/mmproj"):
+    log_file = _log_to_file()
+    prefs = Preferences()
+    saved = prefs.model()
+    if remembered_model and saved is not None:
         try:
-            check_pair(saved.value("model/lm"), saved.value("model/mmproj"))
-            lm, mmproj = Path(saved.value("model/lm")), Path(saved.value("model/mmproj"))
+            check_pair(*saved)
+            lm, mmproj = saved
         except (EsmcError, OSError, ValueError):
             pass  # moved or deleted since: the default pair it is
-    window = MainWindow(lm, mmproj, cache_dir=cache_dir, settings=settings)
+    if settings.threads is None:
+        settings = replace(settings, threads=prefs.threads())
+    window = MainWindow(lm, mmproj, settings=settings, cache_dir=cache_dir,
+                        gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())
+
+    def show_error(kind, error, trace) -> None:
+        log.error("unexpected error", exc_info=(kind, error, trace))
+        QMessageBox.warning(window, "ESMC Desktop", f"Something went wrong ({kind.__name__}: {error}). "
+                            f"The window goes on; the details are in {log_file}.")
+
+    sys.excepthook = show_error
     window.show()
     return app.exec()

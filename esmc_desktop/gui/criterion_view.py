@@ -2,49 +2,56 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
-                               QSplitter, QVBoxLayout, QWidget)
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from esmc_desktop.editable_result import EditableResult
-from esmc_desktop.gui.photo_model import PHOTO_ROLE, PhotoModel
+from esmc_desktop.gui.photo_grid import PhotoGrid
+from esmc_desktop.gui.photo_model import PHOTO_ROLE, dragged_photos
 
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1
-THUMB = 120
+
+
+def _token(text: str) -> str:
+    """A lens token for reading: its word, or its escaped form when it is only whitespace or punctuation space."""
+    return html.escape(text.strip() or repr(text))
 
 
 class ClusterList(QListWidget):
-    """Cluster names (editable); photos dropped on a cluster move there."""
+    """Cluster names (editable); photos of this criterion dropped on a cluster move there."""
 
     photos_dropped = Signal(list, int)  # photo indices, cluster
 
-    def __init__(self, photo_grid: QListView) -> None:
+    def __init__(self, criterion: int) -> None:
         super().__init__()
-        self.photo_grid = photo_grid
+        self.criterion = criterion
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
 
     def dragEnterEvent(self, event) -> None:
-        if event.source() is self.photo_grid:
+        if dragged_photos(event.mimeData(), self.criterion) is not None:
             event.acceptProposedAction()
+        else:
+            event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        if event.source() is self.photo_grid and self.itemAt(event.position().toPoint()) is not None:
+        if dragged_photos(event.mimeData(), self.criterion) is not None \
+                and self.itemAt(event.position().toPoint()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event) -> None:
+        photos = dragged_photos(event.mimeData(), self.criterion)
         target = self.itemAt(event.position().toPoint())
-        if event.source() is self.photo_grid and target is not None:
-            self.drop_on(self.row(target))
+        if photos and target is not None:
+            self.photos_dropped.emit(photos, target.data(CLUSTER_ROLE))
             event.acceptProposedAction()
-
-    def drop_on(self, row: int) -> None:
-        """What a drop does: the photo grid's selected photos move to cluster `row`."""
-        photos = sorted(index.data(PHOTO_ROLE) for index in self.photo_grid.selectionModel().selectedIndexes())
-        if photos:
-            self.photos_dropped.emit(photos, self.item(row).data(CLUSTER_ROLE))
+        else:
+            event.ignore()
 
 
 class CriterionView(QWidget):
@@ -52,42 +59,38 @@ class CriterionView(QWidget):
 
     rename_requested = Signal(int, str)  # cluster, new name
     move_requested = Signal(list, int)  # photo indices, cluster
-    thumbnails_wanted = Signal(list)  # photo indices on screen (and a page either side)
+    thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
 
     def __init__(self, result: EditableResult, criterion: int) -> None:
         super().__init__()
         self.result, self.index = result, criterion
         crit = result.criterion(criterion)
-        self.photos = QListView()
-        self.model = PhotoModel(result, criterion, QSize(THUMB + 24, THUMB + 36))
-        self.photos.setModel(self.model)
-        self.photos.setViewMode(QListView.ViewMode.IconMode)
-        self.photos.setIconSize(QSize(THUMB, THUMB))
-        self.photos.setGridSize(QSize(THUMB + 24, THUMB + 36))
-        self.photos.setUniformItemSizes(True)
-        self.photos.setResizeMode(QListView.ResizeMode.Adjust)
-        self.photos.setMovement(QListView.Movement.Static)
-        self.photos.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.photos.setDragEnabled(True)
-        self.photos.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.photos = PhotoGrid(result.photos, criterion, crit.confidences)
+        self.model = self.photos.model
         self.photos.setAccessibleName(f"Photos of the selected cluster by {crit.text}")
         self.photos.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.photos.customContextMenuRequested.connect(self._photo_menu)
-        self.photos.verticalScrollBar().valueChanged.connect(self._want_visible)
-        self.clusters = ClusterList(self.photos)
+        self.photos.thumbnails_wanted.connect(self.thumbnails_wanted)
+        self.clusters = ClusterList(criterion)
         self.clusters.setAccessibleName(f"Clusters by {crit.text}")
         self.clusters.setToolTip("Double-click a name to rename; drop photos on a cluster to move them")
         self.clusters.currentRowChanged.connect(self._show_cluster)
         self.clusters.itemChanged.connect(self._renamed)
         self.clusters.photos_dropped.connect(self.move_requested)
+        self.photos.selectionModel().currentChanged.connect(self._show_photo)
         self.why = QLabel()
         self.why.setWordWrap(True)
         self.why.setAccessibleName("Why these photos belong together")
+        self.photo_why = QLabel("Select a photo to see what the model read in it.")
+        self.photo_why.setWordWrap(True)
+        self.photo_why.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.photo_why.setAccessibleName("Why the selected photo is in this cluster")
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.why)
         box.addWidget(self.photos, 1)
+        box.addWidget(self.photo_why)
         split = QSplitter()
         split.addWidget(self.clusters)
         split.addWidget(right)
@@ -119,37 +122,38 @@ class CriterionView(QWidget):
 
     def _show_cluster(self, row: int) -> None:
         members = self.crit.members(row) if row >= 0 else []
-        self.model.show(members)
+        self.photos.show_photos(members)
         if row < 0:
             self.why.clear()
             return
         words = self.crit.explanations[row] if row < len(self.crit.explanations) else []
-        self.why.setText(f"<b>{self.crit.names[row]}</b>: {len(members)} photos"
-                         + (f" · why: {', '.join(words)}" if words else ""))
-        self._want_visible()
+        self.why.setText(f"<b>{html.escape(self.crit.names[row])}</b>: {len(members):,} photos"
+                         + (f" · why: {html.escape(', '.join(words))}" if words else "")
+                         + (f"<br>Note: {html.escape(self.crit.note)}" if self.crit.note else ""))
 
-    def visible_rows(self) -> range:
-        """Rows on screen, and a screenful before and after, so scrolling finds thumbnails ready."""
-        count = self.model.rowCount()
-        if count == 0:
-            return range(0)
-        grid = self.photos.gridSize()
-        viewport = self.photos.viewport().size()
-        per_row = max(1, viewport.width() // max(1, grid.width()))
-        per_screen = per_row * (viewport.height() // max(1, grid.height()) + 1)
-        first = self.photos.indexAt(self.photos.viewport().rect().topLeft()).row()
-        first = max(0, first if first >= 0 else 0)
-        return range(max(0, first - per_screen), min(count, first + 2 * per_screen))
+    def _show_photo(self, index) -> None:
+        if not index.isValid():
+            self.photo_why.setText("Select a photo to see what the model read in it.")
+            return
+        photo = index.data(PHOTO_ROLE)
+        self.photo_why.setText(self.photo_text(photo))
+
+    def photo_text(self, photo: int) -> str:
+        """The selected photo's lens reading: what the model leaned to say at the criterion's target."""
+        reading = self.result.lens_reading(self.index, photo)
+        crit = self.crit
+        cluster = crit.labels[photo]
+        shown = [(t, p) for t, p in reading.tokens if p >= 0.005] or reading.tokens[:1]
+        tokens = " · ".join(f"{_token(t)} {p:.2f}" for t, p in shown)
+        words = crit.explanations[cluster] if cluster < len(crit.explanations) else []
+        return (f"<b>{html.escape(self.result.photos[photo].path.name)}</b> in "
+                f"<b>{html.escape(crit.names[cluster])}</b> (confidence {crit.confidences[photo]:.2f}). "
+                f"Read at layer {reading.layer}, token “{_token(reading.token)}” of "
+                f"“{html.escape(reading.prompt)}”: {tokens or 'nothing above zero'}"
+                + (f". The cluster's words: {html.escape(', '.join(words))}" if words else ""))
 
     def visible_photos(self) -> list[int]:
-        return [self.model.rows[r] for r in self.visible_rows()]
-
-    def _want_visible(self, *_) -> None:
-        self.thumbnails_wanted.emit(self.visible_photos())
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._want_visible()
+        return self.photos.visible_photos()
 
     def set_thumbnail(self, sha: str, file: str) -> None:
         self.model.set_thumbnail(sha, file)
@@ -168,7 +172,7 @@ class CriterionView(QWidget):
         self.rename_requested.emit(item.data(CLUSTER_ROLE), item.text())
 
     def _photo_menu(self, pos) -> None:
-        chosen = sorted(index.data(PHOTO_ROLE) for index in self.photos.selectionModel().selectedIndexes())
+        chosen = self.photos.selected_photos()
         if not chosen:
             return
         menu = QMenu(self)

@@ -2,48 +2,81 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QThread, QTimer, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QThread, QTimer, Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from esmc_desktop.editable_result import EditableResult
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.gui.app import log_dir
 from esmc_desktop.gui.criterion_view import CriterionView
 from esmc_desktop.gui.export_dialog import ExportDialog
 from esmc_desktop.gui.model_dialog import ModelDialog
+from esmc_desktop.gui.photo_grid import THUMB, PhotoGrid
+from esmc_desktop.gui.preferences import THEMES, Preferences
+from esmc_desktop.gui.theme import Theme
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
 from esmc_desktop.gui.worker import Task
 from esmc_desktop.method.keywords import parse_keywords
 from esmc_desktop.photos.export import export, sources, undo_move
-from esmc_desktop.photos.thumbnails import ThumbnailCache
-from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings, assign_new_photos, suggest_keywords
+from esmc_desktop.photos.scan import ScanResult, Skipped, display, scan
+from esmc_desktop.photos.thumbnails import DEFAULT_SIZE, ThumbnailCache
+from esmc_desktop.pipeline import (Cancelled, ClusterJob, Criterion, Progress, RunSettings, assign_new_photos, plan_gpu,
+                                   suggest_keywords)
 from esmc_desktop.saved_result import load_result, save_result
 
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """'1 photo', '2,000 photos'."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min 36 s', '2 h 05 min': a time left people read at a glance."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class MainWindow(QMainWindow):
     """Built on the pipeline alone: it knows ClusterJob, EditableResult and export, not llama.cpp."""
 
     def __init__(self, lm: Path, mmproj: Path, *, cache_dir: Path | None = None,
-                 settings: RunSettings = RunSettings()) -> None:
+                 settings: RunSettings = RunSettings(), gpu_layers: str = "auto") -> None:
         super().__init__()
         self.lm, self.mmproj, self.cache_dir, self.settings = lm, mmproj, cache_dir, settings
+        self.gpu_layers = gpu_layers
+        self.prefs = Preferences()
+        self.theme = Theme(QApplication.instance())
         self.result: EditableResult | None = None
+        self.skipped: list[Skipped] = []
         self.last_export: tuple[Path, str] | None = None
+        self.exported_files = 0
+        self.export_done: QMessageBox | None = None
+        self._editing: int | None = None
         self._thread: QThread | None = None
         self._worker: Task | None = None
-        self._suggest_thread: QThread | None = None
-        self._suggest_task: Task | None = None
-        self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None), self)
+        self._side_threads: list[QThread] = []
+        self._side_tasks: list[Task] = []
+        screen = QGuiApplication.primaryScreen()
+        pixels = max(DEFAULT_SIZE, round(THUMB * (screen.devicePixelRatio() if screen else 1.0)))  # sharp on high DPI
+        self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None, pixels), self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self.thumbnails.failed.connect(self._thumbnail_failed)
         self.setWindowTitle("ESMC Desktop")
         self._build()
         self._build_menus()
+        self.theme.apply(self.prefs.theme())
 
     def _build(self) -> None:
         central = QWidget()
@@ -52,11 +85,21 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout()
         self.folder_edit = QLineEdit(placeholderText="Photo folder")
         self.folder_edit.setAccessibleName("Photo folder")
+        self.folder_edit.editingFinished.connect(lambda: self.open_folder(Path(self.folder_edit.text().strip())))
         browse = QPushButton("&Browse…", clicked=self._browse)
-        browse.setToolTip("Choose the folder of photos to sort")
+        browse.setToolTip("Choose the folder of photos to sort (Ctrl+O)")
         row.addWidget(QLabel("Photos:"))
         row.addWidget(self.folder_edit, 1)
         row.addWidget(browse)
+        layout.addLayout(row)
+
+        row = QHBoxLayout()
+        self.folder_info = QLabel()
+        self.folder_info.setAccessibleName("Photos found in the folder")
+        self.skipped_button = QPushButton("Why skipped…", clicked=self.show_skipped, visible=False)
+        self.skipped_button.setToolTip("The files that will not be sorted, each with the reason")
+        row.addWidget(self.folder_info, 1)
+        row.addWidget(self.skipped_button)
         layout.addLayout(row)
 
         row = QHBoxLayout()
@@ -66,11 +109,12 @@ class MainWindow(QMainWindow):
         self.k_spin = QSpinBox(minimum=0, maximum=50, specialValueText="auto")
         self.k_spin.setToolTip("Number of clusters; auto chooses it from the photos")
         self.k_spin.setAccessibleName("Number of clusters")
-        add = QPushButton("&Add", clicked=self.add_criterion)
+        self.add_button = QPushButton("&Add", clicked=self.add_criterion)
+        self.add_button.setToolTip("Add the criterion to the list (Enter)")
         row.addWidget(self.criterion_edit, 1)
         row.addWidget(QLabel("Clusters:"))
         row.addWidget(self.k_spin)
-        row.addWidget(add)
+        row.addWidget(self.add_button)
         layout.addLayout(row)
 
         row = QHBoxLayout()
@@ -90,6 +134,10 @@ class MainWindow(QMainWindow):
         remove = QAction("Remove criterion", self.criteria_list, shortcut=QKeySequence.StandardKey.Delete,
                          triggered=self._remove_criterion)
         self.criteria_list.addAction(remove)
+        edit = QAction("Edit criterion", self.criteria_list, triggered=self._edit_selected_criterion)
+        self.criteria_list.addAction(edit)
+        self.criteria_list.itemDoubleClicked.connect(self._edit_selected_criterion)
+        self.criteria_list.setToolTip("Double-click a criterion to edit it; Delete removes it")
         self.criteria_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         layout.addWidget(self.criteria_list)
 
@@ -110,7 +158,12 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.status)
 
         self.tabs = QTabWidget()
-        self.tabs.setAccessibleName("Results")
+        self.tabs.setAccessibleName("Photos and results")
+        self.folder_grid = PhotoGrid([])
+        self.folder_grid.setAccessibleName("All photos of the folder")
+        self.folder_grid.thumbnails_wanted.connect(self._want_thumbnails)
+        self.tabs.addTab(self.folder_grid, "All photos")
+        self.criterion_views: list[CriterionView] = []
         layout.addWidget(self.tabs, 1)
 
         self.export_button = QPushButton("&Export…", clicked=self.open_export_dialog, enabled=False)
@@ -121,8 +174,13 @@ class MainWindow(QMainWindow):
         self.resize(1000, 700)
 
     def _build_menus(self) -> None:
-        model = self.menuBar().addMenu("&Model")
-        model.addAction(QAction("&Choose model files…", self, triggered=self.open_model_dialog))
+        file = self.menuBar().addMenu("&File")
+        file.addAction(QAction("&Open photo folder…", self, shortcut=QKeySequence.StandardKey.Open,
+                               triggered=self._browse))
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        file.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = QAction("&Undo move export", self, enabled=False, triggered=self.undo_last_move)
         self.undo_action.setToolTip("Put the moved photos back where they were")
@@ -133,30 +191,116 @@ class MainWindow(QMainWindow):
         self.assign_action.setToolTip("Sort new photos into an exported result with its saved heads, "
                                       "without clustering again")
         edit.addAction(self.assign_action)
+        model = self.menuBar().addMenu("&Model")
+        model.addAction(QAction("&Model files and GPU…", self, triggered=self.open_model_dialog))
+        view = self.menuBar().addMenu("&View")
+        themes = QActionGroup(self)
+        self.theme_actions = {}
+        for choice in THEMES:
+            action = QAction(f"{choice.capitalize()} theme", self, checkable=True,
+                             checked=choice == self.prefs.theme(), triggered=lambda _=False, c=choice: self.set_theme(c))
+            themes.addAction(action)
+            view.addAction(action)
+            self.theme_actions[choice] = action
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(QAction("Open &log folder", self, triggered=self._open_log_folder))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = self.prefs.recent_folders()
+        for folder in folders:
+            self.recent_menu.addAction(str(folder), lambda f=folder: self.open_folder(f))
+        if not folders:
+            self.recent_menu.addAction("No folders yet").setEnabled(False)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Photo folder", self.folder_edit.text())
         if folder:
-            self.folder_edit.setText(folder)
+            self.open_folder(Path(folder))
+
+    def open_folder(self, folder: Path) -> None:
+        """Use this folder: remember it, and count its photos (and the files that will be skipped) off the GUI thread."""
+        if not str(folder) or str(folder) == "." or not folder.is_dir():
+            self.folder_info.setText(f"{folder} is not a folder." if str(folder) not in ("", ".") else "")
+            self.skipped_button.setVisible(False)
+            return
+        if self.folder_edit.text() != str(folder):
+            self.folder_edit.setText(str(folder))
+        self.prefs.add_recent_folder(folder)
+        self.skipped = []
+        self.folder_info.setText(f"Looking at {folder}…")
+        self.skipped_button.setVisible(False)
+        task = Task(lambda report, cancel: (folder, scan(folder)))
+        task.finished.connect(self._folder_scanned)
+        task.failed.connect(self._error)
+        self._start_side(task)
+
+    def _folder_scanned(self, answer: tuple[Path, ScanResult]) -> None:
+        folder, found = answer
+        if Path(self.folder_edit.text().strip()) != folder:
+            return  # the user has chosen another folder since
+        self.skipped = list(found.skipped)
+        n, skipped = len(found.photos), len(found.skipped)
+        self.folder_grid.show_all(found.photos)
+        self.tabs.setTabText(0, f"All photos ({n:,})")
+        self.folder_info.setText(count(n, "photo") + (f"; {count(skipped, 'file')} will be skipped" if skipped else "")
+                                 + ("" if n else " — nothing to sort here"))
+        self.skipped_button.setVisible(bool(skipped))
+
+    def show_skipped(self) -> None:
+        """The skipped files with their reasons: from the folder's scan, or from the last run when there was one."""
+        if not self.skipped:
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "Skipped files",
+                          f"Not sorted: {count(len(self.skipped), 'file')}. Show Details gives each one's reason.",
+                          parent=self)
+        box.setDetailedText(self.skipped_text())
+        box.open()
+
+    def skipped_text(self) -> str:
+        return "\n".join(f"{display(s.path)}: {s.reason}" for s in self.skipped)
 
     def criteria(self) -> list[Criterion]:
         return [self.criteria_list.item(i).data(CRITERION_ROLE) for i in range(self.criteria_list.count())]
 
     def add_criterion(self) -> None:
+        """Add what the fields say as a criterion, or, while one is being edited, put it back changed."""
         text = self.criterion_edit.text().strip()
         if not text:
             return
-        if any(c.text == text for c in self.criteria()):
+        if any(c.text == text for i, c in enumerate(self.criteria()) if i != self._editing):
             self._error(f"'{text}' is already a criterion")
             return
         k = self.k_spin.value() or None
         keywords = tuple(parse_keywords(self.keywords_edit.text())) or None
         criterion = Criterion(text, k, keywords)
         words = f"; keywords: {', '.join(keywords)}" if keywords else ""
-        self.criteria_list.addItem(f"{text}  ({k if k else 'auto'} clusters{words})")
-        self.criteria_list.item(self.criteria_list.count() - 1).setData(CRITERION_ROLE, criterion)
+        label = f"{text}  ({k if k else 'auto'} clusters{words})"
+        if self._editing is not None:
+            item = self.criteria_list.item(self._editing)
+            item.setText(label)
+            self._editing = None
+            self.add_button.setText("&Add")
+        else:
+            self.criteria_list.addItem(label)
+            item = self.criteria_list.item(self.criteria_list.count() - 1)
+        item.setData(CRITERION_ROLE, criterion)
         self.criterion_edit.clear()
         self.keywords_edit.clear()
+        self.k_spin.setValue(0)
+
+    def _edit_selected_criterion(self, *_) -> None:
+        row = self.criteria_list.currentRow()
+        if row < 0:
+            return
+        criterion = self.criteria()[row]
+        self._editing = row
+        self.criterion_edit.setText(criterion.text)
+        self.k_spin.setValue(criterion.k or 0)
+        self.keywords_edit.setText(", ".join(criterion.keywords or ()))
+        self.add_button.setText("&Update")
+        self.criterion_edit.setFocus()
+        self.status.setText(f"Editing '{criterion.text}': change it and press Update.")
 
     def suggest(self) -> None:
         """Fill the keywords field with the model's own list for the typed criterion (in a worker thread)."""
@@ -164,15 +308,15 @@ class MainWindow(QMainWindow):
         if not text:
             self._error("Type a criterion first, then ask for keywords.")
             return
-        if self._suggest_thread is not None and self._suggest_thread.isRunning():
+        if not self.suggest_button.isEnabled():
             return
         lm, settings = self.lm, self.settings
-        self._suggest_task = Task(lambda report, cancel: (text, suggest_keywords(text, lm, settings)))
-        self._suggest_task.finished.connect(self._suggested)  # a window method: runs on the GUI thread
-        self._suggest_task.failed.connect(self._error)
+        task = Task(lambda report, cancel: (text, suggest_keywords(text, lm, settings)))
+        task.finished.connect(self._suggested)  # a window method: runs on the GUI thread
+        task.failed.connect(self._error)
         self.suggest_button.setEnabled(False)
         self.status.setText(f"Asking the model for keywords of '{text}'…")
-        self._suggest_thread = self._start(self._suggest_task, self._suggest_done)
+        self._start_side(task, self._suggest_done)
 
     def _suggested(self, answer: tuple[str, list[str]]) -> None:
         text, words = answer
@@ -195,18 +339,30 @@ class MainWindow(QMainWindow):
         thread.start()
         return thread
 
-    def open_model_dialog(self) -> None:
-        dialog = ModelDialog(self.lm, self.mmproj, self)
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            self.set_model(*dialog.choice())
+    def _start_side(self, task: Task, done=None) -> None:
+        """A short job beside the runs (a folder scan, a keyword suggestion); kept until the window closes."""
+        self._side_tasks.append(task)
+        self._side_threads.append(self._start(task, done))
 
-    def set_model(self, lm: Path, mmproj: Path) -> None:
-        """Use this pair from now on, and next time the window opens (QSettings)."""
-        self.lm, self.mmproj = lm, mmproj
-        settings = QSettings()
-        settings.setValue("model/lm", str(lm))
-        settings.setValue("model/mmproj", str(mmproj))
-        self.status.setText(f"Model: {lm.name} + {mmproj.name}.")
+    def open_model_dialog(self) -> None:
+        dialog = ModelDialog(self.lm, self.mmproj, self, gpu_layers=self.gpu_layers, threads=self.settings.threads)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            choice = dialog.choice()
+            self.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
+
+    def set_model(self, lm: Path, mmproj: Path, gpu_layers: str = "auto", threads: int | None = None) -> None:
+        """Use this pair and compute settings from now on, and next time the window opens (QSettings)."""
+        self.lm, self.mmproj, self.gpu_layers = lm, mmproj, gpu_layers
+        self.settings = replace(self.settings, threads=threads)
+        self.prefs.set_model(lm, mmproj)
+        self.prefs.set_compute(gpu_layers, threads)
+        self.status.setText(f"Model: {lm.name} + {mmproj.name}; GPU layers {gpu_layers}, "
+                            f"{threads or 'all'} CPU threads.")
+
+    def set_theme(self, choice: str) -> None:
+        self.theme.apply(choice)
+        self.prefs.set_theme(choice)
+        self.theme_actions[choice].setChecked(True)
 
     def _remove_criterion(self) -> None:
         for item in self.criteria_list.selectedItems():
@@ -222,11 +378,26 @@ class MainWindow(QMainWindow):
             self._error("Add at least one criterion, e.g. \"color of the car\".")
             return
 
+        settings = self._run_settings()
+        if settings is None:
+            return
+        lm, mmproj, cache_dir = self.lm, self.mmproj, self.cache_dir
+
         def work(report, cancel):
-            return ClusterJob(folder, criteria, self.lm, self.mmproj, cache_dir=self.cache_dir,
-                              settings=self.settings, progress=report, cancel=cancel).run()
+            return ClusterJob(folder, criteria, lm, mmproj, cache_dir=cache_dir,
+                              settings=settings, progress=report, cancel=cancel).run()
 
         self._run_long(work, self._on_finished, "Starting…")
+
+    def _run_settings(self) -> RunSettings | None:
+        """The run settings with the GPU layers planned for the current model, or None after saying why not."""
+        try:
+            plan = plan_gpu(self.gpu_layers, self.lm)
+        except (EsmcError, OSError, ValueError) as e:
+            self._error(f"The model cannot run as set up: {e}")
+            return None
+        self.status.setText(plan.message)
+        return replace(self.settings, gpu_layers=plan.n_gpu_layers)
 
     def _run_long(self, work, on_finished, message: str) -> None:
         """A run with progress and Cancel (one at a time): sorting, or assigning new photos."""
@@ -252,17 +423,21 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(not running and self.result is not None)
 
-    def _on_progress(self, stage: str, done: int, total: int, seconds_left: float) -> None:
+    def _on_progress(self, stage: str, done: int, total: int, rate: float, seconds_left: float) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
-        eta = f", about {seconds_left:.0f} s left" if seconds_left >= 0 else ""
-        self.status.setText(f"{stage}: {done} of {total}{eta}")
+        speed = f" · {rate:.1f} photos/s" if rate > 0 and stage != "exporting" else ""
+        eta = f" · about {duration(seconds_left)} left" if seconds_left >= 0 else ""
+        self.status.setText(f"{stage.capitalize()}: {done:,} of {total:,}{speed}{eta}")
 
     def _on_finished(self, result) -> None:
         self.result = EditableResult(result)
         self._show_result()
-        skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
-        self.status.setText(f"Sorted {len(result.photos)} photos by {len(result.criteria)} criteria{skipped}.")
+        self.skipped = list(result.skipped)
+        self.skipped_button.setVisible(bool(self.skipped))
+        skipped = f"; {count(len(result.skipped), 'file')} skipped" if result.skipped else ""
+        self.status.setText(f"Sorted {count(len(result.photos), 'photo')} by "
+                            f"{count(len(result.criteria), 'criterion', 'criteria')}{skipped}.")
         self._set_running(False)
 
     def _on_failed(self, message: str) -> None:
@@ -275,26 +450,30 @@ class MainWindow(QMainWindow):
         self.status.setText(message)
 
     def _show_result(self) -> None:
-        self.tabs.clear()
+        for view in self.criterion_views:
+            self.tabs.removeTab(self.tabs.indexOf(view))
+            view.deleteLater()
+        self.criterion_views = []
         for ci in range(len(self.result.criteria)):
             view = CriterionView(self.result, ci)
             view.rename_requested.connect(lambda k, name, c=ci: self.rename_cluster(c, k, name))
             view.move_requested.connect(lambda photos, k, c=ci: self.move_photos(c, photos, k))
             view.thumbnails_wanted.connect(self._want_thumbnails)
+            self.criterion_views.append(view)
             self.tabs.addTab(view, self.result.criteria[ci].text)
-            self._want_thumbnails(view.visible_photos())
+        self.tabs.setCurrentWidget(self.criterion_views[0])
 
     def view(self, criterion: int) -> CriterionView:
-        return self.tabs.widget(criterion)
+        return self.criterion_views[criterion]
 
     def _want_thumbnails(self, photos: list) -> None:
-        for i in photos:
-            photo = self.result.photos[i]
+        for photo in photos:
             self.thumbnails.request(photo.path, photo.sha256)
 
     def _thumbnail_ready(self, sha: str, file: str) -> None:
-        for ci in range(self.tabs.count()):
-            self.view(ci).set_thumbnail(sha, file)
+        self.folder_grid.set_thumbnail(sha, file)
+        for view in self.criterion_views:
+            view.set_thumbnail(sha, file)
 
     def _thumbnail_failed(self, sha: str, message: str) -> None:
         self.status.setText(f"No preview: {message}")
@@ -318,19 +497,39 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_to(*dialog.choice())
 
-    def export_to(self, out: Path, mode: str = "copy") -> int:
-        """Write one folder per criterion and cluster, as shown; returns the number of files placed."""
-        try:
-            placed = export(self.result.photo_paths(), self.result.assignments(), out, mode=mode)
-            save_result(self.result.source, out, self.lm, self.mmproj, names=[c.names for c in self.result.criteria])
-        except (EsmcError, OSError) as e:
-            self._error(str(e))
-            return 0
+    def export_to(self, out: Path, mode: str = "copy") -> None:
+        """Write one folder per criterion and cluster, as shown, in a worker thread with progress and Cancel."""
+        photos, assignments = self.result.photo_paths(), self.result.assignments()
+        source, names, lm, mmproj = self.result.source, [c.names for c in self.result.criteria], self.lm, self.mmproj
+
+        def work(report, cancel):
+            def placed(done: int, total: int) -> None:
+                if cancel.is_set():
+                    raise Cancelled(f"export cancelled: the folders written so far stay in {out}; "
+                                    "no original was removed" + (" (Undo move export removes them)"
+                                                                 if mode == "move" else ""))
+                report(Progress("exporting", done, total))
+
+            files = export(photos, assignments, out, mode=mode, progress=placed)
+            save_result(source, out, lm, mmproj, names=names)
+            return out, mode, len(files)
+
         self.last_export = (out, mode)
-        self.undo_action.setEnabled(mode == "move")
+        self.undo_action.setEnabled(mode == "move")  # also after a cancel: the copies made so far can be removed
+        self._run_long(work, self._on_exported, f"Exporting into {out} ({mode})…")
+
+    def _on_exported(self, answer: tuple[Path, str, int]) -> None:
+        out, mode, placed = answer
+        self._set_running(False)
+        self.exported_files = placed
         self.open_action.setEnabled(True)
-        self.status.setText(f"Exported {len(placed)} files into {out} ({mode}).")
-        return len(placed)
+        self.status.setText(f"Exported {placed:,} files into {out} ({mode}).")
+        self.export_done = QMessageBox(QMessageBox.Icon.Information, "Export finished",
+                                       f"{placed:,} files are in {out}.", parent=self)
+        self.export_done.addButton("Open folder", QMessageBox.ButtonRole.AcceptRole).clicked.connect(
+            self._open_export_folder)
+        self.export_done.addButton(QMessageBox.StandardButton.Close)
+        self.export_done.open()
 
     def undo_last_move(self) -> None:
         if not self.last_export or self.last_export[1] != "move":
@@ -359,7 +558,10 @@ class MainWindow(QMainWindow):
         except EsmcError as e:
             self._error(str(e))
             return
-        lm, mmproj, settings = self.lm, self.mmproj, self.settings
+        settings = self._run_settings()
+        if settings is None:
+            return
+        lm, mmproj = self.lm, self.mmproj
 
         def work(report, cancel):
             done = assign_new_photos(photos, saved, lm, mmproj, settings=settings, progress=report, cancel=cancel)
@@ -376,6 +578,10 @@ class MainWindow(QMainWindow):
         if self.last_export:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export[0])))
 
+    def _open_log_folder(self) -> None:
+        log_dir().mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
     def _error(self, message: str) -> None:
         self.status.setText(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "ESMC Desktop", message, parent=self)
@@ -386,7 +592,7 @@ class MainWindow(QMainWindow):
             self.cancel()
             self._thread.quit()
             self._thread.wait()
-        if self._suggest_thread is not None:
-            self._suggest_thread.wait()
+        for thread in self._side_threads:
+            thread.wait()
         self.thumbnails.wait()
         super().closeEvent(event)

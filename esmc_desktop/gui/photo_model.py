@@ -1,21 +1,42 @@
-"""The photos of one cluster as a Qt list model: rows are made on demand, so 10,000 photos open at once."""
+"""Photos as a Qt list model: rows are made on demand, so 10,000 photos open at once."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
+import json
+
+from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QSize, Qt, QUrl
 from PySide6.QtGui import QIcon
 
-from esmc_desktop.editable_result import EditableResult
+from esmc_desktop.photos.scan import Photo
 
 PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
+PHOTOS_MIME = "application/x-esmc-desktop-photos"
+
+
+def dragged_photos(mime: QMimeData, criterion: int) -> list[int] | None:
+    """The photo indices a drag carries when it comes from this criterion's grid; None for anything else."""
+    if not mime.hasFormat(PHOTOS_MIME):
+        return None
+    try:
+        payload = json.loads(bytes(mime.data(PHOTOS_MIME)).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if payload.get("criterion") != criterion or not isinstance(payload.get("photos"), list):
+        return None
+    return [int(i) for i in payload["photos"]]
 
 
 class PhotoModel(QAbstractListModel):
-    """Rows are photo indices of an EditableResult; icons arrive later, by content hash."""
+    """Rows are indices into `photos`; icons arrive later, by content hash.
 
-    def __init__(self, result: EditableResult, criterion: int, cell: QSize) -> None:
+    With a criterion (and its confidences, a list the result updates in place) rows can be
+    dragged onto that criterion's clusters; without, it is a plain view of a folder.
+    """
+
+    def __init__(self, photos: list[Photo], cell: QSize, criterion: int | None = None,
+                 confidences: list[float] | None = None) -> None:
         super().__init__()
-        self.result, self.criterion, self.cell = result, criterion, cell
+        self.photos, self.cell, self.criterion, self.confidences = photos, cell, criterion, confidences
         self.rows: list[int] = []
         self._row_of: dict[str, list[int]] = {}
         self._icons: dict[str, QIcon] = {}
@@ -25,7 +46,7 @@ class PhotoModel(QAbstractListModel):
         self.rows = list(photos)
         self._row_of = {}
         for row, i in enumerate(self.rows):
-            self._row_of.setdefault(self.result.photos[i].sha256, []).append(row)
+            self._row_of.setdefault(self.photos[i].sha256, []).append(row)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 (Qt's name)
@@ -35,13 +56,13 @@ class PhotoModel(QAbstractListModel):
         if not index.isValid():
             return None
         i = self.rows[index.row()]
-        photo = self.result.photos[i]
+        photo = self.photos[i]
         if role == Qt.ItemDataRole.DisplayRole:
             return photo.path.name
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icons.get(photo.sha256)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{photo.path}\nconfidence {self.result.criterion(self.criterion).confidences[i]:.2f}"
+            return str(photo.path) + (f"\nconfidence {self.confidences[i]:.2f}" if self.confidences else "")
         if role == Qt.ItemDataRole.SizeHintRole:
             return self.cell
         if role == PHOTO_ROLE:
@@ -50,7 +71,18 @@ class PhotoModel(QAbstractListModel):
 
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() and self.criterion is not None else base
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 (Qt's name)
+        return [PHOTOS_MIME]
+
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802 (Qt's name)
+        """What a drag of photos carries: their indices and the criterion they belong to."""
+        mime = QMimeData()
+        photos = sorted({self.rows[i.row()] for i in indexes if i.isValid()})
+        mime.setData(PHOTOS_MIME, QByteArray(json.dumps({"criterion": self.criterion, "photos": photos}).encode()))
+        mime.setUrls([QUrl.fromLocalFile(str(self.photos[i].path)) for i in photos])
+        return mime
 
     def set_thumbnail(self, sha: str, file: str) -> None:
         self._icons.setdefault(sha, QIcon(file))
@@ -59,4 +91,4 @@ class PhotoModel(QAbstractListModel):
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def has_thumbnail(self, row: int) -> bool:
-        return self.result.photos[self.rows[row]].sha256 in self._icons
+        return self.photos[self.rows[row]].sha256 in self._icons

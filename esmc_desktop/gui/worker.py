@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable
 
@@ -11,13 +12,16 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.pipeline import Cancelled, Progress
 
 
+log = logging.getLogger("esmc_desktop.gui")
+
+
 class Task(QObject):
     """Moved to a QThread; `run` blocks that thread, never the window's.
 
     `work(report, cancel_event)` does the job and returns its result.
     """
 
-    progress = Signal(str, int, int, float)  # stage, done, total, seconds left (-1 unknown)
+    progress = Signal(str, int, int, float, float)  # stage, done, total, photos/s, seconds left (-1 unknown)
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal(str)
@@ -28,7 +32,8 @@ class Task(QObject):
         self.cancel_event = threading.Event()
 
     def _report(self, p: Progress) -> None:
-        self.progress.emit(p.stage, p.done, p.total, -1.0 if p.seconds_left is None else p.seconds_left)
+        self.progress.emit(p.stage, p.done, p.total, p.photos_per_second,
+                           -1.0 if p.seconds_left is None else p.seconds_left)
 
     @Slot()
     def run(self) -> None:
@@ -38,3 +43,7 @@ class Task(QObject):
             self.cancelled.emit(str(e))
         except (EsmcError, OSError, ValueError) as e:
             self.failed.emit(str(e))
+        except Exception as e:  # a bug must end the run with a message, not leave the window waiting forever
+            log.exception("unexpected error in a background task")
+            self.failed.emit(f"Something went wrong ({type(e).__name__}: {e}). "
+                             "The details are in the log (Help > Open log folder).")

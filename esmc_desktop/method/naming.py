@@ -83,16 +83,24 @@ def name_clusters(X, labels, keyword_ids: dict[str, list[int]], token_text: Call
     return unique
 
 
-def photo_words(X, token_text: Callable[[int], str], min_prob: float = WORD_PROB, top: int = 5) -> list[list[str]]:
-    """Per photo, its top lens tokens (probability >= min_prob) as words: the 'generated text' to count."""
+def photo_tokens(X, token_text: Callable[[int], str], top: int = 5) -> list[list[tuple[str, float]]]:
+    """Per photo, its `top` lens tokens with their probabilities, most probable first: why a photo is where it is."""
     X = sparse.csr_matrix(X)
     out = []
     for i in range(X.shape[0]):
         start, end = X.indptr[i], X.indptr[i + 1]
         idx, val = X.indices[start:end], X.data[start:end]
+        out.append([(token_text(int(idx[j])), float(val[j])) for j in np.argsort(-val, kind="stable")[:top]])
+    return out
+
+
+def photo_words(X, token_text: Callable[[int], str], min_prob: float = WORD_PROB, top: int = 5) -> list[list[str]]:
+    """Per photo, its top lens tokens (probability >= min_prob) as words: the 'generated text' to count."""
+    out = []
+    for tokens in photo_tokens(X, token_text, top):
         words = []
-        for j in np.argsort(-val)[:top]:
-            word = _word(token_text(int(idx[j]))) if val[j] >= min_prob else None
+        for text, prob in tokens:
+            word = _word(text) if prob >= min_prob else None
             if word and word not in words:
                 words.append(word)
         out.append(words)

@@ -25,6 +25,7 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.photos.scan import content_hash
@@ -138,8 +139,12 @@ def plan(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, 
 
 
 def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
-           mode: str = "copy", dry_run: bool = False) -> list[Placement]:
-    """Export every photo into every criterion's tree; returns what went where."""
+           mode: str = "copy", dry_run: bool = False,
+           progress: Callable[[int, int], None] | None = None) -> list[Placement]:
+    """Export every photo into every criterion's tree; returns what went where.
+
+    `progress(done, total)` is called after each file placed.
+    """
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     out = Path(out)
@@ -165,6 +170,8 @@ def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int
                         _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
                     by_source.setdefault(src, []).append(dst)
                 placements.append(Placement(str(src), sha, criterion, cluster, name, round(float(conf), 6), str(dst)))
+                if progress is not None:
+                    progress(len(placements), len(rows))
             if not dry_run:
                 write_manifest(out, placements)
             if journal is not None:

@@ -1,0 +1,74 @@
+"""A grid of photo thumbnails that asks only for the thumbnails on (or near) the screen."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtWidgets import QAbstractItemView, QListView
+
+from esmc_desktop.gui.photo_model import PhotoModel
+from esmc_desktop.photos.scan import Photo
+
+THUMB = 120
+
+
+class PhotoGrid(QListView):
+    """Icon-mode list over a PhotoModel; `thumbnails_wanted` names the photos worth a thumbnail now."""
+
+    thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
+
+    def __init__(self, photos: list[Photo], criterion: int | None = None,
+                 confidences: list[float] | None = None) -> None:
+        super().__init__()
+        cell = QSize(THUMB + 24, THUMB + 36)
+        self.model = PhotoModel(photos, cell, criterion, confidences)
+        self.setModel(self.model)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setGridSize(cell)
+        self.setUniformItemSizes(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        if criterion is not None:
+            self.setDragEnabled(True)
+            self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.verticalScrollBar().valueChanged.connect(self.want_visible)
+
+    def show_photos(self, photos: list[int]) -> None:
+        """Show these indices into the grid's photos, in this order."""
+        self.model.show(photos)
+        self.want_visible()
+
+    def show_all(self, photos: list[Photo]) -> None:
+        """Show a new list of photos, all of them (a folder just scanned)."""
+        self.model.photos = photos
+        self.show_photos(list(range(len(photos))))
+
+    def visible_rows(self) -> range:
+        """Rows on screen, and a screenful before and after, so scrolling finds thumbnails ready."""
+        count = self.model.rowCount()
+        if count == 0:
+            return range(0)
+        grid = self.gridSize()
+        viewport = self.viewport().size()
+        per_row = max(1, viewport.width() // max(1, grid.width()))
+        per_screen = per_row * (viewport.height() // max(1, grid.height()) + 1)
+        first = self.indexAt(self.viewport().rect().topLeft()).row()
+        first = max(0, first if first >= 0 else 0)
+        return range(max(0, first - per_screen), min(count, first + 2 * per_screen))
+
+    def visible_photos(self) -> list[int]:
+        return [self.model.rows[r] for r in self.visible_rows()]
+
+    def want_visible(self, *_) -> None:
+        self.thumbnails_wanted.emit([self.model.photos[i] for i in self.visible_photos()])
+
+    def set_thumbnail(self, sha: str, file: str) -> None:
+        self.model.set_thumbnail(sha, file)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.want_visible()
+
+    def selected_photos(self) -> list[int]:
+        return sorted(self.model.rows[index.row()] for index in self.selectionModel().selectedIndexes())

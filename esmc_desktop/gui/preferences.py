@@ -1,0 +1,58 @@
+"""What the window remembers between sessions (QSettings), with every key in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+LM, MMPROJ, GPU_LAYERS, THREADS, RECENT, THEME = (
+    "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "folders/recent", "view/theme")
+MAX_RECENT = 8
+THEMES = ("system", "light", "dark")
+
+
+class Preferences:
+    """Typed reads and writes of the window's QSettings; a value that no longer makes sense reads as unset."""
+
+    def __init__(self) -> None:
+        self._settings = QSettings()
+
+    def model(self) -> tuple[Path, Path] | None:
+        lm, mmproj = self._settings.value(LM), self._settings.value(MMPROJ)
+        return (Path(lm), Path(mmproj)) if lm and mmproj else None
+
+    def set_model(self, lm: Path, mmproj: Path) -> None:
+        self._settings.setValue(LM, str(lm))
+        self._settings.setValue(MMPROJ, str(mmproj))
+
+    def gpu_layers(self) -> str:
+        """'auto' or a number of layers, as the --gpu-layers option takes it."""
+        value = str(self._settings.value(GPU_LAYERS, "auto"))
+        return value if value == "auto" or value.isdigit() else "auto"
+
+    def threads(self) -> int | None:
+        """CPU threads; None is all cores."""
+        value = str(self._settings.value(THREADS, ""))
+        return int(value) if value.isdigit() and int(value) > 0 else None
+
+    def set_compute(self, gpu_layers: str, threads: int | None) -> None:
+        self._settings.setValue(GPU_LAYERS, gpu_layers)
+        self._settings.setValue(THREADS, str(threads or ""))
+
+    def recent_folders(self) -> list[Path]:
+        """The photo folders opened last, newest first, leaving out those that are gone."""
+        value = self._settings.value(RECENT, [])
+        names = [value] if isinstance(value, str) else list(value or [])
+        return [Path(n) for n in names if n and Path(n).is_dir()]
+
+    def add_recent_folder(self, folder: Path) -> None:
+        folders = [folder] + [f for f in self.recent_folders() if f != folder]
+        self._settings.setValue(RECENT, [str(f) for f in folders[:MAX_RECENT]])
+
+    def theme(self) -> str:
+        value = str(self._settings.value(THEME, "system"))
+        return value if value in THEMES else "system"
+
+    def set_theme(self, theme: str) -> None:
+        self._settings.setValue(THEME, theme)
