@@ -56,7 +56,7 @@ def main() -> None:
     window.grab().save(str(docs / "gui-sorting.png"))
     while window.is_running() or window.result is None:
         settle(app, 0.05)
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(window.view(1))
     window.view(1).clusters.setCurrentRow(3)
     settle(app, 1.5)
     window.thumbnails.wait()

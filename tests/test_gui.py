@@ -282,6 +282,9 @@ def test_choosing_a_folder_counts_its_photos_lists_skipped_files_with_reasons_an
     grid = window.folder_grid
     assert grid.model.rowCount() == 5 and window.tabs.tabText(0) == "All photos (5)"
     qtbot.waitUntil(lambda: all(grid.model.has_thumbnail(r) for r in range(5)), timeout=30_000)
+    assert window.status.text().startswith("Add a criterion")
+    add_criterion(window, "color of the object", 0)
+    assert window.status.text().startswith("Ready to sort 5 photos by 1 criterion")
     reasons = window.skipped_text()
     assert "notes.txt: not a photo type" in reasons and "empty.jpg: empty file" in reasons
     window.show_skipped()
@@ -372,3 +375,33 @@ def test_an_export_can_be_cancelled_and_says_what_it_left(window, qtbot, tmp_pat
     assert window.status.text().startswith("export cancelled") and "no original was removed" in window.status.text()
     written = [f for f in (tmp_path / "sorted").rglob("*.png")]
     assert len(written) < 30 and all(p.path.exists() for p in window.result.photos)
+
+
+def test_thumbnails_made_once_show_in_every_grid_and_after_a_second_sort(window, qtbot, tmp_path):
+    write_photo_folder(tmp_path / "photos", 8, seed=18, size=64)
+    window.open_folder(tmp_path / "photos")
+    grid = window.folder_grid
+    qtbot.waitUntil(lambda: grid.model.rowCount() == 8 and all(grid.model.has_thumbnail(r) for r in range(8)),
+                    timeout=30_000)
+    add_criterion(window, "color of the object", 0)
+    for _ in range(2):  # the second sort builds new views over the same photos
+        window.result = None
+        window.run_button.click()
+        qtbot.waitUntil(lambda: window.result is not None and not window.is_running(), timeout=120_000)
+        model = window.view(0).model
+        assert model.rowCount() and all(model.has_thumbnail(r) for r in range(model.rowCount()))
+
+
+def test_a_fast_run_reports_progress_a_few_times_a_second_and_always_its_last_photo():
+    from esmc_desktop.gui.worker import Task
+    from esmc_desktop.pipeline import Progress
+
+    task = Task(lambda report, cancel: None)
+    seen = []
+    task.progress.connect(lambda stage, done, total, rate, left: seen.append((stage, done)))
+    for done in range(1, 5001):
+        task._report(Progress("reading photos", done, 5000))
+    task._report(Progress("clustering", 1, 2))
+    assert seen[0] == ("reading photos", 1) and ("reading photos", 5000) in seen
+    assert len(seen) < 60, f"{len(seen)} reports for 5,000 photos read in a moment"
+    assert seen[-1] == ("clustering", 1)

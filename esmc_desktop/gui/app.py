@@ -30,6 +30,22 @@ def _log_to_file() -> Path:
     return folder / "gui.log"
 
 
+def settle_startup() -> None:
+    """Load llama.cpp now, then move every object that lives as long as the process out of the collector's way.
+
+    Python's full garbage collection walks every tracked object, and it stops all threads, the
+    GUI's too: with numpy, scikit-learn, Qt and llama.cpp loaded that was about 120 ms each time
+    a large sort allocated enough to trigger one (benchmarks/gui_responsiveness.py). Objects from
+    module imports live until exit, so `gc.freeze` takes them out of every later collection.
+    """
+    import gc
+
+    import llama_cpp  # noqa: F401 (imported here, not in the first run's worker, where it held the interpreter)
+
+    gc.collect()
+    gc.freeze()
+
+
 def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | None = None,
             remembered_model: bool = True, gpu_layers: str | None = None) -> int:
     """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out.
@@ -59,6 +75,7 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
             pass  # moved or deleted since: the default pair it is
     if settings.threads is None:
         settings = replace(settings, threads=prefs.threads())
+    settle_startup()
     window = MainWindow(lm, mmproj, settings=settings, cache_dir=cache_dir,
                         gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QVBoxLayout,
                                QWidget)
 
@@ -61,11 +62,11 @@ class CriterionView(QWidget):
     move_requested = Signal(list, int)  # photo indices, cluster
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
 
-    def __init__(self, result: EditableResult, criterion: int) -> None:
+    def __init__(self, result: EditableResult, criterion: int, icons: dict[str, QIcon]) -> None:
         super().__init__()
         self.result, self.index = result, criterion
         crit = result.criterion(criterion)
-        self.photos = PhotoGrid(result.photos, criterion, crit.confidences)
+        self.photos = PhotoGrid(result.photos, icons, criterion, crit.confidences)
         self.model = self.photos.model
         self.photos.setAccessibleName(f"Photos of the selected cluster by {crit.text}")
         self.photos.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -155,8 +156,8 @@ class CriterionView(QWidget):
     def visible_photos(self) -> list[int]:
         return self.photos.visible_photos()
 
-    def set_thumbnail(self, sha: str, file: str) -> None:
-        self.model.set_thumbnail(sha, file)
+    def thumbnail_ready(self, sha: str) -> None:
+        self.photos.thumbnail_ready(sha)
 
     def shown_photos(self) -> list[int]:
         return list(self.model.rows)

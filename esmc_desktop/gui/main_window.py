@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QThread, QTimer, Qt, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout,
                                QWidget)
@@ -31,6 +31,11 @@ from esmc_desktop.pipeline import (Cancelled, ClusterJob, Criterion, Progress, R
 from esmc_desktop.saved_result import load_result, save_result
 
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def with_gpu(settings: RunSettings, gpu_layers: str, lm: Path) -> RunSettings:
+    """The settings with GPU layers planned for this model; in the worker, because it loads llama.cpp."""
+    return replace(settings, gpu_layers=plan_gpu(gpu_layers, lm).n_gpu_layers)
 
 
 def count(n: int, one: str, many: str | None = None) -> str:
@@ -150,7 +155,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setShortcut(QKeySequence("Esc"))
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Progress")
-        self.status = QLabel("Choose a folder and add a criterion.")
+        self.status = QLabel("Choose a folder of photos.")
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
         row.addWidget(self.progress, 1)
@@ -159,7 +164,8 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Photos and results")
-        self.folder_grid = PhotoGrid([])
+        self.icons: dict[str, QIcon] = {}  # thumbnails by content hash, shared by every grid
+        self.folder_grid = PhotoGrid([], self.icons)
         self.folder_grid.setAccessibleName("All photos of the folder")
         self.folder_grid.thumbnails_wanted.connect(self._want_thumbnails)
         self.tabs.addTab(self.folder_grid, "All photos")
@@ -246,6 +252,7 @@ class MainWindow(QMainWindow):
         self.folder_info.setText(count(n, "photo") + (f"; {count(skipped, 'file')} will be skipped" if skipped else "")
                                  + ("" if n else " — nothing to sort here"))
         self.skipped_button.setVisible(bool(skipped))
+        self._next_step()
 
     def show_skipped(self) -> None:
         """The skipped files with their reasons: from the folder's scan, or from the last run when there was one."""
@@ -288,6 +295,7 @@ class MainWindow(QMainWindow):
         self.criterion_edit.clear()
         self.keywords_edit.clear()
         self.k_spin.setValue(0)
+        self._next_step()
 
     def _edit_selected_criterion(self, *_) -> None:
         row = self.criteria_list.currentRow()
@@ -367,6 +375,21 @@ class MainWindow(QMainWindow):
     def _remove_criterion(self) -> None:
         for item in self.criteria_list.selectedItems():
             self.criteria_list.takeItem(self.criteria_list.row(item))
+        self._next_step()
+
+    def _next_step(self) -> None:
+        """Tell the user what is left to do before a sort (only while nothing runs)."""
+        if self.is_running():
+            return
+        photos = self.folder_grid.model.rowCount()
+        criteria = len(self.criteria())
+        if not photos:
+            self.status.setText("Choose a folder of photos.")
+        elif not criteria:
+            self.status.setText('Add a criterion, e.g. "color of the car".')
+        else:
+            self.status.setText(f"Ready to sort {count(photos, 'photo')} by "
+                                f"{count(criteria, 'criterion', 'criteria')} (Sort photos, Ctrl+R).")
 
     def start(self) -> None:
         folder = Path(self.folder_edit.text().strip())
@@ -378,26 +401,14 @@ class MainWindow(QMainWindow):
             self._error("Add at least one criterion, e.g. \"color of the car\".")
             return
 
-        settings = self._run_settings()
-        if settings is None:
-            return
-        lm, mmproj, cache_dir = self.lm, self.mmproj, self.cache_dir
+        lm, mmproj, cache_dir, settings, gpu = self.lm, self.mmproj, self.cache_dir, self.settings, self.gpu_layers
 
         def work(report, cancel):
-            return ClusterJob(folder, criteria, lm, mmproj, cache_dir=cache_dir,
-                              settings=settings, progress=report, cancel=cancel).run()
+            return ClusterJob(folder, criteria, lm, mmproj, cache_dir=cache_dir, settings=with_gpu(settings, gpu, lm),
+                              progress=report, cancel=cancel).run()
 
         self._run_long(work, self._on_finished, "Starting…")
 
-    def _run_settings(self) -> RunSettings | None:
-        """The run settings with the GPU layers planned for the current model, or None after saying why not."""
-        try:
-            plan = plan_gpu(self.gpu_layers, self.lm)
-        except (EsmcError, OSError, ValueError) as e:
-            self._error(f"The model cannot run as set up: {e}")
-            return None
-        self.status.setText(plan.message)
-        return replace(self.settings, gpu_layers=plan.n_gpu_layers)
 
     def _run_long(self, work, on_finished, message: str) -> None:
         """A run with progress and Cancel (one at a time): sorting, or assigning new photos."""
@@ -455,7 +466,7 @@ class MainWindow(QMainWindow):
             view.deleteLater()
         self.criterion_views = []
         for ci in range(len(self.result.criteria)):
-            view = CriterionView(self.result, ci)
+            view = CriterionView(self.result, ci, self.icons)
             view.rename_requested.connect(lambda k, name, c=ci: self.rename_cluster(c, k, name))
             view.move_requested.connect(lambda photos, k, c=ci: self.move_photos(c, photos, k))
             view.thumbnails_wanted.connect(self._want_thumbnails)
@@ -471,9 +482,10 @@ class MainWindow(QMainWindow):
             self.thumbnails.request(photo.path, photo.sha256)
 
     def _thumbnail_ready(self, sha: str, file: str) -> None:
-        self.folder_grid.set_thumbnail(sha, file)
+        self.icons.setdefault(sha, QIcon(file))
+        self.folder_grid.thumbnail_ready(sha)
         for view in self.criterion_views:
-            view.set_thumbnail(sha, file)
+            view.thumbnail_ready(sha)
 
     def _thumbnail_failed(self, sha: str, message: str) -> None:
         self.status.setText(f"No preview: {message}")
@@ -558,13 +570,11 @@ class MainWindow(QMainWindow):
         except EsmcError as e:
             self._error(str(e))
             return
-        settings = self._run_settings()
-        if settings is None:
-            return
-        lm, mmproj = self.lm, self.mmproj
+        lm, mmproj, settings, gpu = self.lm, self.mmproj, self.settings, self.gpu_layers
 
         def work(report, cancel):
-            done = assign_new_photos(photos, saved, lm, mmproj, settings=settings, progress=report, cancel=cancel)
+            done = assign_new_photos(photos, saved, lm, mmproj, settings=with_gpu(settings, gpu, lm), progress=report,
+                                     cancel=cancel)
             return len(export(sources(done.photos), done.per_criterion, result)), result
 
         self._run_long(work, self._on_assigned, f"Assigning the photos of {photos} to {result}…")

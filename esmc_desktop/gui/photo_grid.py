@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from esmc_desktop.gui.photo_model import PhotoModel
@@ -16,11 +17,11 @@ class PhotoGrid(QListView):
 
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
 
-    def __init__(self, photos: list[Photo], criterion: int | None = None,
+    def __init__(self, photos: list[Photo], icons: dict[str, QIcon], criterion: int | None = None,
                  confidences: list[float] | None = None) -> None:
         super().__init__()
         cell = QSize(THUMB + 24, THUMB + 36)
-        self.model = PhotoModel(photos, cell, criterion, confidences)
+        self.model = PhotoModel(photos, cell, icons, criterion, confidences)
         self.setModel(self.model)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
@@ -63,8 +64,8 @@ class PhotoGrid(QListView):
     def want_visible(self, *_) -> None:
         self.thumbnails_wanted.emit([self.model.photos[i] for i in self.visible_photos()])
 
-    def set_thumbnail(self, sha: str, file: str) -> None:
-        self.model.set_thumbnail(sha, file)
+    def thumbnail_ready(self, sha: str) -> None:
+        self.model.thumbnail_ready(sha)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)

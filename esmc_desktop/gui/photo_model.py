@@ -29,17 +29,17 @@ def dragged_photos(mime: QMimeData, criterion: int) -> list[int] | None:
 class PhotoModel(QAbstractListModel):
     """Rows are indices into `photos`; icons arrive later, by content hash.
 
-    With a criterion (and its confidences, a list the result updates in place) rows can be
+    Icons live in a dict the window shares between grids. With a criterion (and its confidences, a list the result updates in place) rows can be
     dragged onto that criterion's clusters; without, it is a plain view of a folder.
     """
 
-    def __init__(self, photos: list[Photo], cell: QSize, criterion: int | None = None,
+    def __init__(self, photos: list[Photo], cell: QSize, icons: dict[str, QIcon], criterion: int | None = None,
                  confidences: list[float] | None = None) -> None:
         super().__init__()
         self.photos, self.cell, self.criterion, self.confidences = photos, cell, criterion, confidences
+        self._icons = icons  # shared by every grid of the window: a thumbnail made once shows everywhere
         self.rows: list[int] = []
         self._row_of: dict[str, list[int]] = {}
-        self._icons: dict[str, QIcon] = {}
 
     def show(self, photos: list[int]) -> None:
         self.beginResetModel()
@@ -84,8 +84,8 @@ class PhotoModel(QAbstractListModel):
         mime.setUrls([QUrl.fromLocalFile(str(self.photos[i].path)) for i in photos])
         return mime
 
-    def set_thumbnail(self, sha: str, file: str) -> None:
-        self._icons.setdefault(sha, QIcon(file))
+    def thumbnail_ready(self, sha: str) -> None:
+        """The shared icons have this photo's thumbnail now: repaint its rows."""
         for row in self._row_of.get(sha, ()):
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -13,6 +14,7 @@ from esmc_desktop.pipeline import Cancelled, Progress
 
 
 log = logging.getLogger("esmc_desktop.gui")
+REPORT_EVERY = 0.1  # seconds
 
 
 class Task(QObject):
@@ -30,8 +32,16 @@ class Task(QObject):
         super().__init__()
         self._work = work
         self.cancel_event = threading.Event()
+        self._last_report = (None, -1.0)
 
     def _report(self, p: Progress) -> None:
+        """At most one report per REPORT_EVERY seconds and stage (and each stage's last): a cached run
+        reports thousands of photos a second, and the window would spend its time drawing them."""
+        now = time.monotonic()
+        stage, at = self._last_report
+        if stage == p.stage and now - at < REPORT_EVERY and p.done < p.total:
+            return
+        self._last_report = (p.stage, now)
         self.progress.emit(p.stage, p.done, p.total, p.photos_per_second,
                            -1.0 if p.seconds_left is None else p.seconds_left)
 

@@ -35,7 +35,6 @@ from esmc_desktop.method.validation import (
     check_n_clusters,
     check_not_all_identical,
     check_vectors,
-    count_distinct_rows,
 )
 
 
@@ -103,13 +102,13 @@ class ClusteringHead:
         X = check_vectors(X)
         self._check_params(X.shape[0])
         check_not_all_identical(X)
-        distinct = count_distinct_rows(X)
-        self.note_ = "" if distinct >= self.n_clusters else (
-            f"only {distinct} of the {X.shape[0]} photos read differently here, so at most {distinct} of the "
-            f"{self.n_clusters} clusters can hold photos; ask for fewer clusters, or auto")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # said in note_, in words
             kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.seed).fit(X)
+        groups = len(np.unique(kmeans.labels_))
+        self.note_ = "" if groups >= self.n_clusters else (
+            f"the {X.shape[0]} photos read as only {groups} different things here, so {self.n_clusters - groups} "
+            f"of the {self.n_clusters} clusters stay empty; ask for fewer clusters, or auto")
         self.kmeans_labels_ = kmeans.labels_
         rows, targets = self._pseudo_labels(X, kmeans)
         self.pseudo_rows_ = rows

@@ -34,9 +34,3 @@ def check_not_all_identical(X: sparse.csr_matrix) -> None:
     if (abs(X - ones @ X[0]) > 1e-7).nnz == 0:
         raise MethodInputError("all photos have the same vector for this criterion: there is nothing to separate")
 
-
-def count_distinct_rows(X: sparse.csr_matrix) -> int:
-    """How many different vectors there are: k-means cannot make more non-empty clusters than that."""
-    X = sparse.csr_matrix(X)
-    X.sort_indices()
-    return len({(X.indices[a:b].tobytes(), X.data[a:b].tobytes()) for a, b in zip(X.indptr[:-1], X.indptr[1:])})
