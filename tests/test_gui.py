@@ -405,3 +405,33 @@ def test_a_fast_run_reports_progress_a_few_times_a_second_and_always_its_last_ph
     assert seen[0] == ("reading photos", 1) and ("reading photos", 5000) in seen
     assert len(seen) < 60, f"{len(seen)} reports for 5,000 photos read in a moment"
     assert seen[-1] == ("clustering", 1)
+
+
+def test_the_context_menu_moves_the_selected_photos_to_the_cluster_it_names(window, qtbot, tmp_path):
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 12, 19, "background of the photo", 4)
+    view, crit = window.view(0), window.result.criterion(0)
+    view.clusters.setCurrentRow(0)
+    assert view.move_menu() is None, "no menu without a selection"
+    moving = crit.members(0)[:2]
+    view.select_photos([0, 1])
+    menu = view.move_menu()
+    assert [a.text() for a in menu.actions()] == [f"Move to {n}" for n in crit.names[1:]]
+    menu.actions()[-1].trigger()
+    assert all(crit.labels[p] == len(crit.names) - 1 and crit.confidences[p] == 1.0 for p in moving)
+    assert view.shown_photos() == crit.members(0)
+
+
+def test_a_cancelled_run_resumes_from_the_photos_it_had_read(window, qtbot, tmp_path):
+    write_photo_folder(tmp_path / "photos", 40, seed=20, size=64)
+    window.folder_edit.setText(str(tmp_path / "photos"))
+    add_criterion(window, "shape of the object", 5)
+    window.run_button.click()
+    qtbot.waitUntil(lambda: window.status.text().startswith("Reading photos") and window.progress.value() >= 10,
+                    timeout=120_000)
+    window.cancel()
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
+    assert window.result is None and "cancelled" in window.status.text()
+    window.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    encoded = window.result.source.images_encoded
+    assert len(window.result.photos) == 40 and encoded <= 40 - 10, f"{encoded} photos read again"

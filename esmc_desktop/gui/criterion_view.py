@@ -173,11 +173,17 @@ class CriterionView(QWidget):
         self.rename_requested.emit(item.data(CLUSTER_ROLE), item.text())
 
     def _photo_menu(self, pos) -> None:
+        menu = self.move_menu()
+        if menu is not None:
+            menu.exec(self.photos.viewport().mapToGlobal(pos))
+
+    def move_menu(self) -> QMenu | None:
+        """The selected photos' context menu: one 'Move to' entry per other cluster (None when none is selected)."""
         chosen = self.photos.selected_photos()
         if not chosen:
-            return
+            return None
         menu = QMenu(self)
         for k, name in enumerate(self.crit.names):
             if k != self.clusters.currentRow():
                 menu.addAction(f"Move to {name}", lambda k=k: self.move_requested.emit(chosen, k))
-        menu.exec(self.photos.viewport().mapToGlobal(pos))
+        return menu
