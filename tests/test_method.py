@@ -203,7 +203,8 @@ def test_more_clusters_than_different_readings_is_said_in_words_and_auto_k_never
     rows[::2, 7] = 1e-7  # and differences too small to matter
     X = sparse.csr_matrix(rows)
     head = ClusteringHead(5, seed=0).fit(X)
-    assert "the 12 photos read as only 3 different things" in head.note_ and "2 of the 5 clusters stay empty" in head.note_
+    assert "the 12 photos read as only 3 different things" in head.note_
+    assert "2 of the 5 clusters stay empty" in head.note_
     assert len(np.unique(head.labels_)) == 3
     assert ClusteringHead(3, seed=0).fit(X).note_ == ""
     assert choose_k(X).k == 3 and max(choose_k(X).scores) <= 3

@@ -71,8 +71,8 @@ class MainWindow(QMainWindow):
         self._editing: int | None = None
         self._thread: QThread | None = None
         self._worker: Task | None = None
-        self._side_threads: list[QThread] = []
-        self._side_tasks: list[Task] = []
+        self._side_jobs: list[tuple[QThread, Task]] = []
+        self._scanned_folder: Path | None = None
         screen = QGuiApplication.primaryScreen()
         pixels = max(DEFAULT_SIZE, round(THUMB * (screen.devicePixelRatio() if screen else 1.0)))  # sharp on high DPI
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None, pixels), self)
@@ -204,7 +204,8 @@ class MainWindow(QMainWindow):
         self.theme_actions = {}
         for choice in THEMES:
             action = QAction(f"{choice.capitalize()} theme", self, checkable=True,
-                             checked=choice == self.prefs.theme(), triggered=lambda _=False, c=choice: self.set_theme(c))
+                             checked=choice == self.prefs.theme(),
+                             triggered=lambda _=False, c=choice: self.set_theme(c))
             themes.addAction(action)
             view.addAction(action)
             self.theme_actions[choice] = action
@@ -225,13 +226,16 @@ class MainWindow(QMainWindow):
             self.open_folder(Path(folder))
 
     def open_folder(self, folder: Path) -> None:
-        """Use this folder: remember it, and count its photos (and the files that will be skipped) off the GUI thread."""
+        """Use this folder: remember it; count its photos and the files to be skipped, off the GUI thread."""
         if not str(folder) or str(folder) == "." or not folder.is_dir():
             self.folder_info.setText(f"{folder} is not a folder." if str(folder) not in ("", ".") else "")
             self.skipped_button.setVisible(False)
             return
         if self.folder_edit.text() != str(folder):
             self.folder_edit.setText(str(folder))
+        if folder == self._scanned_folder and self.folder_grid.model.rowCount():
+            return  # the same folder again (the field lost focus): nothing new to count
+        self._scanned_folder = folder
         self.prefs.add_recent_folder(folder)
         self.skipped = []
         self.folder_info.setText(f"Looking at {folder}…")
@@ -348,9 +352,9 @@ class MainWindow(QMainWindow):
         return thread
 
     def _start_side(self, task: Task, done=None) -> None:
-        """A short job beside the runs (a folder scan, a keyword suggestion); kept until the window closes."""
-        self._side_tasks.append(task)
-        self._side_threads.append(self._start(task, done))
+        """A short job beside the runs (a folder scan, a keyword suggestion); held until it has finished."""
+        self._side_jobs = [(t, j) for t, j in self._side_jobs if not t.isFinished()]
+        self._side_jobs.append((self._start(task, done), task))
 
     def open_model_dialog(self) -> None:
         dialog = ModelDialog(self.lm, self.mmproj, self, gpu_layers=self.gpu_layers, threads=self.settings.threads)
@@ -375,6 +379,9 @@ class MainWindow(QMainWindow):
     def _remove_criterion(self) -> None:
         for item in self.criteria_list.selectedItems():
             self.criteria_list.takeItem(self.criteria_list.row(item))
+        if self._editing is not None:  # its row may have moved: the fields become a new criterion
+            self._editing = None
+            self.add_button.setText("&Add")
         self._next_step()
 
     def _next_step(self) -> None:
@@ -408,7 +415,6 @@ class MainWindow(QMainWindow):
                               progress=report, cancel=cancel).run()
 
         self._run_long(work, self._on_finished, "Starting…")
-
 
     def _run_long(self, work, on_finished, message: str) -> None:
         """A run with progress and Cancel (one at a time): sorting, or assigning new photos."""
@@ -602,7 +608,7 @@ class MainWindow(QMainWindow):
             self.cancel()
             self._thread.quit()
             self._thread.wait()
-        for thread in self._side_threads:
+        for thread, _ in self._side_jobs:
             thread.wait()
         self.thumbnails.wait()
         super().closeEvent(event)

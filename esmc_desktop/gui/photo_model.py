@@ -29,8 +29,9 @@ def dragged_photos(mime: QMimeData, criterion: int) -> list[int] | None:
 class PhotoModel(QAbstractListModel):
     """Rows are indices into `photos`; icons arrive later, by content hash.
 
-    Icons live in a dict the window shares between grids. With a criterion (and its confidences, a list the result updates in place) rows can be
-    dragged onto that criterion's clusters; without, it is a plain view of a folder.
+    Icons live in a dict the window shares between grids. With a criterion (and its
+    confidences, a list the result updates in place) rows can be dragged onto that
+    criterion's clusters; without, it is a plain view of a folder.
     """
 
     def __init__(self, photos: list[Photo], cell: QSize, icons: dict[str, QIcon], criterion: int | None = None,
