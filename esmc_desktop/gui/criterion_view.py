@@ -5,15 +5,33 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QIcon, QPainter, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QStyle,
+                               QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from esmc_desktop.editable_result import EditableResult
 from esmc_desktop.gui.photo_grid import PhotoGrid
 from esmc_desktop.gui.photo_model import PHOTO_ROLE, dragged_photos
 
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 4
+
+
+class CountDelegate(QStyledItemDelegate):
+    """Draws a cluster's photo count at the right of its name; the name alone stays editable."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        super().paint(painter, option, index)
+        count = index.data(COUNT_ROLE)
+        if count is None:
+            return
+        selected = option.state & QStyle.StateFlag.State_Selected
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
+        painter.save()
+        painter.setPen(option.palette.color(role))
+        painter.drawText(option.rect.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         f"{count:,}")
+        painter.restore()
 
 
 def _token(text: str) -> str:
@@ -73,6 +91,7 @@ class CriterionView(QWidget):
         self.photos.customContextMenuRequested.connect(self._photo_menu)
         self.photos.thumbnails_wanted.connect(self.thumbnails_wanted)
         self.clusters = ClusterList(criterion)
+        self.clusters.setItemDelegate(CountDelegate(self.clusters))
         self.clusters.setAccessibleName(f"Clusters by {crit.text}")
         self.clusters.setToolTip("Double-click a name to rename; drop photos on a cluster to move them")
         self.clusters.currentRowChanged.connect(self._show_cluster)
@@ -115,7 +134,9 @@ class CriterionView(QWidget):
             item = QListWidgetItem(name)
             item.setData(CLUSTER_ROLE, k)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            item.setToolTip(f"{len(self.crit.members(k))} photos")
+            members = len(self.crit.members(k))
+            item.setData(COUNT_ROLE, members)
+            item.setToolTip(f"{members:,} photos")
             self.clusters.addItem(item)
         self.clusters.blockSignals(False)
         self.clusters.setCurrentRow(min(row, self.clusters.count() - 1))
