@@ -76,6 +76,7 @@ class EditableResult:
         crit.confidences[photo] = 1.0
 
     def lens_reading(self, criterion: int, photo: int) -> LensReading:
+        """What the model read in a photo for a criterion: the reason shown when the photo is selected."""
         self.criterion(criterion)
         source = self.source.criteria[criterion]
         tokens = source.lens_tokens[photo] if photo < len(source.lens_tokens) else []

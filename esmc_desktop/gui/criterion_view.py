@@ -29,13 +29,13 @@ class CountDelegate(QStyledItemDelegate):
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
         painter.save()
         painter.setPen(option.palette.color(role))
-        painter.drawText(option.rect.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         f"{count:,}")
+        align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(option.rect.adjusted(0, 0, -6, 0), align, f"{count:,}")
         painter.restore()
 
 
 def _token(text: str) -> str:
-    """A lens token for reading: its word, or its escaped form when it is only whitespace or punctuation space."""
+    """A lens token for reading: its word, or its repr when it is only whitespace (a newline, a space)."""
     return html.escape(text.strip() or repr(text))
 
 

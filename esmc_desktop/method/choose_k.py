@@ -3,8 +3,9 @@
 Criterion: the silhouette score of k-means on the lens vectors (Euclidean, as
 the head's k-means uses), for each K in the range; the K with the highest
 score wins, ties to the smaller K. A K that k-means cannot fill (the photos
-read as fewer different things) is not a candidate. Label-free. Above 2,000 photos the score is
-computed on a seeded sample of 2,000 (silhouette is quadratic in the count).
+read as fewer different things) is not a candidate. Label-free. Above 2,000
+photos the score is computed on a seeded sample of 2,000 (silhouette is
+quadratic in the count).
 """
 
 from __future__ import annotations

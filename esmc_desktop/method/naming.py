@@ -84,7 +84,7 @@ def name_clusters(X, labels, keyword_ids: dict[str, list[int]], token_text: Call
 
 
 def photo_tokens(X, token_text: Callable[[int], str], top: int = 5) -> list[list[tuple[str, float]]]:
-    """Per photo, its `top` lens tokens with their probabilities, most probable first: why a photo is where it is."""
+    """Per photo, its `top` lens tokens and their probabilities, most probable first: why it is where it is."""
     X = sparse.csr_matrix(X)
     out = []
     for i in range(X.shape[0]):

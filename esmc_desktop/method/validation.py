@@ -33,4 +33,3 @@ def check_not_all_identical(X: sparse.csr_matrix) -> None:
     ones = sparse.csr_matrix(np.ones((X.shape[0], 1), np.float32))
     if (abs(X - ones @ X[0]) > 1e-7).nnz == 0:
         raise MethodInputError("all photos have the same vector for this criterion: there is nothing to separate")
-
