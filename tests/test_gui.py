@@ -436,3 +436,33 @@ def test_a_cancelled_run_resumes_from_the_photos_it_had_read(window, qtbot, tmp_
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
     encoded = window.result.source.images_encoded
     assert len(window.result.photos) == 40 and encoded <= 40 - 10, f"{encoded} photos read again"
+
+
+def test_corrections_not_exported_are_not_thrown_away_without_asking(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 21, "background of the photo", 3)
+    window.show()
+    window.view(0).clusters.item(0).setText("garden")
+    asked = []
+    answer = QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[1]) or answer)
+    window.run_button.click()
+    assert asked == ["Sort again?"] and not window.is_running()
+    assert not window.close() and window.isVisible() and asked[-1] == "Quit?"
+    export_and_wait(window, qtbot, tmp_path / "sorted")
+    asked.clear()
+    assert window.close() and asked == [], "after an export nothing is lost, so nothing is asked"
+
+
+def test_a_background_job_ends_without_the_gui_thread_so_closing_the_window_cannot_deadlock(window, tmp_path):
+    import time
+
+    write_photo_folder(tmp_path / "photos", 3, seed=22, size=64)
+    window.open_folder(tmp_path / "photos")
+    thread, _ = window._side_jobs[-1]
+    deadline = time.monotonic() + 30
+    while not thread.isFinished() and time.monotonic() < deadline:
+        time.sleep(0.01)  # no event processing here, as inside closeEvent's wait
+    assert thread.isFinished(), "the scan's thread waited for the GUI thread to end it"
+    assert window.close()

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.skipped: list[Skipped] = []
         self.last_export: tuple[Path, str] | None = None
         self.exported_files = 0
+        self.unexported_edits = False  # renames and moves not written by an export yet
         self.export_done: QMessageBox | None = None
         self._editing: int | None = None
         self._thread: QThread | None = None
@@ -345,7 +346,9 @@ class MainWindow(QMainWindow):
         task.moveToThread(thread)
         thread.started.connect(task.run)
         for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(thread.quit)
+            # Direct: the thread ends as soon as the task does, even while the GUI thread waits for it
+            # (closing the window); a queued quit would wait for the GUI thread's event loop: a deadlock.
+            signal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         if done is not None:
             thread.finished.connect(done)
         thread.start()
@@ -385,8 +388,8 @@ class MainWindow(QMainWindow):
         self._next_step()
 
     def _next_step(self) -> None:
-        """Tell the user what is left to do before a sort (only while nothing runs)."""
-        if self.is_running():
+        """Tell the user what is left to do before the first sort (while nothing runs)."""
+        if self.is_running() or self.result is not None:
             return
         photos = self.folder_grid.model.rowCount()
         criteria = len(self.criteria())
@@ -406,6 +409,8 @@ class MainWindow(QMainWindow):
         criteria = self.criteria()
         if not criteria:
             self._error("Add at least one criterion, e.g. \"color of the car\".")
+            return
+        if not self._may_discard_edits("Sort again?", "Sorting again replaces"):
             return
 
         lm, mmproj, cache_dir, settings, gpu = self.lm, self.mmproj, self.cache_dir, self.settings, self.gpu_layers
@@ -449,6 +454,7 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, result) -> None:
         self.result = EditableResult(result)
+        self.unexported_edits = False
         self._show_result()
         self.skipped = list(result.skipped)
         self.skipped_button.setVisible(bool(self.skipped))
@@ -499,6 +505,7 @@ class MainWindow(QMainWindow):
     def rename_cluster(self, criterion: int, cluster: int, name: str) -> None:
         try:
             self.result.rename(criterion, cluster, name)
+            self.unexported_edits = True
             self.status.setText(f"Renamed to '{name.strip()}'.")
         except EsmcError as e:
             self._error(str(e))
@@ -507,6 +514,7 @@ class MainWindow(QMainWindow):
     def move_photos(self, criterion: int, photos: list[int], cluster: int) -> None:
         for photo in photos:
             self.result.move(criterion, photo, cluster)
+        self.unexported_edits = True
         self.view(criterion).refresh()
         self.status.setText(f"Moved {len(photos)} photo(s) to '{self.result.criterion(criterion).names[cluster]}'.")
 
@@ -540,6 +548,7 @@ class MainWindow(QMainWindow):
         out, mode, placed = answer
         self._set_running(False)
         self.exported_files = placed
+        self.unexported_edits = False
         self.open_action.setEnabled(True)
         self.status.setText(f"Exported {placed:,} files into {out} ({mode}).")
         self.export_done = QMessageBox(QMessageBox.Icon.Information, "Export finished",
@@ -603,12 +612,24 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, "ESMC Desktop", message, parent=self)
         box.open()
 
+    def _may_discard_edits(self, title: str, what: str) -> bool:
+        """Ask before renamed clusters and moved photos that no export has written are thrown away."""
+        if not self.unexported_edits or not self.isVisible():
+            return True
+        answer = QMessageBox.question(self, title, f"{what} the clusters you renamed or corrected, and they have "
+                                      "not been exported. Go on anyway?")
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
+        if not self._may_discard_edits("Quit?", "Quitting loses"):
+            event.ignore()
+            return
         if self.is_running():
             self.cancel()
             self._thread.quit()
             self._thread.wait()
         for thread, _ in self._side_jobs:
+            thread.quit()  # ends its event loop once the task's run returns
             thread.wait()
         self.thumbnails.wait()
         super().closeEvent(event)
