@@ -298,10 +298,11 @@ class ClusterJob:
             k, k_scores = choice.k, choice.scores
         head = ClusteringHead(k, alpha=s.alpha, seed=s.seed).fit(X)
         names = name_clusters(X, head.labels_, kw_ids, token_text, k)
-        explanations = explain_clusters(photo_words(X, token_text), head.labels_, n=2, n_clusters=k)
+        tokens = photo_tokens(X, token_text)
+        explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
                                explanations, head.weights_, X, head.used_head_, k_scores,
-                               target_token, photo_tokens(X, token_text), head.note_)
+                               target_token, tokens, head.note_)
 
 
 @dataclass

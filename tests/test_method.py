@@ -11,7 +11,7 @@ from esmc_desktop.method.head import ClusteringHead
 from esmc_desktop.method.keywords import keyword_question, keyword_token_ids, parse_keywords
 from esmc_desktop.method.localization import localize, sample_photos
 from esmc_desktop.method.metrics import cluster_accuracy, scores
-from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_words
+from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
 from esmc_desktop.method.validation import MethodInputError
 from tests.synthetic_lens import (N_LAYERS, N_POSITIONS, N_VALUES, PLANTED, TOKEN_OF, WORDS, keyword_probs,
@@ -138,7 +138,7 @@ def test_cluster_names_are_the_criterion_keywords_and_unique(photos, heads):
 
 def test_explanations_are_exclusive_between_clusters(photos, heads):
     X = photos.target_vectors("color")
-    words = photo_words(X, token_text)
+    words = photo_words(photo_tokens(X, token_text))
     explained = explain_clusters(words, heads["color"].labels_, n=2)
     flat = [w for ws in explained for w in ws]
     assert len(flat) == len(set(flat))

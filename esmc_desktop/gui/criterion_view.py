@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections import Counter
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon, QPainter, QPalette
@@ -130,13 +131,13 @@ class CriterionView(QWidget):
         row = max(self.clusters.currentRow(), 0)
         self.clusters.blockSignals(True)
         self.clusters.clear()
+        counts = Counter(self.crit.labels)
         for k, name in enumerate(self.crit.names):
             item = QListWidgetItem(name)
             item.setData(CLUSTER_ROLE, k)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            members = len(self.crit.members(k))
-            item.setData(COUNT_ROLE, members)
-            item.setToolTip(f"{members:,} photos")
+            item.setData(COUNT_ROLE, counts[k])
+            item.setToolTip(f"{counts[k]:,} photos")
             self.clusters.addItem(item)
         self.clusters.blockSignals(False)
         self.clusters.setCurrentRow(min(row, self.clusters.count() - 1))
@@ -173,9 +174,6 @@ class CriterionView(QWidget):
                 f"Read at layer {reading.layer}, token “{_token(reading.token)}” of "
                 f"“{html.escape(reading.prompt)}”: {tokens or 'nothing above zero'}"
                 + (f". The cluster's words: {html.escape(', '.join(words))}" if words else ""))
-
-    def visible_photos(self) -> list[int]:
-        return self.photos.visible_photos()
 
     def thumbnail_ready(self, sha: str) -> None:
         self.photos.thumbnail_ready(sha)

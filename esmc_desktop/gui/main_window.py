@@ -228,8 +228,8 @@ class MainWindow(QMainWindow):
 
     def open_folder(self, folder: Path) -> None:
         """Use this folder: remember it; count its photos and the files to be skipped, off the GUI thread."""
-        if not str(folder) or str(folder) == "." or not folder.is_dir():
-            self.folder_info.setText(f"{folder} is not a folder." if str(folder) not in ("", ".") else "")
+        if str(folder) == "." or not folder.is_dir():  # "." is what an empty field becomes
+            self.folder_info.setText("" if str(folder) == "." else f"{folder} is not a folder.")
             self.skipped_button.setVisible(False)
             return
         if self.folder_edit.text() != str(folder):

@@ -94,10 +94,10 @@ def photo_tokens(X, token_text: Callable[[int], str], top: int = 5) -> list[list
     return out
 
 
-def photo_words(X, token_text: Callable[[int], str], min_prob: float = WORD_PROB, top: int = 5) -> list[list[str]]:
-    """Per photo, its top lens tokens (probability >= min_prob) as words: the 'generated text' to count."""
+def photo_words(tokens_per_photo: list[list[tuple[str, float]]], min_prob: float = WORD_PROB) -> list[list[str]]:
+    """Per photo, its top lens tokens (from photo_tokens; probability >= min_prob) as words: the text to count."""
     out = []
-    for tokens in photo_tokens(X, token_text, top):
+    for tokens in tokens_per_photo:
         words = []
         for text, prob in tokens:
             word = _word(text) if prob >= min_prob else None
