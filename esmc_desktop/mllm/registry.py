@@ -2,8 +2,9 @@
 
 Model files stay where they are; the registry is a small JSON file in the
 user data folder (platformdirs), written atomically. A pair is checked when
-added (readable, matching widths, no legacy mmproj). The shipped demo model,
-when present in models/demo/, is the default entry.
+added (readable, matching widths, no legacy mmproj). The shipped demo model
+is package data (esmc_desktop/demo/model/), found through importlib.resources so
+an installed wheel has it as well as a source checkout; it is the default entry.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -20,7 +22,7 @@ from esmc_desktop.mllm.gguf_files import check_pair, fingerprint
 
 APP_NAME = "esmc-desktop"
 DEMO_NAME = "demo"
-DEMO_DIR = Path(__file__).resolve().parents[2] / "models" / "demo"
+DEMO_DIR = Path(str(resources.files("esmc_desktop.demo").joinpath("model")))
 DEMO_FILES = ("demo-Q4_K_M.gguf", "demo-mmproj-f16.gguf")
 
 

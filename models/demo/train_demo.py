@@ -15,7 +15,7 @@ Recipe (reproducible from --seed; needs the convert extra):
      Needs torch alone (not llama.cpp), so it can run on a GPU machine. Writes WORK/trained.
   3. convert: convert/llava_to_gguf.py -> OUT/demo-Q4_K_M.gguf + OUT/demo-mmproj-f16.gguf.
 
-Usage: python models/demo/train_demo.py all --out models/demo [--steps N] [--device cuda]
+Usage: python models/demo/train_demo.py all --out esmc_desktop/demo/model [--steps N] [--device cuda]
        (or the stages one by one: prepare, train, convert; all take --work)
 """
 
@@ -250,7 +250,7 @@ def convert_trained(work: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["all", "prepare", "train", "convert"], nargs="?", default="all")
-    parser.add_argument("--out", type=Path, default=REPO / "models" / "demo")
+    parser.add_argument("--out", type=Path, default=REPO / "esmc_desktop" / "demo" / "model")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "demo-train")
     parser.add_argument("--steps", type=int, default=3000, help="LLaVA training steps")
     parser.add_argument("--vision-steps", type=int, default=2000, help="vision tower pre-training steps")
