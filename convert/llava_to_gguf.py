@@ -16,7 +16,6 @@ Usage: python convert/llava_to_gguf.py HF_DIR --outdir DIR [--name NAME]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import gguf
 
 from convert.checkpoint import Checkpoint, CheckpointError, TensorRef
 from convert.vocab import load_vocab
+from esmc_desktop.files import atomic_path
 
 OUTTYPES = ("f16", "f32")
 QUANTS = ("Q4_K_M", "none")
@@ -234,11 +234,10 @@ def write_mmproj(ckpt: Checkpoint, config, out: Path, outtype: str, name: str, p
     _write_streamed(writer, ckpt, plan, progress)
 
 
-def _claim(path: Path, force: bool) -> Path:
-    """A temporary sibling to write into; refuses to replace a file unless forced."""
+def _claim(path: Path, force: bool) -> None:
+    """Refuse to replace a file unless forced (checked for every output before any is written)."""
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass --force to replace it")
-    return path.with_name(path.name + ".partial")
 
 
 def convert(
@@ -271,14 +270,11 @@ def convert(
         from esmc_desktop.mllm.quantize import quantize
 
         jobs.append((quantized, lambda tmp: quantize(lm, tmp, quant)))
-    temps = [(final, _claim(final, force), job) for final, job in jobs]
-    for final, tmp, job in temps:
-        try:
+    for final, _ in jobs:
+        _claim(final, force)
+    for final, job in jobs:
+        with atomic_path(final) as tmp:
             job(tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, final)
     return ConvertedFiles(lm, mmproj, quantized)
 
 

@@ -1,12 +1,14 @@
 """The `esmc-desktop` command line.
 
-Exit codes scripts can rely on: 0 success, 1 a problem with the input (message
-on stderr), 2 a usage error, 130 interrupted.
+Exit codes scripts can rely on: 0 success, 1 a problem with the input (one
+`error: ...` line on stderr saying what to do), 2 a usage error, 130 interrupted.
+Anything else that escapes is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from esmc_desktop import __version__
+from esmc_desktop.app import checks
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.mllm.gpu import GpuLayers
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,11 +90,14 @@ def _model_files(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _resolve_model(args: argparse.Namespace) -> tuple[Path, Path, int]:
-    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers; says on stderr where it runs."""
-    from esmc_desktop.pipeline import plan_gpu
+    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers, checked with --n-ctx before any
+    long work; says on stderr where it runs."""
+    from esmc_desktop.mllm.gpu import plan_gpu
 
     lm, mmproj = _model_files(args)
-    plan = plan_gpu(args.gpu_layers, lm)
+    checks.model_files(lm, mmproj)
+    checks.context_size(args.n_ctx, mmproj)
+    plan = plan_gpu(args.gpu_layers or GpuLayers(), lm)
     print(plan.message, file=sys.stderr)
     return lm, mmproj, plan.n_gpu_layers
 
@@ -239,6 +246,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from esmc_desktop.pipeline import ClusterJob
     from esmc_desktop.saved_result import save_result
 
+    checks.photo_folder(args.photos)
+    checks.output_folder(args.out)
     criteria = _criteria(args)
     lm, mmproj, gpu_layers = _resolve_model(args)
     job = ClusterJob(args.photos, criteria, lm, mmproj, cache_dir=args.cache, settings=_settings(args, gpu_layers),
@@ -290,6 +299,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from esmc_desktop.pipeline import assign_new_photos
     from esmc_desktop.saved_result import load_result
 
+    checks.photo_folder(args.photos)
     saved = load_result(args.result)
     if args.model is None and args.mmproj is None:
         args.model, args.mmproj = str(saved.lm), saved.mmproj
@@ -330,6 +340,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.photos < 10:
         raise EsmcError("--photos must be at least 10")
+    checks.output_folder(args.out)
     lm, mmproj, gpu_layers = _resolve_model(args)
     report = run_demo(args.out, lm, mmproj, n_photos=args.photos, seed=args.seed,
                       settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
@@ -353,6 +364,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise EsmcError("--seeds must be at least 1")
+    checks.photo_folder(args.dataset)
+    checks.output_folder(args.out)
     lm, mmproj, gpu_layers = _resolve_model(args)
     report = run_benchmark(args.dataset, lm, mmproj, seeds=args.seeds, cache_dir=args.cache,
                            settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
@@ -385,12 +398,20 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
 
 
+def _gpu_layers(text: str) -> GpuLayers:
+    """--gpu-layers as a GpuLayers; a wrong value is a usage error with the setting's own sentence."""
+    try:
+        return GpuLayers.parse(text)
+    except EsmcError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a registered model name (see `models list`), or the LM GGUF path with --mmproj "
                                    "(default: the first registered model, the demo model when shipped)")
     p.add_argument("--mmproj", type=Path, help="vision projector GGUF (mmproj) that goes with --model")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--gpu-layers", default=None,
+    p.add_argument("--gpu-layers", type=_gpu_layers, default=None,
                    help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
     p.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens")
 
@@ -486,16 +507,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Notes(logging.Handler):
+    """The app's warnings (a damaged cache moved aside, ...) as one `note:` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"note: {record.getMessage()}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    notes = _Notes(logging.WARNING)
+    logger = logging.getLogger("esmc_desktop")
+    logger.addHandler(notes)
     try:
         return args.func(args)
     except EsmcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except OSError as exc:  # the disk, not the program: full, read-only, a file taken away meanwhile
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; check the disk and the folder's permissions, then run again",
+              file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        logger.removeHandler(notes)
 
 
 if __name__ == "__main__":

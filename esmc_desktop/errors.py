@@ -1,8 +1,14 @@
-"""The exceptions ESMC Desktop raises for bad input; each message says what to do."""
+"""Every problem a user can cause or fix, in one place; each message says what to do.
+
+Whatever raises an `EsmcError` is answered with its sentence (the CLI: `error: ...` on
+stderr and exit 1; the window: the status line and a message box), never with a
+traceback. Anything else that escapes is a bug, and is shown (CLI) or logged (window)
+with its traceback.
+"""
 
 
 class EsmcError(Exception):
-    """Base class: a problem the user can act on (bad file, bad parameter)."""
+    """Base class: a problem the user can act on (bad file, bad folder, bad setting)."""
 
 
 class ModelFileError(EsmcError):
@@ -19,3 +25,27 @@ class PromptTooLongError(EsmcError):
 
 class RuntimeFailure(EsmcError):
     """llama.cpp refused to evaluate (e.g. out of memory); the message carries its code."""
+
+
+class SettingsError(EsmcError, ValueError):
+    """A setting that cannot work (a context too small for an image, GPU layers without a GPU build)."""
+
+
+class FolderError(EsmcError):
+    """A photo or output folder that is missing, is a file, or cannot be written."""
+
+
+class OutputExistsError(EsmcError):
+    """The output would replace a file the user owns; nothing is ever overwritten."""
+
+
+class MethodInputError(EsmcError, ValueError):
+    """The vectors or parameters given to the method can't produce a clustering."""
+
+
+class ExportError(EsmcError):
+    """The export could not finish; the message says what happened and that nothing was lost."""
+
+
+class Cancelled(EsmcError):
+    """The user cancelled; everything finished so far is kept (cached photos, folders written)."""

@@ -19,23 +19,18 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.errors import EsmcError, ImageError
+from esmc_desktop.errors import Cancelled, EsmcError, ImageError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
 from esmc_desktop.method.localization import Localization, default_target, localize, sample_photos
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
-from esmc_desktop.mllm.gguf_files import fingerprint, read_info
-from esmc_desktop.mllm.gpu import GpuPlan, plan_gpu_layers
+from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.scan import Photo, Skipped, scan
-
-
-class Cancelled(EsmcError):
-    """The user cancelled; everything finished so far is in the cache."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ class RunSettings:
     lens: LensParams = LensParams()
     n_ctx: int = 2048
     threads: int | None = None
-    gpu_layers: int = 0
+    gpu_layers: int = 0  # layers llama.cpp offloads, as planned from the user's GpuLayers by mllm.gpu.plan_gpu
 
 
 def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
@@ -138,12 +133,6 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
 
 def _lens_key(params: LensParams) -> str:
     return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
-
-
-def plan_gpu(spec: str | int | None, lm: Path | str) -> GpuPlan:
-    """How many of `lm`'s layers go to the GPU for 'auto' (None) or a number, with a sentence saying so."""
-    n_layer = int(read_info(lm).get("llama.block_count", 0) or 0)
-    return plan_gpu_layers("auto" if spec is None else spec, lm, n_layer)
 
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:

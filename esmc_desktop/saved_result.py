@@ -7,11 +7,11 @@ OUT/.esmc/<n>.onnx holds each criterion's head (with the same metadata inside).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.files import write_atomic
 from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
 from esmc_desktop.photos.export import STATE_DIR
 
@@ -60,9 +60,7 @@ def save_result(result, out: Path | str, lm: Path, mmproj: Path, names: list[lis
             "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
             "lens_final_norm": result.lens.final_norm, "criteria": criteria}
     path = state / RESULT_FILE
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2))
     return path
 
 

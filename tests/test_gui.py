@@ -29,7 +29,8 @@ def own_settings(tmp_path):
 @pytest.fixture
 def window(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(n_samples=6))
+    # one thread: see tests/test_pipeline.py, model_args
+    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(n_samples=6, threads=1))
     qtbot.addWidget(w)
     return w
 
@@ -322,9 +323,10 @@ def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(w
 
     from esmc_desktop.gui.model_dialog import ModelDialog
     from esmc_desktop.gui.preferences import Preferences
+    from esmc_desktop.mllm.gpu import GpuLayers
 
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    dialog = ModelDialog(lm, mmproj, window, gpu_layers="auto", threads=None)
+    dialog = ModelDialog(lm, mmproj, window, gpu_layers=GpuLayers(), threads=None)
     qtbot.addWidget(dialog)
     assert dialog.check() and dialog.gpu_layers.text() == "auto" and dialog.threads.text() == "all cores"
     dialog.gpu_layers.setValue(8)

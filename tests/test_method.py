@@ -73,6 +73,16 @@ def test_head_recovers_each_criterion_and_ignores_the_other(photos, heads, crite
     assert heads[criterion].used_head_
 
 
+def test_a_fitted_head_predicts_photos_it_never_saw_as_it_labelled_its_own(photos, heads):
+    head = heads["color"]
+    np.testing.assert_array_equal(head.predict(photos.target_vectors("color")), head.labels_)
+    new = make_photos(120, seed=5)
+    predicted = head.predict(new.target_vectors("color"))
+    assert predicted.shape == (120,) and set(predicted.tolist()) <= set(range(N_VALUES["color"]))
+    assert scores(new.labels["color"], predicted)["nmi"] >= 0.9
+    np.testing.assert_array_equal(predicted, head.predict_proba(new.target_vectors("color")).argmax(axis=1))
+
+
 def test_head_is_seeded_and_reproducible(photos):
     X = photos.target_vectors("color")
     a, b = ClusteringHead(4, seed=3).fit(X), ClusteringHead(4, seed=3).fit(X)

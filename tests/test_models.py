@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
-from esmc_desktop.errors import EsmcError, ModelFileError
+from esmc_desktop.errors import EsmcError, ModelFileError, OutputExistsError
 from esmc_desktop.mllm.gguf_files import read_info
-from esmc_desktop.mllm.gpu import plan_gpu_layers
+from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu_layers
 from esmc_desktop.mllm.legacy_mmproj import is_legacy, repair_mmproj
 from esmc_desktop.mllm.registry import ModelRegistry
 from esmc_desktop.mllm.runtime import LlavaRuntime
@@ -59,11 +59,11 @@ def test_repair_gives_exactly_the_features_of_a_full_conversion_and_leaves_the_i
 
 
 def test_repair_refuses_a_file_that_needs_none_and_never_overwrites(tmp_path, tiny, legacy):
-    with pytest.raises(ValueError, match="needs no repair"):
+    with pytest.raises(ModelFileError, match="needs no repair"):
         repair_mmproj(tiny.f32.mmproj, tmp_path / "x.gguf")
     taken = tmp_path / "taken.gguf"
     taken.write_bytes(b"mine")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputExistsError, match="already exists"):
         repair_mmproj(legacy, taken)
     assert taken.read_bytes() == b"mine"
 
@@ -131,10 +131,18 @@ def test_llama_cpp_is_the_pinned_version_whose_vision_semantics_we_checked():
 
 @pytest.mark.skipif(bool(llama_cpp.llama_supports_gpu_offload()), reason="a GPU build is installed")
 def test_gpu_layers_on_a_cpu_only_build(tiny):
-    plan = plan_gpu_layers("auto", tiny.f16.lm, 4)
+    plan = plan_gpu_layers(GpuLayers.parse("auto"), tiny.f16.lm, 4)
     assert plan.n_gpu_layers == 0 and "without GPU support" in plan.message and "CMAKE_ARGS" in plan.message
-    assert plan_gpu_layers("0", tiny.f16.lm, 4).n_gpu_layers == 0
+    assert plan_gpu_layers(GpuLayers.parse("0"), tiny.f16.lm, 4).n_gpu_layers == 0
     with pytest.raises(EsmcError, match="CMAKE_ARGS"):
-        plan_gpu_layers("8", tiny.f16.lm, 4)
+        plan_gpu_layers(GpuLayers.parse("8"), tiny.f16.lm, 4)
     with pytest.raises(EsmcError, match="auto"):
-        plan_gpu_layers("lots", tiny.f16.lm, 4)
+        GpuLayers.parse("lots")
+
+
+def test_the_gpu_setting_has_one_shape_written_as_the_option_takes_it():
+    assert GpuLayers.parse(None) == GpuLayers.parse("auto") == GpuLayers.parse("") == GpuLayers()
+    assert GpuLayers.parse(" 12 ") == GpuLayers(12) and str(GpuLayers(12)) == "12" and str(GpuLayers()) == "auto"
+    assert GpuLayers.parse(str(GpuLayers(0))).count == 0 and GpuLayers().auto and not GpuLayers(0).auto
+    with pytest.raises(EsmcError, match="not '-1'"):
+        GpuLayers.parse("-1")

@@ -43,7 +43,10 @@ def run_cli(args, capsys) -> tuple[int, dict]:
 
 
 def model_args(tiny) -> list[str]:
-    return ["--model", str(tiny.f16.quantized), "--mmproj", str(tiny.f16.mmproj), "--gpu-layers", "0"]
+    """The tiny model on one CPU thread: llama.cpp's threads spin at each barrier, and on a shared, busy machine
+    two of them ran a small model about 12x slower than one (16 photos of the demo model: 105 s against 8.5 s)."""
+    return ["--model", str(tiny.f16.quantized), "--mmproj", str(tiny.f16.mmproj), "--gpu-layers", "0",
+            "--threads", "1"]
 
 
 def test_cluster_writes_trees_and_manifests_that_match_the_clustering(tmp_path, tiny, capsys):

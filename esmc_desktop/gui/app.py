@@ -6,28 +6,11 @@ import logging
 import sys
 from pathlib import Path
 
-import platformdirs
-
+from esmc_desktop.gui.log_file import log_to_file
+from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.pipeline import RunSettings
 
 log = logging.getLogger("esmc_desktop.gui")
-
-
-def log_dir() -> Path:
-    return Path(platformdirs.user_log_dir("esmc-desktop", appauthor=False))
-
-
-def _log_to_file() -> Path:
-    """Warnings and tracebacks go to a file the user can send us; the window shows sentences."""
-    folder = log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(folder / "gui.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger("esmc_desktop")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return folder / "gui.log"
 
 
 def settle_startup() -> None:
@@ -47,7 +30,7 @@ def settle_startup() -> None:
 
 
 def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | None = None,
-            remembered_model: bool = True, gpu_layers: str | None = None) -> int:
+            remembered_model: bool = True, gpu_layers: GpuLayers | None = None) -> int:
     """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out.
 
     `gpu_layers` and `settings.threads` as given on the command line win over the remembered ones.
@@ -64,7 +47,7 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop")
     app.setApplicationName("ESMC Desktop")
-    log_file = _log_to_file()
+    log_file = log_to_file()
     prefs = Preferences()
     saved = prefs.model()
     if remembered_model and saved is not None:

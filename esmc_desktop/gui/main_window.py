@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHBoxLayout, 
 
 from esmc_desktop.editable_result import EditableResult
 from esmc_desktop.errors import EsmcError
-from esmc_desktop.gui.app import log_dir
+from esmc_desktop.gui.log_file import log_dir
 from esmc_desktop.gui.criterion_view import CriterionView
 from esmc_desktop.gui.export_dialog import ExportDialog
 from esmc_desktop.gui.model_dialog import ModelDialog
@@ -26,14 +26,15 @@ from esmc_desktop.method.keywords import parse_keywords
 from esmc_desktop.photos.export import export, sources, undo_move
 from esmc_desktop.photos.scan import ScanResult, Skipped, display, scan
 from esmc_desktop.photos.thumbnails import DEFAULT_SIZE, ThumbnailCache
-from esmc_desktop.pipeline import (Cancelled, ClusterJob, Criterion, Progress, RunSettings, assign_new_photos, plan_gpu,
+from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu
+from esmc_desktop.pipeline import (Cancelled, ClusterJob, Criterion, Progress, RunSettings, assign_new_photos,
                                    suggest_keywords)
 from esmc_desktop.saved_result import load_result, save_result
 
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-def with_gpu(settings: RunSettings, gpu_layers: str, lm: Path) -> RunSettings:
+def with_gpu(settings: RunSettings, gpu_layers: GpuLayers, lm: Path) -> RunSettings:
     """The settings with GPU layers planned for this model; in the worker, because it loads llama.cpp."""
     return replace(settings, gpu_layers=plan_gpu(gpu_layers, lm).n_gpu_layers)
 
@@ -57,7 +58,7 @@ class MainWindow(QMainWindow):
     """Built on the pipeline alone: it knows ClusterJob, EditableResult and export, not llama.cpp."""
 
     def __init__(self, lm: Path, mmproj: Path, *, cache_dir: Path | None = None,
-                 settings: RunSettings = RunSettings(), gpu_layers: str = "auto") -> None:
+                 settings: RunSettings = RunSettings(), gpu_layers: GpuLayers = GpuLayers()) -> None:
         super().__init__()
         self.lm, self.mmproj, self.cache_dir, self.settings = lm, mmproj, cache_dir, settings
         self.gpu_layers = gpu_layers
@@ -365,7 +366,7 @@ class MainWindow(QMainWindow):
             choice = dialog.choice()
             self.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
 
-    def set_model(self, lm: Path, mmproj: Path, gpu_layers: str = "auto", threads: int | None = None) -> None:
+    def set_model(self, lm: Path, mmproj: Path, gpu_layers: GpuLayers = GpuLayers(), threads: int | None = None) -> None:
         """Use this pair and compute settings from now on, and next time the window opens (QSettings)."""
         self.lm, self.mmproj, self.gpu_layers = lm, mmproj, gpu_layers
         self.settings = replace(self.settings, threads=threads)

@@ -11,19 +11,19 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gguf_files import check_pair
-from esmc_desktop.pipeline import plan_gpu
+from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu
 
 
 @dataclass(frozen=True)
 class ModelChoice:
     lm: Path
     mmproj: Path
-    gpu_layers: str  # 'auto' or a number, as --gpu-layers takes it
+    gpu_layers: GpuLayers
     threads: int | None  # None: all cores
 
 
 class ModelDialog(QDialog):
-    def __init__(self, lm: Path, mmproj: Path, parent: QWidget | None = None, *, gpu_layers: str = "auto",
+    def __init__(self, lm: Path, mmproj: Path, parent: QWidget | None = None, *, gpu_layers: GpuLayers = GpuLayers(),
                  threads: int | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model")
@@ -32,7 +32,7 @@ class ModelDialog(QDialog):
         self.mmproj = QLineEdit(str(mmproj))
         self.mmproj.setAccessibleName("Vision projector GGUF")
         self.gpu_layers = QSpinBox(minimum=-1, maximum=999, specialValueText="auto")
-        self.gpu_layers.setValue(-1 if gpu_layers == "auto" else int(gpu_layers))
+        self.gpu_layers.setValue(-1 if gpu_layers.auto else gpu_layers.count)
         self.gpu_layers.setAccessibleName("GPU layers")
         self.gpu_layers.setToolTip("Layers of the language model run on the GPU. auto: as many as fit in free GPU "
                                    "memory (none without a GPU build of llama.cpp); 0: CPU only")
@@ -86,8 +86,8 @@ class ModelDialog(QDialog):
         ok.setEnabled(True)
         return True
 
-    def _gpu_spec(self) -> str:
-        return "auto" if self.gpu_layers.value() < 0 else str(self.gpu_layers.value())
+    def _gpu_spec(self) -> GpuLayers:
+        return GpuLayers() if self.gpu_layers.value() < 0 else GpuLayers(self.gpu_layers.value())
 
     def choice(self) -> ModelChoice:
         return ModelChoice(Path(self.lm.text().strip()), Path(self.mmproj.text().strip()), self._gpu_spec(),

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from esmc_desktop.errors import SettingsError
+from esmc_desktop.mllm.gpu import GpuLayers
+
 LM, MMPROJ, GPU_LAYERS, THREADS, RECENT, THEME = (
     "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "folders/recent", "view/theme")
 MAX_RECENT = 8
@@ -26,18 +29,19 @@ class Preferences:
         self._settings.setValue(LM, str(lm))
         self._settings.setValue(MMPROJ, str(mmproj))
 
-    def gpu_layers(self) -> str:
-        """'auto' or a number of layers, as the --gpu-layers option takes it."""
-        value = str(self._settings.value(GPU_LAYERS, "auto"))
-        return value if value == "auto" or value.isdigit() else "auto"
+    def gpu_layers(self) -> GpuLayers:
+        try:
+            return GpuLayers.parse(str(self._settings.value(GPU_LAYERS, "auto")))
+        except SettingsError:
+            return GpuLayers()
 
     def threads(self) -> int | None:
         """CPU threads; None is all cores."""
         value = str(self._settings.value(THREADS, ""))
         return int(value) if value.isdigit() and int(value) > 0 else None
 
-    def set_compute(self, gpu_layers: str, threads: int | None) -> None:
-        self._settings.setValue(GPU_LAYERS, gpu_layers)
+    def set_compute(self, gpu_layers: GpuLayers, threads: int | None) -> None:
+        self._settings.setValue(GPU_LAYERS, str(gpu_layers))
         self._settings.setValue(THREADS, str(threads or ""))
 
     def recent_folders(self) -> list[Path]:

@@ -159,7 +159,12 @@ class ClusteringHead:
         return HeadWeights(active, w1, b1, w2, b2, X.shape[1])
 
     def predict_proba(self, X) -> np.ndarray:
+        """Cluster probabilities of new lens vectors, (n, K), with the trained head."""
         return self.weights_.predict_proba(check_vectors(X, min_rows=1))
+
+    def predict(self, X) -> np.ndarray:
+        """The cluster of each new lens vector: what fit() gave its own photos, for photos it never saw."""
+        return self.predict_proba(X).argmax(axis=1)
 
 
 def _centroid_weights(centers: np.ndarray) -> HeadWeights:
@@ -173,9 +178,6 @@ def _centroid_weights(centers: np.ndarray) -> HeadWeights:
     k = centers.shape[0]
     return HeadWeights(active, 2.0 * centers[:, active].T, np.zeros(k, np.float32), np.eye(k, dtype=np.float32),
                        -(centers * centers).sum(axis=1), centers.shape[1])
-
-    def predict(self, X) -> np.ndarray:
-        return self.predict_proba(X).argmax(axis=1)
 
 
 def _gradients(params: list[np.ndarray], Xb: sparse.csr_matrix, yb: np.ndarray) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from esmc_desktop.files import atomic_path
 from esmc_desktop.method.head import HeadWeights
 from esmc_desktop.method.validation import MethodInputError
 
@@ -64,10 +65,8 @@ def export_onnx(weights: HeadWeights, path: Path | str, metadata: dict[str, Any]
     meta = dict(metadata, n_clusters=int(weights.w2.shape[1]), n_vocab=int(weights.n_vocab))
     helper.set_model_props(model, {METADATA_KEY: json.dumps(meta)})
     onnx.checker.check_model(model)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    onnx.save(model, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
 
 
 class OnnxHead:

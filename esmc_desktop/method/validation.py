@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.errors import EsmcError
-
-
-class MethodInputError(EsmcError, ValueError):
-    """The vectors or parameters given to the method can't produce a clustering."""
+from esmc_desktop.errors import MethodInputError
 
 
 def check_vectors(X, *, min_rows: int = 2) -> sparse.csr_matrix:

@@ -19,6 +19,22 @@ from esmc_desktop.errors import ModelFileError
 GGUF_MAGIC = b"GGUF"
 _FINGERPRINT_SAMPLE = 64 * 1024
 
+# Metadata names, spelled by gguf-py (gguf.Keys) so they follow llama.cpp's own spelling.
+LM_ARCH = "llama"  # LLaVA-1.5's language model
+ARCHITECTURE, NAME, FILE_TYPE = gguf.Keys.General.ARCHITECTURE, gguf.Keys.General.NAME, gguf.Keys.General.FILE_TYPE
+LM_BLOCK_COUNT = gguf.Keys.LLM.BLOCK_COUNT.format(arch=LM_ARCH)
+LM_EMBEDDING_LENGTH = gguf.Keys.LLM.EMBEDDING_LENGTH.format(arch=LM_ARCH)
+LM_CONTEXT_LENGTH = gguf.Keys.LLM.CONTEXT_LENGTH.format(arch=LM_ARCH)
+LM_HEAD_COUNT = gguf.Keys.Attention.HEAD_COUNT.format(arch=LM_ARCH)
+LM_RMS_EPS = gguf.Keys.Attention.LAYERNORM_RMS_EPS.format(arch=LM_ARCH)
+TOKENS = gguf.Keys.Tokenizer.LIST
+PROJECTOR_TYPE, HAS_VISION_ENCODER = gguf.Keys.Clip.PROJECTOR_TYPE, gguf.Keys.Clip.HAS_VISION_ENCODER
+LEGACY_MARK = gguf.Keys.Clip.HAS_LLAVA_PROJECTOR  # written only by llama.cpp's legacy LLaVA converter
+VISION_BLOCK_COUNT, VISION_EMBEDDING_LENGTH = gguf.Keys.ClipVision.BLOCK_COUNT, gguf.Keys.ClipVision.EMBEDDING_LENGTH
+IMAGE_SIZE, PATCH_SIZE = gguf.Keys.ClipVision.IMAGE_SIZE, gguf.Keys.ClipVision.PATCH_SIZE
+PROJECTION_DIM = gguf.Keys.ClipVision.PROJECTION_DIM
+FEATURE_LAYER = "clip.vision.feature_layer"  # read by llama.cpp's clip loader; gguf-py 0.19 has no name for it
+
 
 @dataclass(frozen=True)
 class GgufInfo:
@@ -76,20 +92,20 @@ def open_reader(path: Path | str) -> gguf.GGUFReader:
 def read_info(path: Path | str) -> GgufInfo:
     reader = open_reader(path)
     fields = {name: _field_value(field) for name, field in reader.fields.items() if not name.startswith("GGUF.")}
-    arch = str(fields.get("general.architecture", "?"))
+    arch = str(fields.get(ARCHITECTURE, "?"))
     types = {t.name: int(t.tensor_type) for t in reader.tensors}
-    ftype = fields.get("general.file_type")
+    ftype = fields.get(FILE_TYPE)
     try:
         ftype_name = gguf.LlamaFileType(int(ftype)).name.removeprefix("MOSTLY_") if ftype is not None else "?"
     except ValueError:
         ftype_name = str(ftype)
-    return GgufInfo(Path(path), arch, str(fields.get("general.name", "")), ftype_name, types, len(types), fields)
+    return GgufInfo(Path(path), arch, str(fields.get(NAME, "")), ftype_name, types, len(types), fields)
 
 
 def require_lm(info: GgufInfo) -> None:
     if info.is_mmproj:
         raise ModelFileError(f"{info.path.name} is a vision projector (mmproj), not a language model")
-    if info.architecture != "llama":
+    if info.architecture != LM_ARCH:
         raise ModelFileError(
             f"{info.path.name} is a '{info.architecture}' model; ESMC Desktop runs LLaVA-1.5 (llama architecture)")
     if "output.weight" not in info.tensor_types and "token_embd.weight" not in info.tensor_types:
@@ -99,26 +115,44 @@ def require_lm(info: GgufInfo) -> None:
 def require_mmproj(info: GgufInfo) -> None:
     if not info.is_mmproj:
         raise ModelFileError(f"{info.path.name} is a language model, not a vision projector (mmproj)")
-    if not info.get("clip.has_vision_encoder", False):
+    if not info.get(HAS_VISION_ENCODER, False):
         raise ModelFileError(f"{info.path.name} has no vision encoder")
-    projector = info.get("clip.projector_type", "mlp")
+    projector = info.get(PROJECTOR_TYPE, "mlp")
     if projector != "mlp":
         raise ModelFileError(f"{info.path.name} has projector type '{projector}'; LLaVA-1.5 uses 'mlp'")
 
 
 def lm_width(info: GgufInfo) -> int:
-    return int(info.get("llama.embedding_length", 0))
+    return int(info.get(LM_EMBEDDING_LENGTH, 0))
 
 
 def mmproj_output_width(info: GgufInfo) -> int:
-    return int(info.get("clip.vision.projection_dim", 0))
+    return int(info.get(PROJECTION_DIM, 0))
+
+
+def image_tokens(info: GgufInfo) -> int:
+    """How many tokens one image becomes in the LM (LLaVA-1.5's mlp projector: one per patch, 576 for 336/14)."""
+    size, patch = int(info.get(IMAGE_SIZE, 0) or 0), int(info.get(PATCH_SIZE, 0) or 0)
+    return (size // patch) ** 2 if size and patch else 0
+
+
+def is_legacy(info: GgufInfo) -> bool:
+    """A legacy LLaVA-1.5 mmproj: one CLIP block short in the llama.cpp we pin (see legacy_mmproj)."""
+    return (info.is_mmproj and bool(info.get(LEGACY_MARK, False))
+            and info.get(FEATURE_LAYER) is None
+            and info.get(PROJECTOR_TYPE, "mlp") == "mlp")
+
+
+def legacy_advice(path: Path | str) -> str:
+    return (f"{Path(path).name} is a legacy LLaVA-1.5 mmproj (written by llama.cpp's old converter): the "
+            f"llama.cpp ESMC Desktop runs would use one CLIP layer too few and see images differently "
+            f"from LLaVA. Make a repaired copy with: esmc-desktop models repair-mmproj "
+            f"{Path(path)} {Path(path).with_name(Path(path).stem + '-repaired.gguf')}")
 
 
 def check_pair(lm_path: Path | str, mmproj_path: Path | str, *,
                allow_legacy: bool = False) -> tuple[GgufInfo, GgufInfo]:
     """Both files readable, of the right kinds, not a legacy mmproj, and the projector feeds the LM's width."""
-    from esmc_desktop.mllm.legacy_mmproj import is_legacy, legacy_advice
-
     lm, mmproj = read_info(lm_path), read_info(mmproj_path)
     require_lm(lm)
     require_mmproj(mmproj)

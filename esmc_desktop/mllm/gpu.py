@@ -11,13 +11,42 @@ import ctypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from esmc_desktop.errors import EsmcError
+from esmc_desktop.errors import SettingsError
+from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, read_info
 
 GPU_DEVICE_TYPES = (1, 2)  # GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU
 RESERVE_BYTES = 1536 * 2**20  # context, mmproj and compute buffers of a 7B LLaVA with a 2k context
 NO_GPU_BUILD = ("this llama-cpp-python was built without GPU support. Reinstall it with a GPU build, e.g. "
                 "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir "
                 "llama-cpp-python==0.3.36 (README, section GPU)")
+
+
+@dataclass(frozen=True)
+class GpuLayers:
+    """The user's GPU setting, the one shape it has everywhere (CLI, window, preferences).
+
+    `count` None is auto: as many layers as fit in free GPU memory; 0 is the CPU only.
+    Written as the --gpu-layers option takes it: 'auto' or a number.
+    """
+
+    count: int | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.count is None
+
+    @classmethod
+    def parse(cls, text: str | None) -> "GpuLayers":
+        """'auto' (or nothing) or a number of layers; anything else is a SettingsError saying so."""
+        text = "auto" if text is None else str(text).strip().lower()
+        if text in ("", "auto"):
+            return cls()
+        if not text.isdigit():
+            raise SettingsError(f"GPU layers take 'auto' or a number of layers (0 = CPU only), not {text!r}")
+        return cls(int(text))
+
+    def __str__(self) -> str:
+        return "auto" if self.count is None else str(self.count)
 
 
 @dataclass(frozen=True)
@@ -48,18 +77,14 @@ def gpu_free_bytes() -> int:
     return total_free
 
 
-def plan_gpu_layers(spec: str | int, lm_path: Path | str, n_layer: int) -> GpuPlan:
-    """Turn --gpu-layers (auto or N) into a layer count for llama.cpp, with a sentence saying what it did."""
+def plan_gpu_layers(setting: GpuLayers, lm_path: Path | str, n_layer: int) -> GpuPlan:
+    """Turn the user's setting into a layer count for llama.cpp, with a sentence saying what it did."""
     import llama_cpp
 
-    if isinstance(spec, str) and spec != "auto":
-        if not spec.isdigit():
-            raise EsmcError(f"--gpu-layers takes 'auto' or a number of layers, not {spec!r}")
-        spec = int(spec)
     has_gpu = bool(llama_cpp.llama_supports_gpu_offload())
-    if spec == 0:
+    if setting.count == 0:
         return GpuPlan(0, "running on the CPU")
-    if spec == "auto":
+    if setting.auto:
         if not has_gpu:
             return GpuPlan(0, "running on the CPU: " + NO_GPU_BUILD)
         free = gpu_free_bytes()
@@ -69,5 +94,11 @@ def plan_gpu_layers(spec: str | int, lm_path: Path | str, n_layer: int) -> GpuPl
         return GpuPlan(layers, f"offloading {layers} of {n_layer + 1} layers to the GPU "
                                f"({free / 2**30:.1f} GiB free)")
     if not has_gpu:
-        raise EsmcError(f"--gpu-layers {spec} asks for a GPU, but " + NO_GPU_BUILD)
-    return GpuPlan(int(spec), f"offloading {spec} layers to the GPU")
+        raise SettingsError(f"--gpu-layers {setting} asks for a GPU, but " + NO_GPU_BUILD)
+    return GpuPlan(setting.count, f"offloading {setting.count} layers to the GPU")
+
+
+def plan_gpu(setting: GpuLayers, lm: Path | str) -> GpuPlan:
+    """`plan_gpu_layers` for a model file: it loads llama.cpp and probes devices, so call it off the GUI thread."""
+    n_layer = int(read_info(lm).get(LM_BLOCK_COUNT, 0) or 0)
+    return plan_gpu_layers(setting, lm, n_layer)

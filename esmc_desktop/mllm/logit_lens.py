@@ -17,7 +17,8 @@ import numpy as np
 from scipy import sparse
 
 from esmc_desktop.errors import ModelFileError
-from esmc_desktop.mllm.gguf_files import fingerprint, open_reader
+from esmc_desktop.files import atomic_path, move_aside
+from esmc_desktop.mllm.gguf_files import LM_RMS_EPS, fingerprint, open_reader
 
 DEFAULT_TOP_K = 50
 
@@ -63,6 +64,22 @@ def _dequantized(path: Path, name: str) -> np.ndarray:
     raise ModelFileError(f"{path.name} has no tensor {name}")
 
 
+def _cached_matrix(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached W_u as a memory map, or None when there is none; a damaged one is moved aside."""
+    if not path.is_file():
+        return None
+    try:
+        w = np.load(path, mmap_mode="r")
+        if w.shape == shape and w.dtype == np.float32:
+            return w
+        why = f"holds a {w.shape} {w.dtype} matrix where {shape} float32 was expected"
+        del w  # unmap before the rename (Windows refuses to rename a mapped file)
+    except (ValueError, OSError, EOFError) as exc:  # numpy's words for garbage and for a file cut short
+        why = f"cannot be read ({exc})"
+    move_aside(path, f"is a damaged unembedding-matrix cache: it {why}")
+    return None
+
+
 class LogitLens:
     """Projects hidden states to sparse vocabulary distributions with the model's own head."""
 
@@ -89,21 +106,21 @@ class LogitLens:
         reader = open_reader(lm_path)
         names = {t.name for t in reader.tensors}
         head = "output.weight" if "output.weight" in names else "token_embd.weight"
-        eps_field = reader.get_field("llama.attention.layer_norm_rms_epsilon")
+        eps_field = reader.get_field(LM_RMS_EPS)
         eps = float(eps_field.contents()) if eps_field is not None else 1e-5
+        shape = next(tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors if t.name == head)
         w = None
         cache_file = None
         if cache_dir is not None:
             cache_file = Path(cache_dir) / f"unembedding-{fingerprint(lm_path)}.npy"
-            if cache_file.is_file():
-                w = np.load(cache_file, mmap_mode="r")
+            w = _cached_matrix(cache_file, shape)
         if w is None:
             w = _dequantized(lm_path, head)
             if cache_file is not None:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_suffix(".partial.npy")
-                np.save(tmp, w)
-                tmp.replace(cache_file)
+                with atomic_path(cache_file) as tmp:
+                    with open(tmp, "wb") as f:
+                        np.save(f, w)
         norm = _dequantized(lm_path, "output_norm.weight") if params.final_norm else None
         return cls(w, norm, params, eps)
 

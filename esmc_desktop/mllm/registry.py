@@ -10,7 +10,6 @@ an installed wheel has it as well as a source checkout; it is the default entry.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import platformdirs
 
 from esmc_desktop.errors import EsmcError, ModelFileError
+from esmc_desktop.files import write_atomic
 from esmc_desktop.mllm.gguf_files import check_pair, fingerprint
 
 APP_NAME = "esmc-desktop"
@@ -63,9 +63,7 @@ class ModelRegistry:
     def _save(self, entries: list[ModelEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"models": [{**asdict(e), "lm": str(e.lm), "mmproj": str(e.mmproj)} for e in entries]}
-        tmp = self.path.with_name(self.path.name + ".partial")
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data, indent=2))
 
     def entries(self) -> list[ModelEntry]:
         """The demo model first (when shipped), then the user's pairs in the order added."""

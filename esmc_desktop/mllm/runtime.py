@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure
+from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure, SettingsError
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import check_pair, read_info, require_lm
@@ -92,7 +92,8 @@ class LlavaRuntime:
         import llama_cpp
 
         if n_ctx < 64:
-            raise ValueError(f"n_ctx must be at least 64, got {n_ctx}")
+            raise SettingsError(f"a context of {n_ctx} tokens is too small for an image and a prompt; "
+                                "give at least 64 (the default, 2048, fits LLaVA-1.5)")
         if max_prompts < 1:
             raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
         if mmproj_path is None:

@@ -6,6 +6,11 @@ and lens parameters, so a different model or setting never reuses a vector.
 Each photo's vectors are committed as soon as they exist: a run killed at any
 point resumes without recomputing finished photos. WAL mode keeps readers and
 the writer from blocking each other.
+
+The cache is derived data: a database that cannot be opened or fails SQLite's quick
+check (garbage bytes, a file cut short by a crash or a full disk) is moved aside with
+the time in its name, a new one is started, and the run goes on; it costs time, never
+the run.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from esmc_desktop.files import move_aside
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
     photo TEXT NOT NULL, model TEXT NOT NULL, prompt TEXT NOT NULL,
@@ -29,6 +36,16 @@ CREATE TABLE IF NOT EXISTS localizations (
     key TEXT PRIMARY KEY, value TEXT NOT NULL
 );
 """
+
+
+class _FailedCheck(sqlite3.DatabaseError):
+    """The database opened, but SQLite's own quick check found damage."""
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Damage in the file itself (not a lock, not a permission): garbage, a cut-off file, a failed check."""
+    return isinstance(exc, _FailedCheck) or getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT",
+                                                                                     "SQLITE_NOTADB")
 
 
 @dataclass(frozen=True)
@@ -51,9 +68,30 @@ class FeatureCache:
         folder = Path(folder) if folder is not None else default_cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "features.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise  # locked by another run, or a folder we may not write: not the file's fault
+            for part in sorted(folder.glob(self.path.name + "-*")):  # its WAL and shared-memory files
+                if part.name.endswith(("-wal", "-shm")):
+                    move_aside(part, "belongs to a damaged feature cache")
+            move_aside(self.path, f"is a damaged feature cache ({exc})")
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check and set up; raises sqlite3.DatabaseError when the file is not a sound database."""
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise _FailedCheck(verdict)
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self._db.close()

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from esmc_desktop.errors import EsmcError
+from esmc_desktop.errors import ExportError
+from esmc_desktop.files import atomic_path, write_atomic
 from esmc_desktop.photos.scan import content_hash
 
 MODES = ("copy", "hardlink", "symlink", "move")
@@ -35,10 +36,6 @@ STATE_DIR = ".esmc"
 JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 120
-
-
-class ExportError(EsmcError):
-    """The export could not finish; the message says what happened and that nothing was lost."""
 
 
 @dataclass(frozen=True)
@@ -88,34 +85,14 @@ def _free_destination(folder: Path, name: str, sha: str) -> tuple[Path, bool]:
 
 
 def _place(src: Path, dst: Path, mode: str) -> None:
-    """Create dst from src atomically; never replaces an existing dst."""
-    tmp = dst.with_name(f".{dst.name}.partial")
-    tmp.unlink(missing_ok=True)
-    try:
+    """Create dst from src atomically; never replaces an existing dst. Copies are on disk before the rename."""
+    with atomic_path(dst, overwrite=False, durable=True) as tmp:
         if mode == "hardlink":
             os.link(src, tmp)
         elif mode == "symlink":
             os.symlink(src.resolve(), tmp)
         else:
             shutil.copy2(src, tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-        if dst.exists() or dst.is_symlink():
-            raise FileExistsError(f"{dst} appeared while exporting; not replaced")
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically, and only when the bytes differ (a rerun changes nothing)."""
-    data = text.encode("utf-8", "backslashreplace")
-    if path.is_file() and path.read_bytes() == data:
-        return
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def sources(photos) -> list[tuple[Path, str]]:
@@ -246,5 +223,5 @@ def write_manifest(out: Path, placements: list[Placement]) -> None:
     writer.writeheader()
     for p in placements:
         writer.writerow(asdict(p))
-    _write_atomic(out / "manifest.csv", buffer.getvalue())
-    _write_atomic(out / "manifest.json", json.dumps([asdict(p) for p in placements], indent=2))
+    write_atomic(out / "manifest.csv", buffer.getvalue(), only_if_changed=True)
+    write_atomic(out / "manifest.json", json.dumps([asdict(p) for p in placements], indent=2), only_if_changed=True)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from esmc_desktop.errors import FolderError
+
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
                             ".heic", ".heif"})
 _CHUNK = 1 << 20
@@ -93,7 +95,7 @@ def scan(root: Path | str) -> ScanResult:
     root = Path(root)
     result = ScanResult()
     if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder")
+        raise FolderError(f"{root} is not a folder; give the folder that holds your photos")
     by_hash: dict[str, list[Path]] = {}
     sizes: dict[str, int] = {}
     for path in _walk(root, result):
