@@ -1,86 +1,174 @@
 """`esmc-desktop bench`: ESMC against the papers' baselines on a labelled dataset, same photos, same model.
 
-Dataset layout (the ESMC datasets'): DATASET/<criterion>/<label>/<image>, each
-photo once under every criterion (matched by content). Methods:
-  esmc           the full method (localization + clustering head)
-  esmc-no-head   k-means on the same lens vectors (ESMC Table 3, "w/o MLP")
-  output-text    the model's answer to the criterion -> TF-IDF -> k-means (ESMC Table 3
-                 "Output"; the text-guided clustering paper's keyword baseline)
-  image-kmeans   k-means on the mean of the mmproj outputs (the photo's image embedding)
-Methods built on k-means are averaged over `seeds` seeds. Labels are used for the
-metrics only.
+The dataset and its criteria: see bench_dataset.py. Methods (METHODS), all on the
+same photos, each criterion scored on the photos labelled under it:
+
+  esmc                   the product's job (ClusterJob: keywords, localization, lens vectors),
+                         then the clustering head (Algorithm 2)
+  esmc-no-head           k-means on the same vectors (ESMC Table 3, "w/o MLP")
+  esmc-last-token        the head on the lens vector of the last prompt token at the last
+                         block: no localization (where the model predicts its answer)
+  esmc-algorithm-1       the head at the target the paper's Algorithm 1 picks (see paper_target)
+  zero-shot-keywords     each photo's most probable keyword at ESMC's target (the keywords
+                         ESMC used: the model's own, or the criteria file's)
+  zero-shot-label-names  the same with the true label names: USES LABELS, an upper bound
+                         (Multi-Sub's zero-shot CLIP with ground-truth names)
+  output-text            the text-guided clustering paper's prompt-guided baseline: several
+                         answers per photo sampled at temperature 1 to the criterion's question,
+                         TF-IDF without English stop words, vocabulary capped at 2000, k-means
+  output-text-keywords   the same with its keyword question, "Which keywords describe the image?"
+  image-kmeans           k-means on the photo's image embedding (mean projector output)
+
+Variance: every clustering is repeated for `seeds` seeds (k-means initialisation and
+the head's MLP initialisation); the photos' readings, the targets and the sampled
+answers are fixed by RunSettings.seed. Every k-means uses KMEANS_RESTARTS restarts,
+the head's own k-means included. Labels are used for the metrics only (and, marked,
+for the zero-shot upper bound).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
 
-from esmc_desktop.errors import EsmcError
-from esmc_desktop.method.head import ClusteringHead
+from esmc_desktop.bench_dataset import BenchCriterion, BenchDataset, load_dataset
+from esmc_desktop.errors import ImageError
+from esmc_desktop.method.baselines import KMEANS_RESTARTS, READOUTS, esmc_head, kmeans, text_vectors, zero_shot
+from esmc_desktop.method.head import OPTIMIZERS
+from esmc_desktop.method.keywords import keyword_token_ids
+from esmc_desktop.method.localization import Localization, localize, sample_photos
 from esmc_desktop.method.metrics import scores
+from esmc_desktop.method.validation import MethodInputError
+from esmc_desktop.mllm.gguf_files import fingerprint
+from esmc_desktop.mllm.logit_lens import LogitLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
+from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.photos.scan import content_hash
-from esmc_desktop.pipeline import ClusterJob, Criterion, Progress, RunSettings
+from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
 
-METHODS = ("esmc", "esmc-no-head", "output-text", "image-kmeans")
+METHODS = {
+    "esmc": "ESMC: the clustering head on the lens vectors at the localized target",
+    "esmc-no-head": "k-means on the same lens vectors (Table 3, w/o MLP)",
+    "esmc-last-token": "the head at the last prompt token of the last block (no localization)",
+    "esmc-algorithm-1": "the head at the target of the paper's Algorithm 1",
+    "zero-shot-keywords": "each photo's most probable keyword at ESMC's target",
+    "zero-shot-label-names": "each photo's most probable true label name at ESMC's target (uses labels)",
+    "output-text": "sampled answers to the criterion question -> TF-IDF -> k-means",
+    "output-text-keywords": "sampled answers to 'Which keywords describe the image?' -> TF-IDF -> k-means",
+    "image-kmeans": "k-means on the image embedding (mean projector output)",
+}
+USES_LABELS = frozenset({"zero-shot-label-names"})
+NO_KMEANS = frozenset({"zero-shot-keywords", "zero-shot-label-names"})
 METRICS = ("nmi", "ri", "ari", "acc")
+LOCALIZATION_RULES = ("product", "paper")
+KEYWORD_QUESTION = "Which keywords describe the image?"  # the text-guided clustering paper's keyword-guided question
 
 
-@dataclass
-class Report:
-    rows: list["Row"]
-    # (clustered by, labels of) -> NMI of ESMC's clustering (seed 0) against another criterion's labels
-    cross: dict[tuple[str, str], float]
+@dataclass(frozen=True)
+class BenchConfig:
+    """The bench's knobs; all of them are written into the report."""
+
+    seeds: int = 10
+    alpha: float | None = None  # None: the dataset's criteria.toml, else RunSettings.alpha (0.3)
+    readout: str = "argmax"  # the head's labels: MLP argmax (Algorithm 2) or k-means on its outputs (released script)
+    optimizer: str = "sgd"  # the head's optimizer: "sgd" (ours) or "adam" (released script, lr 1e-4)
+    localization: str = "product"  # the esmc row's target: the product's rule or the paper's Algorithm 1
+    answers: int = 6  # sampled answers per photo and question (the text-guided paper's choice)
+    answer_tokens: int = 80  # at most this many tokens per answer (the text-guided paper's 80)
+    temperature: float = 1.0  # plain sampling, "without any additional parameters"
+    phrases: dict[str, str] = field(default_factory=dict)  # criterion folder -> phrase (--criterion)
+
+    def check(self) -> None:
+        from esmc_desktop.errors import EsmcError
+
+        if self.seeds < 1:
+            raise EsmcError("--seeds must be at least 1")
+        if self.alpha is not None and not 0 < self.alpha <= 1:
+            raise EsmcError(f"--alpha must be in (0, 1], got {self.alpha}")
+        if self.answers < 1 or self.answer_tokens < 1:
+            raise EsmcError("--answers and --answer-tokens must be at least 1")
+        for name, value, allowed in (("--readout", self.readout, READOUTS), ("--optimizer", self.optimizer, OPTIMIZERS),
+                                     ("--localization", self.localization, LOCALIZATION_RULES)):
+            if value not in allowed:
+                raise EsmcError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 @dataclass(frozen=True)
 class Row:
     criterion: str
     method: str
-    nmi: float
-    ri: float
-    ari: float
-    acc: float
+    mean: dict[str, float]
+    std: dict[str, float]
+    kmeans_restarts: int  # 0 for methods without k-means
+    uses_labels: bool
+    note: str = ""
+
+    @property
+    def nmi(self) -> float:
+        return self.mean["nmi"]
 
 
-def load_labels(dataset: Path) -> dict[str, dict[str, str]]:
-    """criterion -> {content hash -> label}."""
-    out: dict[str, dict[str, str]] = {}
-    for crit in sorted(p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        labels = {}
-        for label_dir in sorted(p for p in crit.iterdir() if p.is_dir()):
-            for f in sorted(label_dir.iterdir()):
-                if f.is_file():
-                    labels[content_hash(f)] = label_dir.name
-        if len(set(labels.values())) >= 2:
-            out[crit.name] = labels
-    if not out:
-        raise EsmcError(f"{dataset} has no <criterion>/<label>/<image> folders with at least two labels")
-    return out
+@dataclass(frozen=True)
+class CriterionInfo:
+    folder: str
+    phrase: str
+    prompt: str
+    photos: int
+    k: int
+    keywords: list[str]
+    label_names: list[str]
+    target: str  # "layer L, position P ('token')"
+    algorithm_1_target: str
+    last_token_target: str
 
 
-def _mean_scores(truth, runs: list[np.ndarray]) -> dict[str, float]:
-    per = [scores(truth, labels) for labels in runs]
-    return {m: float(np.mean([p[m] for p in per])) for m in METRICS}
+@dataclass
+class Report:
+    rows: list[Row]
+    cross: dict[tuple[str, str], float]  # (clustered by, labels of) -> mean NMI of ESMC's clustering
+    criteria: list[CriterionInfo]
+    settings: dict[str, str]
 
 
-def _kmeans_runs(X, k: int, seeds: int) -> list[np.ndarray]:
-    # Identical rows are normal here (many photos get the same one-word answer); k-means then
-    # finds fewer distinct clusters than asked and says so: expected, not a problem to report.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return [KMeans(k, n_init=1, random_state=seed).fit_predict(X) for seed in range(seeds)]
+def paper_target(keyword_probs: np.ndarray, threshold: float, layers: list[int]) -> Localization:
+    """The paper's Algorithm 1, literally: at each (layer, position) count the (photo, keyword)
+    pairs whose lens probability exceeds the threshold; the most counted pair wins.
+
+    keyword_probs: (n_photos, n_layers, n_positions, n_keywords). The paper returns every pair
+    with the top count; among those we take the earliest layer (its own preference: less
+    language prior), then the later position. Hook for the `--localization paper` rule of
+    method/localization.py (issue #12) until it lands there; the product's rule differs in
+    counting each photo once per pair.
+    """
+    probs = np.asarray(keyword_probs, dtype=np.float64)
+    counts = (probs > threshold).sum(axis=(0, 3))
+    if counts.max() == 0:
+        return localize(probs, threshold, layers)  # nothing counted: the product's stated fallback
+    n_layers, n_positions = counts.shape
+    best = np.argwhere(counts == counts.max())
+    li, pi = min(best, key=lambda lp: (lp[0], -lp[1]))
+    mass = probs.sum(axis=3).mean(axis=0)
+    return Localization(layers[li], int(pi), counts, mass, probs.shape[0], False,
+                        f"Algorithm 1: layer {layers[li]}, position {pi}, {int(counts[li, pi])} keyword hits "
+                        f"above {threshold} in {probs.shape[0]} photos")
+
+
+@dataclass
+class _Readings:
+    """What the bench's own pass read per criterion (rows follow ClusterResult.photos)."""
+
+    algorithm_1: list[Localization]
+    last_token: list[tuple[int, int]]
+    algorithm_1_vectors: list[sparse.csr_matrix]
+    last_token_vectors: list[sparse.csr_matrix]
+    keyword_logits: list[np.ndarray]  # (n_photos, n_keywords) at ESMC's target
+    label_logits: list[np.ndarray]  # (n_photos, n_labels) at ESMC's target
+    embeddings: np.ndarray
+    answers: dict[str, list[list[str]]]  # question -> per photo, its sampled answers
 
 
 def question(criterion: str) -> str:
@@ -88,85 +176,245 @@ def question(criterion: str) -> str:
     return f"What is the {criterion.removeprefix('the ').strip()}? Answer with one word."
 
 
-def run_benchmark(dataset: Path | str, lm: Path | str, mmproj: Path | str, *, seeds: int = 10,
-                  cache_dir: Path | str | None = None, settings: RunSettings = RunSettings(),
-                  progress: Callable[[Progress], None] | None = None) -> Report:
-    dataset = Path(dataset)
-    labels = load_labels(dataset)
-    criteria = [Criterion(name, len(set(lab.values()))) for name, lab in labels.items()]
-    result = ClusterJob(dataset, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
-                        progress=progress).run()
-    photos = result.photos
-    rows: list[Row] = []
-    answers: dict[str, list[str]] = {c.text: [] for c in criteria}
-    embeddings = []
-    with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers) as rt:
-        for photo in photos:
-            image = load_rgb(photo.path)
-            embeddings.append(rt.image_features(image).mean(axis=0))
-            for c in criteria:
-                answers[c.text].append(rt.generate(question(c.text), image=image, max_tokens=8))
-    embeddings = np.stack(embeddings)
-    truths = {c.text: [labels[c.text].get(p.sha256, "?") for p in photos] for c in criteria}
-    cross = {}
-    for c, res in zip(criteria, result.criteria):
-        for other in criteria:
-            if other.text != c.text:
-                cross[(c.text, other.text)] = scores(truths[other.text], res.labels)["nmi"]
-    for c, res in zip(criteria, result.criteria):
-        truth = truths[c.text]
-        esmc = [ClusteringHead(c.k, alpha=settings.alpha, seed=s).fit(res.vectors).labels_ for s in range(seeds)]
-        text = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b").fit_transform(
-            [a or "<empty>" for a in answers[c.text]])
-        methods = {
-            "esmc": esmc,
-            "esmc-no-head": _kmeans_runs(res.vectors, c.k, seeds),
-            "output-text": _kmeans_runs(text, c.k, seeds),
-            "image-kmeans": _kmeans_runs(embeddings, c.k, seeds),
+def _label_words(names: list[str]) -> list[str]:
+    return [n.replace("_", " ").split()[0].lower() for n in names]
+
+
+def _per_keyword(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(..., n_token_ids) -> (..., n_keywords): a keyword's probability is the sum over its forms."""
+    return np.stack([probs[..., g].sum(axis=-1) for g in groups], axis=-1)
+
+
+def _keyword_logits(logits: np.ndarray, ids: dict[str, list[int]], words: list[str]) -> np.ndarray:
+    """A keyword's score is its most probable form's logit (softmax is monotone, so argmax is the
+    most probable keyword); a word with no token gets -inf."""
+    return np.array([max(logits[i] for i in ids[w]) if w in ids else -np.inf for w in words], np.float32)
+
+
+class _Reader:
+    """The bench's own pass: Algorithm 1's targets, the last-token vectors, keyword logits,
+    image embeddings and sampled answers; everything cached like the product's vectors."""
+
+    def __init__(self, result: ClusterResult, data: list[BenchCriterion], lm: Path, mmproj: Path,
+                 settings: RunSettings, config: BenchConfig, cache_dir, progress) -> None:
+        self.result, self.data, self.lm, self.mmproj = result, data, lm, mmproj
+        self.settings, self.config, self.cache_dir, self.progress = settings, config, cache_dir, progress
+        self.model = fingerprint(lm, mmproj)
+        self.lens_key = f"top{settings.lens.top_k}-{'norm' if settings.lens.final_norm else 'raw'}"
+
+    def read(self) -> _Readings:
+        s = self.settings
+        lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+        prompts = [c.prompt for c in self.result.criteria]
+        with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads, n_gpu_layers=s.gpu_layers,
+                          max_prompts=len(prompts)) as rt, FeatureCache(self.cache_dir) as cache:
+            kw_ids = [keyword_token_ids(c.keywords, rt.tokenize) for c in self.result.criteria]
+            labels = [_label_words(d.label_names) for d in self.data]
+            label_ids = [keyword_token_ids(words, rt.tokenize) for words in labels]
+            algo = self._algorithm_1(rt, lens, cache, prompts, kw_ids)
+            last = [(rt.n_layer - 1, len(rt.tokenize(rt.template.suffix(p))) - 1) for p in prompts]
+            return self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last)
+
+    def _algorithm_1(self, rt, lens, cache, prompts, kw_ids) -> list[Localization]:
+        s = self.settings
+        photos = self.result.photos
+        sample = [photos[i] for i in sample_photos(len(photos), s.n_samples, s.seed)]
+        key = {"bench": "algorithm-1", "model": self.model, "prompts": prompts, "threshold": s.threshold,
+               "keywords": [sorted((w, sorted(i)) for w, i in ids.items()) for ids in kw_ids],
+               "photos": [p.sha256 for p in sample], "lens": self.lens_key}
+        cached = cache.get_localization(key)
+        if cached is None:
+            rt.set_layers(None)
+            probs: list[list[np.ndarray]] = [[] for _ in prompts]
+            for n, photo in enumerate(sample):
+                run = rt.run(load_rgb(photo.path), prompts)
+                for i, states in enumerate(run.prompts):
+                    flat = np.array([t for ids in kw_ids[i].values() for t in ids], np.int64)
+                    if not len(flat):
+                        continue
+                    groups, start = [], 0
+                    for ids in kw_ids[i].values():
+                        groups.append(list(range(start, start + len(ids))))
+                        start += len(ids)
+                    p = lens.project(states.hidden).prob_of(flat).reshape(*states.hidden.shape[:2], len(flat))
+                    probs[i].append(_per_keyword(p, groups))
+                self._report("bench: Algorithm 1", n + 1, len(sample))
+            found = []
+            for i, c in enumerate(self.result.criteria):
+                loc = (paper_target(np.stack(probs[i]), s.threshold, list(rt.layers)) if probs[i]
+                       else c.localization)
+                found.append({"layer": loc.layer, "position": loc.position, "counts": np.asarray(loc.counts).tolist(),
+                              "mass": np.asarray(loc.mean_keyword_prob).tolist(), "n": loc.n_samples,
+                              "fallback": loc.fallback, "message": loc.message})
+            cache.put_localization(key, {"targets": found})
+            cached = {"targets": found}
+        return [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
+                             t["fallback"], t["message"]) for t in cached["targets"]]
+
+    def _report(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(Progress(stage, done, total))
+
+    def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last) -> _Readings:
+        c, model = self.config, self.model
+        esmc = [(r.localization.layer, r.localization.position) for r in self.result.criteria]
+        words = [list(r.keywords) for r in self.result.criteria]
+
+        def vkey(i, target, kind):
+            return VectorKey(model, prompts[i], target[0], target[1], kind)
+
+        algo_t = [(t.layer, t.position) for t in algo]
+        keys = {
+            "algorithm-1": [vkey(i, algo_t[i], f"bench-{self.lens_key}") for i in range(len(prompts))],
+            "last-token": [vkey(i, last[i], f"bench-{self.lens_key}") for i in range(len(prompts))],
+            "keywords": [vkey(i, esmc[i], "bench-logits:" + ",".join(words[i])) for i in range(len(prompts))],
+            "labels": [vkey(i, esmc[i], "bench-logits:" + ",".join(labels[i])) for i in range(len(prompts))],
         }
-        for method, runs in methods.items():
-            rows.append(Row(c.text, method, **_mean_scores(truth, runs)))
-    return Report(rows, cross)
+        image_key = VectorKey(model, "(image embedding)", -1, -1, "mean projector output")
+        questions = [question(r.criterion.text) for r in self.result.criteria] + [KEYWORD_QUESTION]
+        rt.set_layers(sorted({t[0] for t in algo_t + last + esmc}))
+        out = {name: [[] for _ in prompts] for name in keys}
+        embeddings, answers = [], {q: [] for q in questions}
+        photos = self.result.photos
+        for n, photo in enumerate(photos):
+            found = {name: [cache.get(photo.sha256, k) for k in ks] for name, ks in keys.items()}
+            emb = cache.get(photo.sha256, image_key)
+            texts = {q: cache.get_localization(self._answer_key(photo.sha256, q)) for q in questions}
+            image = None
+            if any(f is None for fs in found.values() for f in fs) or emb is None or None in texts.values():
+                try:
+                    image = load_rgb(photo.path)
+                except ImageError:  # decoded once already by the job; a file changed since
+                    raise ImageError(f"{photo.path} could not be read again; run the bench again") from None
+            if any(f is None for fs in found.values() for f in fs):
+                run = rt.run(image, prompts)
+                new = {}
+                for i, states in enumerate(run.prompts):
+                    for name, target in (("algorithm-1", algo_t[i]), ("last-token", last[i])):
+                        v = lens.project(states.layer(target[0])[target[1]][None])
+                        new[keys[name][i]] = (v.indices[0], v.values[0])
+                    logits = lens.logits(states.layer(esmc[i][0])[esmc[i][1]][None])[0]
+                    for name, ids, ws in (("keywords", kw_ids[i], words[i]), ("labels", label_ids[i], labels[i])):
+                        new[keys[name][i]] = (np.arange(len(ws), dtype=np.int32), _keyword_logits(logits, ids, ws))
+                cache.put_photo(photo.sha256, new)
+                found = {name: [new[k] for k in ks] for name, ks in keys.items()}
+            if emb is None:
+                vec = rt.image_features(image).mean(axis=0)
+                emb = (np.arange(len(vec), dtype=np.int32), vec.astype(np.float32))
+                cache.put_photo(photo.sha256, {image_key: emb})
+            for q in questions:
+                if texts[q] is None:
+                    texts[q] = {"answers": [self._sample(rt, image, photo.sha256, q, j) for j in range(c.answers)]}
+                    cache.put_localization(self._answer_key(photo.sha256, q), texts[q])
+                answers[q].append(texts[q]["answers"])
+            embeddings.append(emb[1])
+            for name in keys:
+                for i in range(len(prompts)):
+                    out[name][i].append(found[name][i])
+            self._report("bench: baselines", n + 1, len(photos))
+
+        def csr(rows):
+            return sparse.csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([i for i, _ in rows]),
+                                      np.arange(0, sum(len(i) for i, _ in rows) + 1, len(rows[0][0]))),
+                                     shape=(len(rows), lens.n_vocab))
+
+        return _Readings(algo, last, [csr(r) for r in out["algorithm-1"]], [csr(r) for r in out["last-token"]],
+                         [np.stack([v for _, v in r]) for r in out["keywords"]],
+                         [np.stack([v for _, v in r]) for r in out["labels"]], np.stack(embeddings), answers)
+
+    def _answer_key(self, sha: str, q: str) -> dict:
+        c = self.config
+        return {"bench": "answers", "model": self.model, "photo": sha, "question": q, "n": c.answers,
+                "temperature": c.temperature, "max_tokens": c.answer_tokens, "seed": self.settings.seed}
+
+    def _sample(self, rt, image, sha: str, q: str, j: int) -> str:
+        seed = int(np.random.SeedSequence([self.settings.seed, int(sha[:12], 16), j]).generate_state(1)[0])
+        return rt.generate(q, image=image, max_tokens=self.config.answer_tokens,
+                           temperature=self.config.temperature, seed=seed)
 
 
-def markdown(report: Report) -> str:
-    lines = ["| criterion | method | NMI | RI | ARI | ACC |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r.criterion} | {r.method} | {r.nmi:.3f} | {r.ri:.3f} | {r.ari:.3f} | {r.acc:.3f} |"
-              for r in report.rows]
-    if report.cross:
-        lines += ["", "Independence (NMI of ESMC's clustering by one criterion against another's labels):", "",
-                  "| clustered by | labels of | NMI |", "| --- | --- | --- |"]
-        lines += [f"| {a} | {b} | {v:.3f} |" for (a, b), v in report.cross.items()]
-    return "\n".join(lines) + "\n"
+def _summary(truth: list[str], runs: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    per = [scores(truth, labels) for labels in runs]
+    mean = {m: float(np.mean([p[m] for p in per])) for m in METRICS}
+    std = {m: float(np.std([p[m] for p in per], ddof=1)) if len(per) > 1 else 0.0 for m in METRICS}
+    return mean, std
 
 
-def csv_text(rows: list[Row]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["criterion", "method", *METRICS])
-    for r in rows:
-        writer.writerow([r.criterion, r.method, *(f"{getattr(r, m):.4f}" for m in METRICS)])
-    return buffer.getvalue()
+def _runs(method: str, k: int, seeds: int, X, config: BenchConfig, alpha: float) -> tuple[list[np.ndarray], int, str]:
+    """Labels per seed, the k-means restarts used, and a note if the method could not separate anything."""
+    try:
+        if method in ("esmc", "esmc-last-token", "esmc-algorithm-1"):
+            fitted = [esmc_head(X, k, s, alpha=alpha, readout=config.readout, optimizer=config.optimizer)
+                      for s in range(seeds)]
+            return [labels for labels, _ in fitted], fitted[0][1].n_init, ""
+        fitted = [kmeans(X, k, s) for s in range(seeds)]
+        return [f.labels_ for f in fitted], int(fitted[0].n_init), ""
+    except MethodInputError as exc:  # e.g. every photo reads the same: one cluster, said in words
+        return [np.zeros(X.shape[0], int)] * seeds, KMEANS_RESTARTS, str(exc)
 
 
-def chart(rows: list[Row], path: Path) -> None:
-    """Grouped bars of NMI per criterion and method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    criteria = list(dict.fromkeys(r.criterion for r in rows))
-    width = 0.8 / len(METHODS)
-    fig, ax = plt.subplots(figsize=(2 + 2.2 * len(criteria), 4), dpi=110)
-    for i, method in enumerate(METHODS):
-        values = [next((r.nmi for r in rows if r.criterion == c and r.method == method), 0.0) for c in criteria]
-        ax.bar(np.arange(len(criteria)) + i * width, values, width, label=method)
-    ax.set_xticks(np.arange(len(criteria)) + width * (len(METHODS) - 1) / 2, criteria)
-    ax.set_ylabel("NMI")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Path | str, *,
+                  config: BenchConfig = BenchConfig(), cache_dir: Path | str | None = None,
+                  settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None) -> Report:
+    """Every method of METHODS on every criterion of the dataset; see the module docstring."""
+    config.check()
+    data = dataset if isinstance(dataset, BenchDataset) else load_dataset(dataset, config.phrases)
+    alpha = config.alpha if config.alpha is not None else data.alpha if data.alpha is not None else settings.alpha
+    settings = replace(settings, alpha=alpha)
+    criteria = [Criterion(c.phrase, len(c.label_names), c.keywords) for c in data.criteria]
+    result = ClusterJob(data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
+                        progress=progress).run()
+    readings = _Reader(result, data.criteria, Path(lm), Path(mmproj), settings, config, cache_dir, progress).read()
+    text = {q: text_vectors([" ".join(a) for a in per_photo]) for q, per_photo in readings.answers.items()}
+    rows, infos, esmc_runs = [], [], {}
+    for i, (c, res) in enumerate(zip(data.criteria, result.criteria)):
+        keep = np.array([p.sha256 in c.labels for p in result.photos])
+        truth = [c.labels[p.sha256] for p in result.photos if p.sha256 in c.labels]
+        k = len(c.label_names)
+        esmc_X = readings.algorithm_1_vectors[i] if config.localization == "paper" else res.vectors
+        inputs = {
+            "esmc": esmc_X[keep], "esmc-no-head": esmc_X[keep],
+            "esmc-last-token": readings.last_token_vectors[i][keep],
+            "esmc-algorithm-1": readings.algorithm_1_vectors[i][keep],
+            "output-text": text[question(res.criterion.text)][keep],
+            "output-text-keywords": text[KEYWORD_QUESTION][keep],
+            "image-kmeans": readings.embeddings[keep],
+        }
+        for method in METHODS:
+            if method in NO_KMEANS:
+                logits = readings.keyword_logits[i] if method == "zero-shot-keywords" else readings.label_logits[i]
+                if logits.shape[1] == 0:
+                    runs, restarts, note = [np.zeros(int(keep.sum()), int)] * config.seeds, 0, "no keywords"
+                else:
+                    runs, restarts, note = [zero_shot(logits[keep])] * config.seeds, 0, ""
+            else:
+                runs, restarts, note = _runs(method, k, config.seeds, inputs[method], config, alpha)
+            if method == "esmc":
+                esmc_runs[c.phrase] = (keep, runs)
+            mean, std = _summary(truth, runs)
+            rows.append(Row(c.phrase, method, mean, std, restarts, method in USES_LABELS, note))
+        loc, algo, last = res.localization, readings.algorithm_1[i], readings.last_token[i]
+        infos.append(CriterionInfo(
+            c.folder, c.phrase, res.prompt, int(keep.sum()), k, list(res.keywords), c.label_names,
+            f"layer {loc.layer}, position {loc.position} ({res.target_token!r})",
+            f"layer {algo.layer}, position {algo.position}", f"layer {last[0]}, position {last[1]}"))
+    cross = {}
+    for a in data.criteria:
+        keep_a, runs = esmc_runs[a.phrase]
+        shas = [p.sha256 for p, kept in zip(result.photos, keep_a) if kept]
+        for b in data.criteria:
+            both = [j for j, sha in enumerate(shas) if sha in b.labels]
+            if b.phrase != a.phrase and len(both) > 1:
+                truth = [b.labels[shas[j]] for j in both]
+                cross[(a.phrase, b.phrase)] = float(np.mean([scores(truth, r[both])["nmi"] for r in runs]))
+    used = {
+        "model": f"{Path(lm).name} + {Path(mmproj).name}", "photos": str(len(result.photos)),
+        "seeds": str(config.seeds), "alpha": f"{alpha:g}", "head read-out": config.readout,
+        "head optimizer": config.optimizer, "localization (esmc row)": config.localization,
+        "k-means restarts (every method)": str(KMEANS_RESTARTS),
+        "localization samples": str(settings.n_samples), "threshold": f"{settings.threshold:g}",
+        "lens": f"top-{settings.lens.top_k}, {'final norm' if settings.lens.final_norm else 'raw'}",
+        "answers per photo": f"{config.answers} (temperature {config.temperature:g}, at most "
+                             f"{config.answer_tokens} tokens)",
+    }
+    return Report(rows, cross, infos, used)

@@ -359,15 +359,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Compare ESMC with the baselines on a labelled dataset (DATASET/<criterion>/<label>/<image>)."""
-    from esmc_desktop.benchmark import chart, csv_text, markdown, run_benchmark
+    """Compare ESMC with the papers' baselines on a labelled dataset (DATASET/<criterion>/<label>/<image>)."""
+    from esmc_desktop.bench_dataset import load_dataset, parse_mapping
+    from esmc_desktop.bench_report import chart, csv_text, markdown
+    from esmc_desktop.benchmark import BenchConfig, run_benchmark
 
-    if args.seeds < 1:
-        raise EsmcError("--seeds must be at least 1")
+    config = BenchConfig(seeds=args.seeds, alpha=args.alpha, readout=args.readout, optimizer=args.optimizer,
+                         localization=args.localization, answers=args.answers, answer_tokens=args.answer_tokens,
+                         phrases=parse_mapping(args.criterion))
+    config.check()
     checks.photo_folder(args.dataset)
     checks.output_folder(args.out)
+    dataset = load_dataset(args.dataset, config.phrases)
     lm, mmproj, gpu_layers = _resolve_model(args)
-    report = run_benchmark(args.dataset, lm, mmproj, seeds=args.seeds, cache_dir=args.cache,
+    report = run_benchmark(dataset, lm, mmproj, config=config, cache_dir=args.cache,
                            settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(report)
@@ -474,7 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
                        description=cmd_bench.__doc__)
     p.add_argument("dataset", type=Path, help="DATASET/<criterion>/<label>/<image files>")
     p.add_argument("--out", type=Path, default=Path("bench-report"), help="folder for bench.md, .csv and .png")
-    p.add_argument("--seeds", type=int, default=10, help="seeds averaged for k-means-based methods")
+    p.add_argument("--criterion", action="append", metavar="FOLDER=PHRASE",
+                   help="the phrase of a criterion folder, e.g. color='color of the flower' (repeatable; default: "
+                        "the dataset's criteria.toml, else the folder name)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds of every clustering: mean and standard deviation")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="the head's pseudo-label fraction (default: criteria.toml's alpha, else 0.3)")
+    p.add_argument("--readout", choices=("argmax", "kmeans"), default="argmax",
+                   help="the head's labels: MLP argmax (Algorithm 2) or k-means on its outputs (released script)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="the head's optimizer: momentum SGD (ours) or Adam, lr 1e-4 (released script)")
+    p.add_argument("--localization", choices=("product", "paper"), default="product",
+                   help="the esmc row's target: the product's rule or the paper's Algorithm 1")
+    p.add_argument("--answers", type=int, default=6, help="sampled answers per photo for the output-text baselines")
+    p.add_argument("--answer-tokens", type=int, default=80, help="at most this many tokens per sampled answer")
     _add_job_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)

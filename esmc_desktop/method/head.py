@@ -79,11 +79,13 @@ class ClusteringHead:
     """
 
     def __init__(self, n_clusters: int, *, alpha: float = 0.3, hidden: int = 512, epochs: int = 100,
-                 learning_rate: float = 0.5, n_init: int = 10, seed: int = 0) -> None:
+                 learning_rate: float | None = None, n_init: int = 10, seed: int = 0,
+                 optimizer: str = "sgd") -> None:
         self.n_clusters = n_clusters
         self.alpha = alpha
         self.hidden = hidden
         self.epochs = epochs
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.n_init = n_init
         self.seed = seed
@@ -95,7 +97,9 @@ class ClusteringHead:
         for name in ("hidden", "epochs", "n_init"):
             if int(getattr(self, name)) < 1:
                 raise MethodInputError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
+        if self.optimizer not in OPTIMIZERS:
+            raise MethodInputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.learning_rate is not None and self.learning_rate <= 0:
             raise MethodInputError(f"learning_rate must be positive, got {self.learning_rate}")
 
     def fit(self, X) -> "ClusteringHead":
@@ -151,7 +155,8 @@ class ClusteringHead:
             rng.uniform(-bound2, bound2, (self.hidden, n_out)).astype(np.float32),
             rng.uniform(-bound2, bound2, n_out).astype(np.float32),
         ]
-        optimizer = _Momentum(params, self.learning_rate)
+        kind, default_lr = OPTIMIZERS[self.optimizer]
+        optimizer = kind(params, self.learning_rate or default_lr)
         onehot = np.eye(n_out, dtype=np.float32)[targets]
         for _ in range(self.epochs):
             optimizer.step(_gradients(params, Xa, onehot))
@@ -212,3 +217,33 @@ class _Momentum:
             v *= self.momentum
             v += g
             p -= (self.lr * v).astype(p.dtype)
+
+
+class _Adam:
+    """PyTorch's Adam (betas 0.9 / 0.999, eps 1e-8): the optimizer of ESMC's released script.
+
+    Kept so the bench can compare it with momentum SGD on real features (see _Momentum).
+    """
+
+    def __init__(self, params: list[np.ndarray], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            m_hat, v_hat = m / (1 - b1 ** self.t), v / (1 - b2 ** self.t)
+            p -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype)
+
+
+# optimizer name -> (class, default learning rate): momentum SGD is ours (0.5, see _Momentum);
+# Adam at 1e-4 is what ESMC's released script uses.
+OPTIMIZERS = {"sgd": (_Momentum, 0.5), "adam": (_Adam, 1e-4)}

@@ -70,6 +70,15 @@ def _rgb_array(image) -> np.ndarray:
     return arr
 
 
+def _next_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """The most probable token at temperature 0, else one drawn from softmax(logits / temperature)."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    p = np.exp(z - z.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
 class LlavaRuntime:
     """A loaded LLaVA-1.5 GGUF pair (LM + mmproj) ready to read hidden states.
 
@@ -388,8 +397,17 @@ class LlavaRuntime:
         states = self._decode_captured([(t, k, 0) for k, t in enumerate(ids)])
         return self._states(text, ids, states, 0)
 
-    def generate(self, prompt: str, image=None, *, max_tokens: int = 48) -> str:
-        """Greedy answer to a prompt in the chat template, with or without an image."""
+    def generate(self, prompt: str, image=None, *, max_tokens: int = 48, temperature: float = 0.0,
+                 seed: int = 0) -> str:
+        """The answer to a prompt in the chat template, with or without an image.
+
+        Greedy at temperature 0; above it each token is sampled from softmax(logits / temperature)
+        by a generator seeded with `seed`, so a seed always gives the same answer (the
+        text-guided clustering baseline samples several answers per photo).
+        """
+        if temperature < 0:
+            raise ValueError(f"temperature must be at least 0, got {temperature}")
+        rng = np.random.default_rng(seed)
         llama_cpp = self._llama
         if image is None:
             ids = self.tokenize(self.template.text(prompt), add_bos=True)
@@ -408,7 +426,7 @@ class LlavaRuntime:
         out: list[int] = []
         for _ in range(max_tokens):
             logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
-            token = int(np.argmax(logits))
+            token = _next_token(logits, temperature, rng)
             if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 break
             out.append(token)
