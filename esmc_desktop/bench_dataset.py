@@ -13,6 +13,7 @@ criteria.toml, in the dataset root (optional keywords replace the model's own):
     color = "color of the flower"
     species = { phrase = "species of the flower", keywords = ["daisy", "rose"] }
 
+A label folder may have subfolders (ESMC's cars: manufacturer/BMW/<model>/<image>).
 Photos are matched across criterion folders by content, so a photo filed under
 every criterion is one photo (encoded once); each criterion is scored on the
 photos labelled under it.
@@ -100,7 +101,7 @@ def load_dataset(root: Path | str, phrases: dict[str, str] | None = None) -> Ben
     for crit in folders:
         labels = {}
         for label_dir in sorted(p for p in crit.iterdir() if p.is_dir()):
-            for f in sorted(label_dir.iterdir()):
+            for f in sorted(label_dir.rglob("*")):  # ESMC's cars: manufacturer/BMW/<model>/<image>
                 if f.is_file() and f.suffix.lower() in PHOTO_SUFFIXES:
                     labels[content_hash(f)] = label_dir.name
         if len(set(labels.values())) < 2:

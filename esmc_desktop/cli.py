@@ -359,7 +359,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Compare ESMC with the papers' baselines on a labelled dataset (DATASET/<criterion>/<label>/<image>)."""
+    """Compare ESMC with its ablations and the papers' baselines on a labelled dataset
+    (DATASET/<criterion>/<label>/<image>). Each criterion folder's phrase comes from --criterion FOLDER=PHRASE,
+    else DATASET/criteria.toml ([criteria] color = "color of the flower"), else the folder name."""
     from esmc_desktop.bench_dataset import load_dataset, parse_mapping
     from esmc_desktop.bench_report import chart, csv_text, markdown
     from esmc_desktop.benchmark import BenchConfig, run_benchmark
