@@ -256,7 +256,7 @@ class _Reader:
             self.progress(Progress(stage, done, total))
 
     def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last) -> _Readings:
-        c, model = self.config, self.model
+        model = self.model
         esmc = [(r.localization.layer, r.localization.position) for r in self.result.criteria]
         words = [list(r.keywords) for r in self.result.criteria]
 
@@ -302,9 +302,9 @@ class _Reader:
                 vec = rt.image_features(image).mean(axis=0)
                 emb = (np.arange(len(vec), dtype=np.int32), vec.astype(np.float32))
                 cache.put_photo(photo.sha256, {image_key: emb})
-            for q in questions:
+            for j, q in enumerate(questions):
                 if texts[q] is None:
-                    texts[q] = {"answers": [self._sample(rt, image, photo.sha256, q, j) for j in range(c.answers)]}
+                    texts[q] = {"answers": self._sample(rt, image, photo.sha256, j, q)}
                     cache.put_localization(self._answer_key(photo.sha256, q), texts[q])
                 answers[q].append(texts[q]["answers"])
             embeddings.append(emb[1])
@@ -327,10 +327,10 @@ class _Reader:
         return {"bench": "answers", "model": self.model, "photo": sha, "question": q, "n": c.answers,
                 "temperature": c.temperature, "max_tokens": c.answer_tokens, "seed": self.settings.seed}
 
-    def _sample(self, rt, image, sha: str, q: str, j: int) -> str:
+    def _sample(self, rt, image, sha: str, j: int, q: str) -> list[str]:
         seed = int(np.random.SeedSequence([self.settings.seed, int(sha[:12], 16), j]).generate_state(1)[0])
-        return rt.generate(q, image=image, max_tokens=self.config.answer_tokens,
-                           temperature=self.config.temperature, seed=seed)
+        return rt.answers(q, image=image, n=self.config.answers, max_tokens=self.config.answer_tokens,
+                          temperature=self.config.temperature, seed=seed)
 
 
 def _summary(truth: list[str], runs: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:

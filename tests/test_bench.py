@@ -153,7 +153,10 @@ def test_sampled_answers_are_reproducible_from_their_seed(tiny, image):
 
     with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, n_threads=1) as rt:
         q = question("color of the flower")
-        first = [rt.generate(q, image=image, max_tokens=6, temperature=1.0, seed=s) for s in range(4)]
-        again = [rt.generate(q, image=image, max_tokens=6, temperature=1.0, seed=s) for s in range(4)]
-        assert first == again and len(set(first)) > 1  # random weights: the samples differ
-        assert rt.generate(q, image=image, max_tokens=6) == rt.generate(q, image=image, max_tokens=6, seed=9)
+        first = rt.answers(q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3)
+        encoded = rt.stats.images_encoded
+        assert rt.answers(q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3) == first
+        assert rt.stats.images_encoded == encoded + 1  # one image encoding for all four answers
+        assert len(set(first)) > 1  # random weights: the samples differ
+        greedy = rt.generate(q, image=image, max_tokens=6)
+        assert rt.answers(q, image=image, n=2, max_tokens=6, temperature=0.0) == [greedy, greedy]

@@ -399,15 +399,19 @@ class LlavaRuntime:
 
     def generate(self, prompt: str, image=None, *, max_tokens: int = 48, temperature: float = 0.0,
                  seed: int = 0) -> str:
-        """The answer to a prompt in the chat template, with or without an image.
+        """Greedy answer to a prompt in the chat template, with or without an image (or sampled, see answers)."""
+        return self.answers(prompt, image, n=1, max_tokens=max_tokens, temperature=temperature, seed=seed)[0]
 
-        Greedy at temperature 0; above it each token is sampled from softmax(logits / temperature)
-        by a generator seeded with `seed`, so a seed always gives the same answer (the
-        text-guided clustering baseline samples several answers per photo).
+    def answers(self, prompt: str, image=None, *, n: int, max_tokens: int = 48, temperature: float = 1.0,
+                seed: int = 0) -> list[str]:
+        """`n` answers to one prompt; the image and the prompt are decoded once and every answer continues them.
+
+        Greedy at temperature 0; above it each token is drawn from softmax(logits / temperature) by a
+        generator seeded with `seed`, so a seed always gives the same answers (the text-guided
+        clustering baseline samples several answers per photo).
         """
-        if temperature < 0:
-            raise ValueError(f"temperature must be at least 0, got {temperature}")
-        rng = np.random.default_rng(seed)
+        if temperature < 0 or n < 1:
+            raise ValueError(f"need temperature >= 0 and n >= 1, got {temperature} and {n}")
         llama_cpp = self._llama
         if image is None:
             ids = self.tokenize(self.template.text(prompt), add_bos=True)
@@ -423,13 +427,22 @@ class LlavaRuntime:
                 raise PromptTooLongError(f"the prompt needs {n_past + len(ids)} tokens; the context holds {self.n_ctx}")
             self._decode([(t, n_past + k, 0) for k, t in enumerate(ids)], outputs=False)
             n_past += len(ids)
-        out: list[int] = []
-        for _ in range(max_tokens):
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
-            token = _next_token(logits, temperature, rng)
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                break
-            out.append(token)
-            self._decode([(token, n_past, 0)], outputs=False)
-            n_past += 1
-        return "".join(self.token_text(t) for t in out).strip()
+        first = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,)).copy()
+        rng = np.random.default_rng(seed)
+        seq = 0 if n == 1 else 1  # several answers: each in sequence 1, a copy of the decoded prompt
+        texts = []
+        for _ in range(n):
+            if seq:
+                llama_cpp.llama_memory_seq_cp(self._mem, 0, seq, -1, -1)
+            logits, out = first, []
+            for k in range(max_tokens):
+                token = _next_token(logits, temperature, rng)
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    break
+                out.append(token)
+                self._decode([(token, n_past + k, seq)], outputs=False)
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+            if seq:
+                llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+            texts.append("".join(self.token_text(t) for t in out).strip())
+        return texts
