@@ -169,6 +169,7 @@ class _Readings:
     label_logits: list[np.ndarray]  # (n_photos, n_labels) at ESMC's target
     embeddings: np.ndarray
     answers: dict[str, list[list[str]]]  # question -> per photo, its sampled answers
+    pieces: list[list[str]]  # per criterion, the text of each prompt token after the image
 
 
 def question(criterion: str) -> str:
@@ -212,8 +213,11 @@ class _Reader:
             labels = [_label_words(d.label_names) for d in self.data]
             label_ids = [keyword_token_ids(words, rt.tokenize) for words in labels]
             algo = self._algorithm_1(rt, lens, cache, prompts, kw_ids)
-            last = [(rt.n_layer - 1, len(rt.tokenize(rt.template.suffix(p))) - 1) for p in prompts]
-            return self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last)
+            pieces = [[rt.token_text(t) for t in rt.tokenize(rt.template.suffix(p))] for p in prompts]
+            last = [(rt.n_layer - 1, len(p) - 1) for p in pieces]
+            readings = self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last)
+            readings.pieces = pieces
+            return readings
 
     def _algorithm_1(self, rt, lens, cache, prompts, kw_ids) -> list[Localization]:
         s = self.settings
@@ -320,7 +324,7 @@ class _Reader:
 
         return _Readings(algo, last, [csr(r) for r in out["algorithm-1"]], [csr(r) for r in out["last-token"]],
                          [np.stack([v for _, v in r]) for r in out["keywords"]],
-                         [np.stack([v for _, v in r]) for r in out["labels"]], np.stack(embeddings), answers)
+                         [np.stack([v for _, v in r]) for r in out["labels"]], np.stack(embeddings), answers, [])
 
     def _answer_key(self, sha: str, q: str) -> dict:
         c = self.config
@@ -331,6 +335,11 @@ class _Reader:
         seed = int(np.random.SeedSequence([self.settings.seed, int(sha[:12], 16), j]).generate_state(1)[0])
         return rt.answers(q, image=image, n=self.config.answers, max_tokens=self.config.answer_tokens,
                           temperature=self.config.temperature, seed=seed)
+
+
+def _where(layer: int, position: int, pieces: list[str]) -> str:
+    token = pieces[position] if position < len(pieces) else ""
+    return f"layer {layer}, position {position} ({token!r})"
 
 
 def _summary(truth: list[str], runs: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
@@ -397,7 +406,7 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
         infos.append(CriterionInfo(
             c.folder, c.phrase, res.prompt, int(keep.sum()), k, list(res.keywords), c.label_names,
             f"layer {loc.layer}, position {loc.position} ({res.target_token!r})",
-            f"layer {algo.layer}, position {algo.position}", f"layer {last[0]}, position {last[1]}"))
+            _where(algo.layer, algo.position, readings.pieces[i]), _where(*last, readings.pieces[i])))
     cross = {}
     for a in data.criteria:
         keep_a, runs = esmc_runs[a.phrase]
