@@ -100,7 +100,7 @@ def bench_report(tiny, tmp_path_factory):
     (root / CRITERIA_FILE).write_text('[criteria]\ncolor = "color of the flower"\n', encoding="utf-8")
     out = tmp / "report"
     code = main(["bench", str(root), "--criterion", "shape=shape of the flower", "--out", str(out), "--seeds", "2",
-                 "--answers", "2", "--answer-tokens", "3", "--quiet", "--cache", str(tmp / "cache"),
+                 "--answers", "2", "--answer-tokens", "3", "--quiet", "--cache", str(tmp / "cache"), "--threads", "1",
                  "--model", str(tiny.f16.quantized), "--mmproj", str(tiny.f16.mmproj), "--gpu-layers", "0"])
     assert code == EXIT_OK
     return out, list(csv.DictReader((out / "bench.csv").open(encoding="utf-8")))
