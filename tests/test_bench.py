@@ -111,6 +111,7 @@ def test_the_criterion_mapping_reaches_the_prompt(bench_report):
     table = (out / "bench.md").read_text(encoding="utf-8")
     assert "| color | color of the flower | The color of the flower is |" in table
     assert "| shape | shape of the flower | The shape of the flower is |" in table
+    assert "- photos: 12\n" in table  # filed under both criteria: one photo each, not two
 
 
 def test_every_method_appears_for_every_criterion_with_its_spread(bench_report):
