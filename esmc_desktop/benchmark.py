@@ -107,10 +107,6 @@ class Row:
     uses_labels: bool
     note: str = ""
 
-    @property
-    def nmi(self) -> float:
-        return self.mean["nmi"]
-
 
 @dataclass(frozen=True)
 class CriterionInfo:
