@@ -26,7 +26,7 @@ from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.app import settle_startup  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
-from esmc_desktop.pipeline import RunSettings  # noqa: E402
+from esmc_desktop.app.sort import RunSettings  # noqa: E402
 
 
 class Collections:
@@ -95,16 +95,17 @@ def main() -> None:
     window.show()
     stalls = Stalls(window.status.text)
     window.open_folder(work / "photos")
-    took = pump(app, lambda: window.folder_info.text().endswith("photos"))
-    print(f"open the folder: {window.folder_info.text()} in {took:.1f} s; longest freeze {stalls.worst * 1000:.0f} ms")
-    grid, stalls_worst = window.folder_grid, stalls.worst
+    took = pump(app, lambda: window.folder_panel.folder_info.text().endswith("photos"))
+    print(f"open the folder: {window.folder_panel.folder_info.text()} in {took:.1f} s; "
+          f"longest freeze {stalls.worst * 1000:.0f} ms")
+    grid, stalls_worst = window.tabs.folder_grid, stalls.worst
     first_screen = grid.visible_rows()
     took += pump(app, lambda: all(grid.model.has_thumbnail(r) for r in first_screen))
     print(f"  and its first {len(first_screen)} thumbnails (All photos) by {took:.1f} s; "
           f"longest freeze {max(stalls.worst, stalls_worst) * 1000:.0f} ms")
-    window.criterion_edit.setText("background of the photo")
-    window.k_spin.setValue(args.clusters)
-    window.add_criterion()
+    window.criteria_panel.criterion_edit.setText("background of the photo")
+    window.criteria_panel.k_spin.setValue(args.clusters)
+    window.criteria_panel.add_criterion()
     stalls.reset()
     collections = Collections()
 
@@ -116,7 +117,7 @@ def main() -> None:
           f"(ending at: {stalls.where!r}); "
           f"longest garbage collection {collections.worst * 1000:.0f} ms (generation {collections.generation})")
     t = time.perf_counter()
-    window._on_finished(window.result.source)  # what the GUI thread does when a run ends, once more, timed
+    window.show_result(window.result)  # what the GUI thread does when a run ends, once more, timed
     app.processEvents()
     print(f"show a finished result again: {(time.perf_counter() - t) * 1000:.0f} ms on the GUI thread")
 

@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from esmc_desktop import __version__
-from esmc_desktop.app import checks
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gpu import GpuLayers
 
@@ -28,120 +25,61 @@ def _cell(token: str, prob: float, width: int) -> str:
     return text[:width].ljust(width)
 
 
+def _feedback(quiet: bool):
+    """Progress bars (unless quiet) and notes on stderr, for a use case of the application layer."""
+    from esmc_desktop.app.feedback import Feedback
+
+    return Feedback(progress=None if quiet else _tqdm_progress(), note=lambda s: print(s, file=sys.stderr))
+
+
+def _model(args: argparse.Namespace):
+    from esmc_desktop.app.model import find_model
+
+    return find_model(args.model, args.mmproj)
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Print the logit lens at every layer and prompt token (ESMC's Figure 3 as text)."""
-    from esmc_desktop.mllm.logit_lens import DEFAULT_TOP_K, LensParams, LogitLens
-    from esmc_desktop.mllm.runtime import LlavaRuntime
-    from esmc_desktop.photos.decode import load_rgb
+    from esmc_desktop.app.inspect import inspect_photo, save_states
 
     if args.npz and len(args.prompt) != 1:
         raise EsmcError("--npz saves one prompt's hidden states: give exactly one --prompt")
-    image = load_rgb(args.image)
-    if args.top < 1:
-        raise EsmcError("--top must be at least 1")
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    lens = LogitLens.from_gguf(lm, LensParams(top_k=max(args.top, DEFAULT_TOP_K)))
-    with LlavaRuntime(lm, mmproj, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=gpu_layers) as rt:
-        run = rt.run(image, args.prompt)
-        _print_lens(run, lens, rt.token_text, args.top)
+    found = inspect_photo(args.image, args.prompt, _model(args), top=args.top, settings=_settings(args),
+                          gpu=args.gpu_layers or GpuLayers(), feedback=_feedback(True))
+    for table in found.tables:
+        _print_lens(table, args.top)
     if args.npz:
-        states = run.prompts[0]
-        arrays = {f"layer_{layer}": states.layer(layer) for layer in states.layers}
-        np.savez(args.npz, tokens=np.array(states.tokens, dtype=str),
-                 token_ids=np.array(states.token_ids, np.int32), prefix_ids=np.array(run.prefix_ids, np.int32),
-                 n_image_tokens=np.int32(run.n_image_tokens), **arrays)
+        save_states(found, args.npz)
         print(f"hidden states saved to {args.npz}")
     return EXIT_OK
 
 
-def _print_lens(run, lens, token_text, top: int) -> None:
-    for states in run.prompts:
-        print(f"prompt: {states.prompt!r}  ({len(states.token_ids)} text tokens after {run.n_image_tokens} image tokens)")
-        n_layers, n_tokens, _ = states.hidden.shape
-        sparse = lens.project(states.hidden)
-        idx = sparse.indices.reshape(n_layers, n_tokens, -1)
-        val = sparse.values.reshape(n_layers, n_tokens, -1)
-        if top == 1:
-            width = 14
-            header = "layer | " + " | ".join(f"{t!r}"[1:-1][:width].ljust(width) for t in states.tokens)
-            print(header)
-            print("-" * len(header))
-            for li, layer in enumerate(states.layers):
-                cells = [_cell(token_text(int(idx[li, t, 0])), float(val[li, t, 0]), width) for t in range(n_tokens)]
-                print(f"{layer:5d} | " + " | ".join(cells))
-        else:
-            for li, layer in enumerate(states.layers):
-                for t, tok in enumerate(states.tokens):
-                    tops = ", ".join(f"{token_text(int(i))!r} {v:.2f}" for i, v in zip(idx[li, t, :top], val[li, t, :top]))
-                    print(f"layer {layer:3d} token {t:2d} {tok!r:>12}: {tops}")
-        print()
-
-
-def _model_files(args: argparse.Namespace) -> tuple[Path, Path]:
-    """(LM path, mmproj path) from --model/--mmproj."""
-    from esmc_desktop.mllm.registry import ModelRegistry
-
-    if args.mmproj is not None:
-        if args.model is None:
-            raise EsmcError("--mmproj needs --model (the language model GGUF) too")
-        return Path(args.model), Path(args.mmproj)
-    entry = ModelRegistry().get(args.model)
-    return entry.lm, entry.mmproj
-
-
-def _resolve_model(args: argparse.Namespace) -> tuple[Path, Path, int]:
-    """(LM path, mmproj path, GPU layers) from --model/--mmproj/--gpu-layers, checked with --n-ctx before any
-    long work; says on stderr where it runs."""
-    from esmc_desktop.mllm.gpu import plan_gpu
-
-    lm, mmproj = _model_files(args)
-    checks.model_files(lm, mmproj)
-    checks.context_size(args.n_ctx, mmproj)
-    plan = plan_gpu(args.gpu_layers or GpuLayers(), lm)
-    print(plan.message, file=sys.stderr)
-    return lm, mmproj, plan.n_gpu_layers
-
-
-def _describe(info) -> list[str]:
-    if info.is_mmproj:
-        keys = [("projector", "clip.projector_type"), ("vision blocks", "clip.vision.block_count"),
-                ("vision width", "clip.vision.embedding_length"), ("image size", "clip.vision.image_size"),
-                ("patch size", "clip.vision.patch_size"), ("output width", "clip.vision.projection_dim")]
-        kind = "vision projector (mmproj)"
+def _print_lens(table, top: int) -> None:
+    print(f"prompt: {table.prompt!r}  ({len(table.tokens)} text tokens after {table.n_image_tokens} image tokens)")
+    if top == 1:
+        width = 14
+        header = "layer | " + " | ".join(f"{t!r}"[1:-1][:width].ljust(width) for t in table.tokens)
+        print(header)
+        print("-" * len(header))
+        for layer, row in zip(table.layers, table.top):
+            print(f"{layer:5d} | " + " | ".join(_cell(*cell[0], width) for cell in row))
     else:
-        keys = [("layers", "llama.block_count"), ("embedding width", "llama.embedding_length"),
-                ("heads", "llama.attention.head_count"), ("context", "llama.context_length"),
-                ("vocabulary", "tokenizer.ggml.tokens")]
-        kind = "language model"
-    lines = [f"{info.path}", f"  kind: {kind}, architecture {info.architecture}, quantization {info.file_type}, "
-                              f"{info.n_tensors} tensors, {info.path.stat().st_size / 2**20:.1f} MiB"]
-    lines += [f"  {label}: {info.get(key)}" for label, key in keys if info.get(key) is not None]
-    return lines
+        for layer, row in zip(table.layers, table.top):
+            for t, (tok, cell) in enumerate(zip(table.tokens, row)):
+                tops = ", ".join(f"{text!r} {p:.2f}" for text, p in cell)
+                print(f"layer {layer:3d} token {t:2d} {tok!r:>12}: {tops}")
+    print()
 
 
 def cmd_models_check(args: argparse.Namespace) -> int:
     """Describe both files and check they form a working pair."""
-    from esmc_desktop.mllm.gguf_files import check_pair, read_info
-    from esmc_desktop.mllm.legacy_mmproj import is_legacy
+    from esmc_desktop.app.models import check_files
 
-    problems = []
-    infos = []
-    for path in (args.lm, args.mmproj):
-        try:
-            infos.append(read_info(path))
-        except EsmcError as exc:
-            problems.append(str(exc))
-    for info in infos:
-        print("\n".join(_describe(info)))
-        if is_legacy(info):
-            print("  note: legacy LLaVA-1.5 mmproj, one CLIP block short in this llama.cpp")
-    if not problems:
-        try:
-            check_pair(args.lm, args.mmproj)
-        except EsmcError as exc:
-            problems.append(str(exc))
-    if problems:
-        for problem in problems:
+    report = check_files(args.lm, args.mmproj)
+    for lines in report.descriptions:
+        print("\n".join(lines))
+    if report.problems:
+        for problem in report.problems:
             print(f"problem: {problem}")
         return EXIT_INPUT
     print("ok: these files work together")
@@ -150,20 +88,17 @@ def cmd_models_check(args: argparse.Namespace) -> int:
 
 def cmd_models_repair(args: argparse.Namespace) -> int:
     """Write a repaired copy of a legacy mmproj."""
-    from esmc_desktop.mllm.legacy_mmproj import repair_mmproj
+    from esmc_desktop.app.models import repair
 
-    try:
-        blocks = repair_mmproj(args.src, args.dst)
-    except (ValueError, FileExistsError) as exc:
-        raise EsmcError(str(exc)) from exc
+    blocks = repair(args.src, args.dst)
     print(f"wrote {args.dst}: {blocks} vision blocks declared, the last one a placeholder llama.cpp never runs")
     return EXIT_OK
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from esmc_desktop.mllm.registry import ModelRegistry
+    from esmc_desktop.app.models import list_models
 
-    entries = ModelRegistry().entries()
+    entries = list_models()
     if not entries:
         print("no models yet: add one with `esmc-desktop models add NAME LM.gguf MMPROJ.gguf`")
     for i, e in enumerate(entries):
@@ -172,25 +107,23 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_add(args: argparse.Namespace) -> int:
-    from esmc_desktop.mllm.registry import ModelRegistry
+    from esmc_desktop.app.models import add_model
 
-    entry = ModelRegistry().add(args.name, args.lm, args.mmproj)
+    entry = add_model(args.name, args.lm, args.mmproj)
     print(f"added {entry.name} (fingerprint {entry.fingerprint})")
     return EXIT_OK
 
 
 def cmd_models_remove(args: argparse.Namespace) -> int:
-    from esmc_desktop.mllm.registry import ModelRegistry
+    from esmc_desktop.app.models import remove_model
 
-    ModelRegistry().remove(args.name)
+    remove_model(args.name)
     print(f"removed {args.name} (its files are untouched)")
     return EXIT_OK
 
 
-def _tqdm_progress(quiet: bool):
+def _tqdm_progress():
     """A progress callback drawing a tqdm bar per stage on stderr (photos/s and time left)."""
-    if quiet:
-        return None
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
@@ -207,20 +140,21 @@ def _tqdm_progress(quiet: bool):
     return show
 
 
-def _settings(args: argparse.Namespace, gpu_layers: int):
-    from esmc_desktop.pipeline import RunSettings
+def _settings(args: argparse.Namespace):
+    """The run's settings from the options; the GPU layers are planned by the use case (args.gpu_layers)."""
+    from esmc_desktop.app.sort import RunSettings
 
-    if args.samples < 1:
+    samples, seed = getattr(args, "samples", 10), getattr(args, "seed", 0)
+    if samples < 1:
         raise EsmcError("--samples must be at least 1")
-    return RunSettings(n_samples=args.samples, seed=args.seed, n_ctx=args.n_ctx, threads=args.threads,
-                       gpu_layers=gpu_layers)
+    return RunSettings(n_samples=samples, seed=seed, n_ctx=args.n_ctx, threads=args.threads)
 
 
 def _criteria(args: argparse.Namespace):
     import dataclasses
 
-    from esmc_desktop.method.keywords import parse_keywords
-    from esmc_desktop.pipeline import Criterion
+    from esmc_desktop.app.keywords import parse_keywords
+    from esmc_desktop.app.sort import Criterion
 
     criteria = [Criterion.parse(c) for c in args.criterion]
     by_text = {c.text: i for i, c in enumerate(criteria)}
@@ -235,40 +169,31 @@ def _criteria(args: argparse.Namespace):
     return criteria
 
 
-def _export_result(photos, per_criterion, out: Path, mode: str, dry_run: bool):
-    from esmc_desktop.photos.export import export, sources
-
-    return export(sources(photos), per_criterion, out, mode=mode, dry_run=dry_run)
-
-
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Cluster a photo folder by each criterion and write one folder tree per criterion."""
-    from esmc_desktop.pipeline import ClusterJob
-    from esmc_desktop.saved_result import save_result
+    from esmc_desktop.app import checks
+    from esmc_desktop.app.export import export_result
+    from esmc_desktop.app.sort import sort_photos
 
     checks.photo_folder(args.photos)
     checks.output_folder(args.out)
     criteria = _criteria(args)
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    job = ClusterJob(args.photos, criteria, lm, mmproj, cache_dir=args.cache, settings=_settings(args, gpu_layers),
-                     progress=_tqdm_progress(args.quiet or args.json))
-    result = job.run()
-    placements = _export_result(result.photos, result.assignments(), args.out, args.mode, args.dry_run)
-    if not args.dry_run:
-        save_result(result, args.out, lm, mmproj)
+    result = sort_photos(args.photos, criteria, _model(args), settings=_settings(args),
+                         gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache,
+                         feedback=_feedback(args.quiet or args.json))
+    written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
     summary = {
         "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
         "model_evaluations": result.images_encoded,
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
         "criteria": [{
-            "criterion": c.criterion.text, "prompt": c.prompt, "keywords": c.keywords,
-            "layer": c.localization.layer, "position": c.localization.position,
-            "localization": c.localization.message, "note": c.note, "k": len(c.names),
-            "clustering_head_used": c.used_head,
-            "clusters": [{"id": k, "name": name, "count": int((c.labels == k).sum()),
-                          "explanation": c.explanations[k]} for k, name in enumerate(c.names)],
+            "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
+            "layer": c.layer, "position": c.position, "localization": c.where_read, "note": c.note,
+            "k": len(c.names), "clustering_head_used": c.computed.used_head,
+            "clusters": [{"id": k, "name": name, "count": len(c.members(k)), "explanation": c.explanations[k]}
+                         for k, name in enumerate(c.names)],
         } for c in result.criteria],
-        "files_placed": len(placements),
+        "files_placed": written.files,
     }
     _print_summary(summary, args.json)
     return EXIT_OK
@@ -296,19 +221,13 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """Sort new photos into an existing result with its saved ONNX heads."""
-    from esmc_desktop.pipeline import assign_new_photos
-    from esmc_desktop.saved_result import load_result
+    from esmc_desktop.app.assign import assign_photos
 
-    checks.photo_folder(args.photos)
-    saved = load_result(args.result)
-    if args.model is None and args.mmproj is None:
-        args.model, args.mmproj = str(saved.lm), saved.mmproj
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    done = assign_new_photos(args.photos, saved, lm, mmproj, settings=_settings(args, gpu_layers),
-                             progress=_tqdm_progress(args.quiet or args.json))
-    placements = _export_result(done.photos, done.per_criterion, args.result, args.mode, args.dry_run)
+    model = _model(args) if args.model is not None or args.mmproj is not None else None
+    done = assign_photos(args.photos, args.result, model, settings=_settings(args), gpu=args.gpu_layers or GpuLayers(),
+                         mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet or args.json))
     summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
-               "model_evaluations": done.images_encoded, "files_placed": len(placements),
+               "model_evaluations": done.images_encoded, "files_placed": done.export.files,
                "skipped": [{"path": str(s.path), "reason": s.reason} for s in done.skipped]}
     _print_summary(summary, args.json)
     return EXIT_OK
@@ -316,7 +235,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 def cmd_undo(args: argparse.Namespace) -> int:
     """Put back every photo a move took away."""
-    from esmc_desktop.photos.export import undo_move
+    from esmc_desktop.app.undo import undo_move
 
     restored = undo_move(args.out)
     print(f"restored {restored} photos to where they were; the moved copies were removed")
@@ -329,21 +248,32 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from esmc_desktop.gui.app import run_gui
     except ImportError as e:
         raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
-    lm, mmproj = _model_files(args)
-    return run_gui(lm, mmproj, _settings(args, 0), cache_dir=args.cache, remembered_model=args.model is None,
-                   gpu_layers=args.gpu_layers)
+    model = _model(args)
+    return run_gui(model.lm, model.mmproj, _settings(args), cache_dir=args.cache,
+                   remembered_model=args.model is None, gpu_layers=args.gpu_layers)
+
+
+def _planned(args: argparse.Namespace, model):
+    """Settings with the GPU planned, checked first, saying where it runs: for demo and bench."""
+    from esmc_desktop.app.model import check_model, compute_settings
+
+    check_model(model, n_ctx=args.n_ctx)
+    settings, where = compute_settings(model, _settings(args), args.gpu_layers or GpuLayers())
+    print(where, file=sys.stderr)
+    return settings
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate sample photos, cluster them by colour, shape and background with the demo model, export, score."""
+    from esmc_desktop.app import checks
     from esmc_desktop.demo.showcase import run_demo
 
     if args.photos < 10:
         raise EsmcError("--photos must be at least 10")
     checks.output_folder(args.out)
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    report = run_demo(args.out, lm, mmproj, n_photos=args.photos, seed=args.seed,
-                      settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
+    model = _model(args)
+    report = run_demo(args.out, model.lm, model.mmproj, n_photos=args.photos, seed=args.seed,
+                      settings=_planned(args, model), progress=None if args.quiet else _tqdm_progress())
     for c in report.result.criteria:
         m = report.metrics[c.criterion.text]
         print(f"{c.criterion.text}: NMI {m['nmi']:.3f}  RI {m['ri']:.3f}  ARI {m['ari']:.3f}  ACC {m['acc']:.3f}"
@@ -362,6 +292,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Compare ESMC with its ablations and the papers' baselines on a labelled dataset
     (DATASET/<criterion>/<label>/<image>). Each criterion folder's phrase comes from --criterion FOLDER=PHRASE,
     else DATASET/criteria.toml ([criteria] color = "color of the flower"), else the folder name."""
+    from esmc_desktop.app import checks
     from esmc_desktop.bench_dataset import load_dataset, parse_mapping
     from esmc_desktop.bench_report import chart, csv_text, markdown
     from esmc_desktop.benchmark import BenchConfig, run_benchmark
@@ -373,9 +304,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     checks.photo_folder(args.dataset)
     checks.output_folder(args.out)
     dataset = load_dataset(args.dataset, config.phrases)
-    lm, mmproj, gpu_layers = _resolve_model(args)
-    report = run_benchmark(dataset, lm, mmproj, config=config, cache_dir=args.cache,
-                           settings=_settings(args, gpu_layers), progress=_tqdm_progress(args.quiet))
+    model = _model(args)
+    report = run_benchmark(dataset, model.lm, model.mmproj, config=config, cache_dir=args.cache,
+                           settings=_planned(args, model), progress=None if args.quiet else _tqdm_progress())
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(report)
     (args.out / "bench.md").write_text(table, encoding="utf-8")
@@ -388,7 +319,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options of the commands that export: cluster and assign."""
-    from esmc_desktop.photos.export import MODES
+    from esmc_desktop.app.export import MODES
 
     p.add_argument("--mode", choices=MODES, default="copy",
                    help="copy (default), hardlink, symlink, or move (undo with `esmc-desktop undo OUT`)")
@@ -398,7 +329,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
-    """Options of every command that runs a ClusterJob (read by _settings and _tqdm_progress)."""
+    """Options of every command that sorts photos (read by _settings and _feedback)."""
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cache", type=Path, help="folder for the feature cache (default: the user cache folder)")
     p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")

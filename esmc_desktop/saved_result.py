@@ -38,25 +38,24 @@ class SavedResult:
     criteria: list[SavedCriterion]
 
 
-def save_result(result, out: Path | str, lm: Path, mmproj: Path, names: list[list[str]] | None = None) -> Path:
-    """Write result.json and one ONNX head per criterion under OUT/.esmc/.
+def save_result(result, out: Path | str) -> Path:
+    """Write result.json and one ONNX head per criterion under OUT/.esmc/, from an app.result.SortResult.
 
-    `names`: per criterion, the cluster names to keep (the user's renames) instead of the computed ones.
+    Each criterion's names (the user's renames), prompt, target and head come from the same object.
     """
     state = Path(out) / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     criteria = []
     for n, c in enumerate(result.criteria):
         head = state / f"criterion-{n + 1}.onnx"
-        cluster_names = list(names[n]) if names is not None else c.names
-        meta = {"criterion": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
-                "position": c.localization.position, "names": cluster_names, "keywords": c.keywords,
-                "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
-                "lens_final_norm": result.lens.final_norm, "localization": c.localization.message}
+        meta = {"criterion": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
+                "names": list(c.names), "keywords": c.keywords, "model_fingerprint": result.model_fingerprint,
+                "lens_top_k": result.lens.top_k, "lens_final_norm": result.lens.final_norm,
+                "localization": c.where_read}
         export_onnx(c.weights, head, meta)
-        criteria.append({"text": c.criterion.text, "prompt": c.prompt, "layer": c.localization.layer,
-                         "position": c.localization.position, "names": cluster_names, "head": head.name})
-    data = {"lm": str(Path(lm).resolve()), "mmproj": str(Path(mmproj).resolve()),
+        criteria.append({"text": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
+                         "names": list(c.names), "head": head.name})
+    data = {"lm": str(Path(result.lm).resolve()), "mmproj": str(Path(result.mmproj).resolve()),
             "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
             "lens_final_norm": result.lens.final_norm, "criteria": criteria}
     path = state / RESULT_FILE

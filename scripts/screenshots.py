@@ -1,8 +1,10 @@
-"""Take the README's screenshots of the real window: `xvfb-run -s '-screen 0 1280x900x24' python scripts/screenshots.py`.
+"""The README's screenshots of the real window: `xvfb-run -s '-screen 0 1280x900x24' python scripts/screenshots.py`.
 
 Generates sample photos, sorts them with the shipped demo model and saves the main states
 under docs/ (start, sorting, results with thumbnails and a selected photo, the same in the
-dark theme, export dialog). Settings go to a temporary folder, not the user's.
+dark theme, export dialog), then does the same with a folder of real photographs found on
+this machine (the sample photos matplotlib and scikit-learn ship, and crops of them).
+Settings go to a temporary folder, not the user's.
 With QT_SCALE_FACTOR=2 in the environment it shows the window as on a high-DPI screen.
 """
 
@@ -16,14 +18,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from esmc_desktop.app.sort import RunSettings  # noqa: E402
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.export_dialog import ExportDialog  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
-from esmc_desktop.pipeline import RunSettings  # noqa: E402
+
+
+SETTINGS = RunSettings(threads=1)  # the demo model is small; one thread is fastest on a busy machine
 
 
 def settle(app: QApplication, seconds: float = 0.3) -> None:
@@ -33,6 +39,39 @@ def settle(app: QApplication, seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
+def real_photos(folder: Path) -> Path:
+    """Photographs that ship with matplotlib and scikit-learn, each also as four crops: a small real folder."""
+    import matplotlib
+    import sklearn
+
+    found = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+             *sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg"))]
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in found:
+        image = Image.open(path).convert("RGB")
+        image.save(folder / path.name, quality=92)
+        w, h = image.size
+        for n, box in enumerate([(0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h),
+                                 (w // 4, h // 4, 3 * w // 4, 3 * h // 4)]):
+            image.crop(box).save(folder / f"{path.stem}-crop{n + 1}.jpg", quality=92)
+    return folder
+
+
+def sort(app: QApplication, window: MainWindow, folder: Path, criteria: list[tuple[str, int]]) -> None:
+    window.open_folder(folder)
+    panel = window.criteria_panel
+    for text, k in criteria:
+        panel.criterion_edit.setText(text)
+        panel.k_spin.setValue(k)
+        panel.add_criterion()
+    settle(app, 1.0)
+
+
+def wait_for_result(app: QApplication, window: MainWindow) -> None:
+    while window.is_running() or window.result is None:
+        settle(app, 0.05)
+
+
 def main() -> None:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop-screenshots")
@@ -40,22 +79,18 @@ def main() -> None:
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(work / "settings"))
     write_photo_folder(work / "photos", 300, seed=11, size=256)
     (work / "photos" / "shopping list.txt").write_text("not a photo")
-    window = MainWindow(*(DEMO_DIR / f for f in DEMO_FILES), cache_dir=work / "cache", settings=RunSettings())
+    model = [DEMO_DIR / f for f in DEMO_FILES]
+    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     window.show()
-    window.open_folder(work / "photos")
-    for text, k in (("color of the object", 6), ("shape of the object", 5), ("background of the photo", 0)):
-        window.criterion_edit.setText(text)
-        window.k_spin.setValue(k)
-        window.add_criterion()
-    settle(app, 1.0)
+    sort(app, window, work / "photos", [("color of the object", 6), ("shape of the object", 5),
+                                        ("background of the photo", 0)])
     docs = REPO / "docs"
     window.grab().save(str(docs / "gui-start.png"))
     window.start()
-    while not (window.status.text().startswith("Reading photos") and window.progress.value() > 60):
+    while not (window.status.text().startswith("Reading photos") and window.run_panel.progress.value() > 60):
         settle(app, 0.02)
     window.grab().save(str(docs / "gui-sorting.png"))
-    while window.is_running() or window.result is None:
-        settle(app, 0.05)
+    wait_for_result(app, window)
     window.tabs.setCurrentWidget(window.view(1))
     window.view(1).clusters.setCurrentRow(3)
     settle(app, 1.5)
@@ -74,7 +109,21 @@ def main() -> None:
     dialog.show()
     settle(app, 0.5)
     dialog.grab().save(str(docs / "gui-export.png"))
-    print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "results-dark", "export")))
+    dialog.close()
+    window.close()
+
+    real = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    real.show()
+    sort(app, real, real_photos(work / "real"), [("main subject of the photo", 3)])
+    real.start()
+    wait_for_result(app, real)
+    real.thumbnails.wait()
+    settle(app, 1.0)
+    real.view(0).photos.setCurrentIndex(real.view(0).model.index(0))
+    settle(app, 0.5)
+    real.grab().save(str(docs / "gui-real-photos.png"))
+    print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "results-dark", "export",
+                                                       "real-photos")))
 
 
 if __name__ == "__main__":

@@ -74,3 +74,18 @@ def test_no_module_of_the_package_imports_itself_through_others():
     graph = _imports()
     assert len(graph) > 40 and "esmc_desktop.mllm.gguf_files" in graph["esmc_desktop.mllm.legacy_mmproj"]
     assert _cycles(graph) == []
+
+
+FACES = ("esmc_desktop.cli", "esmc_desktop.gui")
+BELOW_THE_APPLICATION = ("esmc_desktop.pipeline", "esmc_desktop.photos.export", "esmc_desktop.saved_result",
+                         "esmc_desktop.mllm.runtime")
+
+
+def test_the_cli_and_the_window_go_through_the_application_layer_only():
+    graph = _imports()
+    faces = {m: deps for m, deps in graph.items() if m == FACES[0] or m.startswith(FACES[1] + ".")}
+    assert "esmc_desktop.gui.main_window" in faces
+    for face in ("esmc_desktop.cli", "esmc_desktop.gui.main_window"):
+        assert any(d.startswith("esmc_desktop.app.") for d in faces[face]), face
+    wrong = {m: sorted(d for d in deps if d.startswith(BELOW_THE_APPLICATION)) for m, deps in faces.items()}
+    assert {m: d for m, d in wrong.items() if d} == {}

@@ -8,7 +8,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.criterion_view import COUNT_ROLE  # noqa: E402
@@ -36,9 +36,9 @@ def window(qtbot, tmp_path):
 
 
 def add_criterion(window, text: str, k: int) -> None:
-    window.criterion_edit.setText(text)
-    window.k_spin.setValue(k)
-    window.add_criterion()
+    window.criteria_panel.criterion_edit.setText(text)
+    window.criteria_panel.k_spin.setValue(k)
+    window.criteria_panel.add_criterion()
 
 
 def export_and_wait(window, qtbot, out, mode: str = "copy") -> int:
@@ -62,26 +62,33 @@ def drag_photos_onto_cluster(view, rows: list[int], cluster_row: int, target_vie
     return True
 
 
+def verdict(dialog, qtbot) -> bool:
+    """Check the model dialog's fields in the background, as a pause in typing does, and wait for the verdict."""
+    with qtbot.waitSignal(dialog.checked, timeout=60_000) as answer:
+        dialog.check()
+    return answer.args[0]
+
+
 def sort_generated_photos(window, qtbot, folder, n: int, seed: int, criterion: str, k: int):
     """Generate n photos into folder, sort them by one criterion in the window, wait for the result."""
     photos = write_photo_folder(folder, n, seed=seed, size=64)
-    window.folder_edit.setText(str(folder))
+    window.folder_panel.folder_edit.setText(str(folder))
     add_criterion(window, criterion, k)
-    window.run_button.click()
+    window.run_panel.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
     return photos
 
 
 def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_the_window(window, qtbot, tmp_path):
     photos = write_photo_folder(tmp_path / "photos", 16, seed=3, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
     add_criterion(window, "color of the object", 6)
     add_criterion(window, "background of the photo", 4)
     assert [c.text for c in window.criteria()] == ["color of the object", "background of the photo"]
 
-    window.run_button.click()
+    window.run_panel.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
-    assert len(window.criterion_views) == 2 and window.tabs.count() == 3  # all photos, then one tab per criterion
+    assert len(window.tabs.views) == 2 and window.tabs.count() == 3  # all photos, then one tab per criterion
     assert window.tabs.currentWidget() is window.view(0) and window.export_button.isEnabled()
     colour, view = window.result.criterion(0), window.view(0)
     shown = {view.clusters.item(k).text(): view.clusters.item(k).data(COUNT_ROLE) for k in range(view.clusters.count())}
@@ -102,7 +109,7 @@ def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_th
 
     out = tmp_path / "sorted"
     assert export_and_wait(window, qtbot, out) == 16 * 2
-    assert window.export_done.isVisible() and window.open_action.isEnabled()
+    assert window.export_done.isVisible() and window.menus.open_action.isEnabled()
     for k, name in enumerate(colour.names):
         folder = out / "color of the object" / name
         assert folder.is_dir(), f"{folder} was not written"
@@ -112,13 +119,13 @@ def test_pick_folder_add_two_criteria_run_rename_move_export_and_disk_matches_th
 
 def test_the_window_keeps_serving_events_while_photos_are_sorted(window, qtbot, tmp_path):
     write_photo_folder(tmp_path / "photos", 40, seed=4, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
     add_criterion(window, "shape of the object", 5)
     ticks = []
     timer = QTimer(interval=20, timeout=lambda: ticks.append(window.is_running()))
     timer.start()
-    window.run_button.click()
-    assert window.is_running() and window.cancel_button.isEnabled()
+    window.run_panel.run_button.click()
+    assert window.is_running() and window.run_panel.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
     timer.stop()
     assert sum(ticks) >= 5, f"the event loop served only {sum(ticks)} timer ticks during the run"
@@ -126,20 +133,20 @@ def test_the_window_keeps_serving_events_while_photos_are_sorted(window, qtbot, 
 
 def test_cancel_stops_the_run_and_says_so(window, qtbot, tmp_path):
     write_photo_folder(tmp_path / "photos", 60, seed=5, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
     add_criterion(window, "color of the object", 6)
-    window.run_button.click()
-    window.cancel_button.click()
+    window.run_panel.run_button.click()
+    window.run_panel.cancel_button.click()
     qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
     assert window.result is None and "cancelled" in window.status.text()
-    assert window.run_button.isEnabled()
+    assert window.run_panel.run_button.isEnabled()
 
 
 def test_mistakes_get_a_message_not_a_crash(window, tmp_path):
-    window.run_button.click()
+    window.run_panel.run_button.click()
     assert "folder" in window.status.text()
-    window.folder_edit.setText(str(tmp_path))
-    window.run_button.click()
+    window.folder_panel.folder_edit.setText(str(tmp_path))
+    window.run_panel.run_button.click()
     assert "criterion" in window.status.text()
     add_criterion(window, "color of the object", 0)
     add_criterion(window, "color of the object", 0)
@@ -158,10 +165,10 @@ def test_a_move_export_can_be_undone_from_the_window_and_every_original_comes_ba
     photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 8, "background of the photo", 4)
     before = {p.name: content_hash(p) for p, _ in photos}
     assert export_and_wait(window, qtbot, tmp_path / "sorted", mode="move") == 10
-    assert not any((tmp_path / "photos").iterdir()) and window.undo_action.isEnabled()
-    window.undo_action.trigger()
+    assert not any((tmp_path / "photos").iterdir()) and window.menus.undo_action.isEnabled()
+    window.menus.undo_action.trigger()
     assert {f.name: content_hash(f) for f in (tmp_path / "photos").iterdir()} == before
-    assert "back" in window.status.text() and not window.undo_action.isEnabled()
+    assert "back" in window.status.text() and not window.menus.undo_action.isEnabled()
 
 
 def test_the_export_dialog_previews_one_folder_per_criterion_and_cluster(window, qtbot, tmp_path):
@@ -198,14 +205,15 @@ def test_the_pinned_pyside_keeps_reference_counts_when_signals_are_emitted_many_
 
 
 def test_suggest_fills_the_keywords_with_the_model_s_own_words_and_add_uses_them(window, qtbot):
-    window.criterion_edit.setText("color of the object")
-    window.suggest_button.click()
-    qtbot.waitUntil(lambda: window.suggest_button.isEnabled() and bool(window.keywords_edit.text()), timeout=60_000)
-    words = [w.strip() for w in window.keywords_edit.text().split(",")]
+    window.criteria_panel.criterion_edit.setText("color of the object")
+    window.criteria_panel.suggest_button.click()
+    panel = window.criteria_panel
+    qtbot.waitUntil(lambda: panel.suggest_button.isEnabled() and bool(panel.keywords_edit.text()), timeout=60_000)
+    words = [w.strip() for w in window.criteria_panel.keywords_edit.text().split(",")]
     assert {"red", "green", "blue"} <= set(words)
-    window.add_criterion()
+    window.criteria_panel.add_criterion()
     assert window.criteria()[0].keywords == tuple(words)
-    assert "keywords: red, green, blue" in window.criteria_list.item(0).text()
+    assert "keywords: red, green, blue" in window.criteria_panel.criteria_list.item(0).text()
 
 
 def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_good_pair(window, qtbot, tmp_path):
@@ -216,11 +224,11 @@ def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_goo
     not_a_model.write_text("shopping list")
     dialog = ModelDialog(lm, mmproj, window)
     qtbot.addWidget(dialog)
-    assert dialog.check() and dialog.verdict.text().startswith("✓")
+    assert verdict(dialog, qtbot) and dialog.verdict.text().startswith("✓")
     dialog.lm.setText(str(not_a_model))
-    assert not dialog.check() and "notes.gguf" in dialog.verdict.text()
+    assert not verdict(dialog, qtbot) and "notes.gguf" in dialog.verdict.text()
     dialog.lm.setText(str(mmproj))  # the two files swapped
-    assert not dialog.check()
+    assert not verdict(dialog, qtbot)
     window.set_model(lm, mmproj)
     assert QSettings().value("model/lm") == str(lm)
 
@@ -253,7 +261,7 @@ def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_ta
     reading = window.result.lens_reading(0, photo)
     truth = {p.name: spec.color for p, spec in photos}[window.result.photos[photo].path.name]
     assert reading.tokens[0][0].strip() == truth, "the demo model reads the photo's colour at the target"
-    assert reading.layer == window.result.source.criteria[0].localization.layer
+    assert reading.layer == window.result.criteria[0].layer
     assert reading.prompt == "The color of the object is" and reading.token
     text = view.photo_why.text()
     assert window.result.photos[photo].path.name in text and crit.names[crit.labels[photo]] in text
@@ -262,10 +270,10 @@ def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_ta
 
 def test_photos_dragged_from_another_criterion_s_grid_are_not_taken(window, qtbot, tmp_path):
     write_photo_folder(tmp_path / "photos", 10, seed=15, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
     add_criterion(window, "color of the object", 6)
     add_criterion(window, "background of the photo", 4)
-    window.run_button.click()
+    window.run_panel.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
     labels = list(window.result.criterion(0).labels)
     assert not drag_photos_onto_cluster(window.view(1), [0], 0, target_view=window.view(0))
@@ -279,42 +287,44 @@ def test_choosing_a_folder_counts_its_photos_lists_skipped_files_with_reasons_an
     (folder / "notes.txt").write_text("not a photo")
     (folder / "empty.jpg").write_bytes(b"")
     window.open_folder(folder)
-    qtbot.waitUntil(lambda: window.folder_info.text().startswith("5 photos"), timeout=30_000)
-    assert "2 files will be skipped" in window.folder_info.text() and not window.skipped_button.isHidden()
-    grid = window.folder_grid
+    qtbot.waitUntil(lambda: window.folder_panel.folder_info.text().startswith("5 photos"), timeout=30_000)
+    panel = window.folder_panel
+    assert "2 files will be skipped" in panel.folder_info.text() and not panel.skipped_button.isHidden()
+    grid = window.tabs.folder_grid
     assert grid.model.rowCount() == 5 and window.tabs.tabText(0) == "All photos (5)"
     qtbot.waitUntil(lambda: all(grid.model.has_thumbnail(r) for r in range(5)), timeout=30_000)
     assert window.status.text().startswith("Add a criterion")
     add_criterion(window, "color of the object", 0)
     assert window.status.text().startswith("Ready to sort 5 photos by 1 criterion")
-    reasons = window.skipped_text()
+    reasons = window.folder_panel.skipped_text()
     assert "notes.txt: not a photo type" in reasons and "empty.jpg: empty file" in reasons
-    window.show_skipped()
+    window.folder_panel.show_skipped()
     other = tmp_path / "other"
     other.mkdir()
     window.open_folder(other)
-    qtbot.waitUntil(lambda: "nothing to sort" in window.folder_info.text(), timeout=30_000)
-    window._fill_recent_menu()
-    assert [a.text() for a in window.recent_menu.actions()] == [str(other), str(folder)]
-    window.recent_menu.actions()[1].trigger()
-    assert window.folder_edit.text() == str(folder)
+    qtbot.waitUntil(lambda: "nothing to sort" in window.folder_panel.folder_info.text(), timeout=30_000)
+    window.menus.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in window.menus.recent_menu.actions()] == [str(other), str(folder)]
+    window.menus.recent_menu.actions()[1].trigger()
+    assert window.folder_panel.folder_edit.text() == str(folder)
 
 
 def test_a_criterion_can_be_edited_in_place(window):
     add_criterion(window, "color of the object", 6)
     add_criterion(window, "background of the photo", 4)
-    window.criteria_list.setCurrentRow(0)
-    window.criteria_list.itemDoubleClicked.emit(window.criteria_list.item(0))
-    assert window.criterion_edit.text() == "color of the object" and window.k_spin.value() == 6
-    window.k_spin.setValue(0)
-    window.keywords_edit.setText("red, blue")
-    window.add_criterion()
+    window.criteria_panel.criteria_list.setCurrentRow(0)
+    window.criteria_panel.criteria_list.itemDoubleClicked.emit(window.criteria_panel.criteria_list.item(0))
+    panel = window.criteria_panel
+    assert panel.criterion_edit.text() == "color of the object" and panel.k_spin.value() == 6
+    window.criteria_panel.k_spin.setValue(0)
+    window.criteria_panel.keywords_edit.setText("red, blue")
+    window.criteria_panel.add_criterion()
     assert window.criteria()[0].k is None and window.criteria()[0].keywords == ("red", "blue")
     assert [c.text for c in window.criteria()] == ["color of the object", "background of the photo"]
-    window.criteria_list.setCurrentRow(0)
-    window._edit_selected_criterion()
-    window.criterion_edit.setText("background of the photo")
-    window.add_criterion()
+    window.criteria_panel.criteria_list.setCurrentRow(0)
+    window.criteria_panel.edit_selected()
+    window.criteria_panel.criterion_edit.setText("background of the photo")
+    window.criteria_panel.add_criterion()
     assert "already" in window.status.text()
 
 
@@ -328,13 +338,13 @@ def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(w
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
     dialog = ModelDialog(lm, mmproj, window, gpu_layers=GpuLayers(), threads=None)
     qtbot.addWidget(dialog)
-    assert dialog.check() and dialog.gpu_layers.text() == "auto" and dialog.threads.text() == "all cores"
+    assert verdict(dialog, qtbot) and dialog.gpu_layers.text() == "auto" and dialog.threads.text() == "all cores"
     dialog.gpu_layers.setValue(8)
     dialog.threads.setValue(2)
     if not llama_cpp.llama_supports_gpu_offload():
-        assert not dialog.check() and "without GPU support" in dialog.verdict.text()
+        assert not verdict(dialog, qtbot) and "without GPU support" in dialog.verdict.text()
         dialog.gpu_layers.setValue(0)
-    assert dialog.check() and dialog.choice().threads == 2
+    assert verdict(dialog, qtbot) and dialog.choice().threads == 2
     choice = dialog.choice()
     window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
     assert window.settings.threads == 2 and Preferences().threads() == 2
@@ -351,23 +361,24 @@ def test_the_theme_can_be_dark_light_or_the_system_s_and_is_remembered(window, q
     try:
         window.set_theme("dark")
         assert window.theme.is_dark()
-        qtbot.waitUntil(lambda: base_lightness(window.criteria_list) < 60)
-        assert Preferences().theme() == "dark" and window.theme_actions["dark"].isChecked()
+        qtbot.waitUntil(lambda: base_lightness(window.criteria_panel.criteria_list) < 60)
+        assert Preferences().theme() == "dark" and window.menus.theme_actions["dark"].isChecked()
         window.set_theme("light")
         assert not window.theme.is_dark()
     finally:
         window.set_theme("system")
     assert not window.theme.is_dark() and Preferences().theme() == "system"
-    qtbot.waitUntil(lambda: base_lightness(window.criteria_list) > 200)
+    qtbot.waitUntil(lambda: base_lightness(window.criteria_panel.criteria_list) > 200)
 
 
 def test_a_bug_in_a_background_task_ends_the_run_with_a_message_instead_of_a_hang(window, qtbot):
-    def broken(report, cancel):
+    def broken(feedback):
         raise KeyError("no such thing")
 
-    window._run_long(broken, window._on_finished, "Starting…")
+    window.run_long(broken, window.show_result, "Starting…")
     qtbot.waitUntil(lambda: not window.is_running(), timeout=10_000)
-    assert window.run_button.isEnabled() and "KeyError" in window.status.text() and "log" in window.status.text()
+    assert window.run_panel.run_button.isEnabled()
+    assert "KeyError" in window.status.text() and "log" in window.status.text()
 
 
 def test_an_export_can_be_cancelled_and_says_what_it_left(window, qtbot, tmp_path):
@@ -383,28 +394,31 @@ def test_an_export_can_be_cancelled_and_says_what_it_left(window, qtbot, tmp_pat
 def test_thumbnails_made_once_show_in_every_grid_and_after_a_second_sort(window, qtbot, tmp_path):
     write_photo_folder(tmp_path / "photos", 8, seed=18, size=64)
     window.open_folder(tmp_path / "photos")
-    grid = window.folder_grid
+    grid = window.tabs.folder_grid
     qtbot.waitUntil(lambda: grid.model.rowCount() == 8 and all(grid.model.has_thumbnail(r) for r in range(8)),
                     timeout=30_000)
     add_criterion(window, "color of the object", 0)
     for _ in range(2):  # the second sort builds new views over the same photos
         window.result = None
-        window.run_button.click()
+        window.run_panel.run_button.click()
         qtbot.waitUntil(lambda: window.result is not None and not window.is_running(), timeout=120_000)
         model = window.view(0).model
         assert model.rowCount() and all(model.has_thumbnail(r) for r in range(model.rowCount()))
 
 
 def test_a_fast_run_reports_progress_a_few_times_a_second_and_always_its_last_photo():
-    from esmc_desktop.gui.worker import Task
-    from esmc_desktop.pipeline import Progress
+    from esmc_desktop.app.sort import Progress
+    from esmc_desktop.gui.jobs import Job
 
-    task = Task(lambda report, cancel: None)
+    def work(feedback):
+        for done in range(1, 5001):
+            feedback.progress(Progress("reading photos", done, 5000))
+        feedback.progress(Progress("clustering", 1, 2))
+
+    job = Job(work)
     seen = []
-    task.progress.connect(lambda stage, done, total, rate, left: seen.append((stage, done)))
-    for done in range(1, 5001):
-        task._report(Progress("reading photos", done, 5000))
-    task._report(Progress("clustering", 1, 2))
+    job.progress.connect(lambda stage, done, total, rate, left: seen.append((stage, done)))
+    job.run()  # here, on this thread: the reports are what a worker thread would send
     assert seen[0] == ("reading photos", 1) and ("reading photos", 5000) in seen
     assert len(seen) < 60, f"{len(seen)} reports for 5,000 photos read in a moment"
     assert seen[-1] == ("clustering", 1)
@@ -426,17 +440,18 @@ def test_the_context_menu_moves_the_selected_photos_to_the_cluster_it_names(wind
 
 def test_a_cancelled_run_resumes_from_the_photos_it_had_read(window, qtbot, tmp_path):
     write_photo_folder(tmp_path / "photos", 40, seed=20, size=64)
-    window.folder_edit.setText(str(tmp_path / "photos"))
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
     add_criterion(window, "shape of the object", 5)
-    window.run_button.click()
-    qtbot.waitUntil(lambda: window.status.text().startswith("Reading photos") and window.progress.value() >= 10,
+    window.run_panel.run_button.click()
+    progress = window.run_panel.progress
+    qtbot.waitUntil(lambda: window.status.text().startswith("Reading photos") and progress.value() >= 10,
                     timeout=120_000)
     window.cancel()
     qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
     assert window.result is None and "cancelled" in window.status.text()
-    window.run_button.click()
+    window.run_panel.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
-    encoded = window.result.source.images_encoded
+    encoded = window.result.images_encoded
     assert len(window.result.photos) == 40 and encoded <= 40 - 10, f"{encoded} photos read again"
 
 
@@ -449,7 +464,7 @@ def test_corrections_not_exported_are_not_thrown_away_without_asking(window, qtb
     asked = []
     answer = QMessageBox.StandardButton.No
     monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[1]) or answer)
-    window.run_button.click()
+    window.run_panel.run_button.click()
     assert asked == ["Sort again?"] and not window.is_running()
     assert not window.close() and window.isVisible() and asked[-1] == "Quit?"
     export_and_wait(window, qtbot, tmp_path / "sorted")
@@ -458,13 +473,38 @@ def test_corrections_not_exported_are_not_thrown_away_without_asking(window, qtb
 
 
 def test_a_background_job_ends_without_the_gui_thread_so_closing_the_window_cannot_deadlock(window, tmp_path):
-    import time
-
     write_photo_folder(tmp_path / "photos", 3, seed=22, size=64)
     window.open_folder(tmp_path / "photos")
-    thread, _ = window._side_jobs[-1]
-    deadline = time.monotonic() + 30
-    while not thread.isFinished() and time.monotonic() < deadline:
-        time.sleep(0.01)  # no event processing here, as inside closeEvent's wait
-    assert thread.isFinished(), "the scan's thread waited for the GUI thread to end it"
+    assert window.jobs.side_jobs_running() == 1
+    # QThread.wait processes no events, as inside closeEvent: the scan's thread must end by itself
+    assert window.jobs.wait_side_jobs(30_000), "the scan's thread waited for the GUI thread to end it"
     assert window.close()
+
+
+def test_the_model_is_checked_off_the_gui_thread_and_ok_waits_for_the_verdict(window, qtbot, tmp_path):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from esmc_desktop.gui.model_dialog import ModelDialog
+
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    dialog = ModelDialog(lm, mmproj, window)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    with qtbot.waitSignal(dialog.checked, timeout=60_000):
+        dialog.mmproj.setText(str(tmp_path / "gone.gguf"))  # each keystroke: no check on the GUI thread
+        assert dialog.verdict.text() != "" and not ok.isEnabled()
+    assert "gone.gguf" in dialog.verdict.text() and not ok.isEnabled()
+    assert verdict(dialog, qtbot) is False
+    dialog.mmproj.setText(str(mmproj))
+    qtbot.waitUntil(lambda: dialog.verdict.text().startswith("✓") and ok.isEnabled(), timeout=60_000)
+
+
+def test_the_window_lays_out_a_side_panel_beside_results_that_take_most_of_it(window, qtbot, tmp_path):
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    side = window.findChild(QWidget, "side panel")
+    assert window.tabs.width() > 2 * side.width(), "the photos get most of the window"
+    assert window.tabs.height() > 0.8 * window.centralWidget().height()
+    for panel in (window.folder_panel, window.criteria_panel, window.model_panel, window.run_panel):
+        assert side.isAncestorOf(panel)

@@ -1,1 +1,1 @@
-"""The PySide6 desktop app: a window over the pipeline; long work runs in a worker thread."""
+"""The PySide6 desktop window: widgets with one job each over the application layer (esmc_desktop.app)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from esmc_desktop.gui.log_file import log_to_file
 from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.pipeline import RunSettings
+from esmc_desktop.app.sort import RunSettings
 
 log = logging.getLogger("esmc_desktop.gui")
 
@@ -39,10 +39,10 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
 
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from esmc_desktop.app.checks import model_files
     from esmc_desktop.errors import EsmcError
     from esmc_desktop.gui.main_window import MainWindow
     from esmc_desktop.gui.preferences import Preferences
-    from esmc_desktop.mllm.gguf_files import check_pair
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop")
@@ -52,7 +52,7 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
     saved = prefs.model()
     if remembered_model and saved is not None:
         try:
-            check_pair(*saved)
+            model_files(*saved)
             lm, mmproj = saved
         except (EsmcError, OSError, ValueError):
             pass  # moved or deleted since: the default pair it is

@@ -10,7 +10,7 @@ from PySide6.QtGui import QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QStyle,
                                QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
-from esmc_desktop.editable_result import EditableResult
+from esmc_desktop.app.result import SortResult
 from esmc_desktop.gui.photo_grid import PhotoGrid
 from esmc_desktop.gui.photo_model import PHOTO_ROLE, dragged_photos
 
@@ -75,13 +75,13 @@ class ClusterList(QListWidget):
 
 
 class CriterionView(QWidget):
-    """Shows; edits go out as signals to the window, which changes the EditableResult and refreshes."""
+    """Shows; edits go out as signals to the window, which changes the SortResult and refreshes."""
 
     rename_requested = Signal(int, str)  # cluster, new name
     move_requested = Signal(list, int)  # photo indices, cluster
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
 
-    def __init__(self, result: EditableResult, criterion: int, icons: dict[str, QIcon]) -> None:
+    def __init__(self, result: SortResult, criterion: int, icons: dict[str, QIcon]) -> None:
         super().__init__()
         self.result, self.index = result, criterion
         crit = result.criterion(criterion)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QTreeWidget, QTreeWidgetItem, QWidget)
+from typing import Callable
 
-from esmc_desktop.editable_result import EditableResult
-from esmc_desktop.photos.export import MODES, plan
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QMessageBox, QPushButton, QTreeWidget, QTreeWidgetItem, QWidget)
+
+from esmc_desktop.app.export import MODES, ExportReport, preview
+from esmc_desktop.app.result import SortResult
 
 MODE_HELP = {
     "copy": "Copies the photos; the originals stay where they are.",
@@ -19,7 +21,7 @@ MODE_HELP = {
 
 
 class ExportDialog(QDialog):
-    def __init__(self, result: EditableResult, parent: QWidget | None = None, destination: str = "") -> None:
+    def __init__(self, result: SortResult, parent: QWidget | None = None, destination: str = "") -> None:
         super().__init__(parent)
         self.result = result
         self.setWindowTitle("Export clusters as folders")
@@ -63,9 +65,7 @@ class ExportDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(text))
         if not text:
             return
-        counts: dict[Path, int] = {}
-        for *_, folder in plan(self.result.photo_paths(), self.result.assignments(), Path(text)):
-            counts[folder] = counts.get(folder, 0) + 1
+        counts = preview(self.result, Path(text))
         tops: dict[Path, QTreeWidgetItem] = {}
         for folder, n in counts.items():
             top = tops.get(folder.parent)
@@ -78,3 +78,13 @@ class ExportDialog(QDialog):
 
     def choice(self) -> tuple[Path, str]:
         return Path(self.destination.text().strip()), self.mode.currentText()
+
+
+def finished_box(parent: QWidget, report: ExportReport, open_folder: Callable[[], None]) -> QMessageBox:
+    """'N files are in OUT', with Open folder; opened (not run) so the window goes on."""
+    box = QMessageBox(QMessageBox.Icon.Information, "Export finished", f"{report.files:,} files are in {report.out}.",
+                      parent=parent)
+    box.addButton("Open folder", QMessageBox.ButtonRole.AcceptRole).clicked.connect(open_folder)
+    box.addButton(QMessageBox.StandardButton.Close)
+    box.open()
+    return box

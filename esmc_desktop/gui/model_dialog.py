@@ -1,4 +1,8 @@
-"""Choose the model pair (LM GGUF + mmproj GGUF) and where it runs; files are checked before they are accepted."""
+"""Choose the model pair (LM GGUF + mmproj GGUF) and where it runs; files are checked before they are accepted.
+
+The check reads both files and probes the GPU (it loads llama.cpp), so it runs in a
+background job, a moment after the last keystroke; OK waits for a good verdict.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QWidget)
 
-from esmc_desktop.errors import EsmcError
-from esmc_desktop.mllm.gguf_files import check_pair
-from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu
+from esmc_desktop.app.model import ModelFiles, check_model
+from esmc_desktop.gui.jobs import JobRunner
+from esmc_desktop.mllm.gpu import GpuLayers
+
+TYPING_PAUSE_MS = 300
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,14 @@ class ModelChoice:
 
 
 class ModelDialog(QDialog):
+    checked = Signal(bool)  # the verdict on the fields as they are now: True when the pair works
+
     def __init__(self, lm: Path, mmproj: Path, parent: QWidget | None = None, *, gpu_layers: GpuLayers = GpuLayers(),
                  threads: int | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model")
+        self.jobs = JobRunner(self)
+        self._asked = 0  # the check whose answer counts (the fields may change while one runs)
         self.lm = QLineEdit(str(lm))
         self.lm.setAccessibleName("Language model GGUF")
         self.mmproj = QLineEdit(str(mmproj))
@@ -52,9 +63,9 @@ class ModelDialog(QDialog):
         form.addRow("CPU threads:", self.threads)
         form.addRow(self.verdict)
         form.addRow(self.buttons)
-        self.lm.textChanged.connect(self.check)
-        self.mmproj.textChanged.connect(self.check)
-        self.gpu_layers.valueChanged.connect(self.check)
+        self._pause = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS, timeout=self.check)
+        for signal in (self.lm.textChanged, self.mmproj.textChanged, self.gpu_layers.valueChanged):
+            signal.connect(self._changed)
         self.resize(640, 220)
         self.check()
 
@@ -71,24 +82,39 @@ class ModelDialog(QDialog):
         if path:
             edit.setText(path)
 
-    def check(self) -> bool:
-        """Validate the pair now, so a wrong file is refused here and not halfway through a run."""
-        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        try:
-            check_pair(self.lm.text().strip(), self.mmproj.text().strip())
-            where = plan_gpu(self._gpu_spec(), self.lm.text().strip()).message
-        except (EsmcError, OSError, ValueError) as e:
-            self.verdict.setText(f"⚠ {e}")
-            ok.setEnabled(False)
-            return False
-        self.verdict.setText(f"✓ {Path(self.lm.text()).name} and {Path(self.mmproj.text()).name} fit together; "
-                             f"{where}.")
-        ok.setEnabled(True)
-        return True
+    def _ok(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
-    def _gpu_spec(self) -> GpuLayers:
-        return GpuLayers() if self.gpu_layers.value() < 0 else GpuLayers(self.gpu_layers.value())
+    def _changed(self) -> None:
+        self._asked += 1  # an answer still on its way is about the old fields
+        self._ok().setEnabled(False)
+        self.verdict.setText("Checking…")
+        self._pause.start()
+
+    def check(self) -> None:
+        """Check the pair as the fields say now, in the background; `checked` gives the verdict."""
+        self._pause.stop()
+        self._asked += 1
+        asked, choice = self._asked, self.choice()
+        self._ok().setEnabled(False)
+        self.verdict.setText("Checking…")
+        self.jobs.start(lambda feedback: check_model(ModelFiles(choice.lm, choice.mmproj), choice.gpu_layers),
+                        lambda where: self._answer(asked, True, f"✓ {choice.lm.name} and {choice.mmproj.name} fit "
+                                                                f"together; {where}."),
+                        on_failure=lambda message: self._answer(asked, False, f"⚠ {message}"))
+
+    def _answer(self, asked: int, ok: bool, text: str) -> None:
+        if asked != self._asked:
+            return  # the fields changed since: a newer check is on its way
+        self.verdict.setText(text)
+        self._ok().setEnabled(ok)
+        self.checked.emit(ok)
 
     def choice(self) -> ModelChoice:
-        return ModelChoice(Path(self.lm.text().strip()), Path(self.mmproj.text().strip()), self._gpu_spec(),
+        gpu = GpuLayers() if self.gpu_layers.value() < 0 else GpuLayers(self.gpu_layers.value())
+        return ModelChoice(Path(self.lm.text().strip()), Path(self.mmproj.text().strip()), gpu,
                            self.threads.value() or None)
+
+    def done(self, result: int) -> None:
+        self.jobs.shutdown()  # a check still running ends before the dialog goes
+        super().done(result)

@@ -7,7 +7,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from esmc_desktop.gui.photo_model import PhotoModel
-from esmc_desktop.photos.scan import Photo
+from esmc_desktop.app.scan import Photo
 
 THUMB = 120
 

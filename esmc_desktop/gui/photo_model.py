@@ -7,7 +7,7 @@ import json
 from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QSize, Qt, QUrl
 from PySide6.QtGui import QIcon
 
-from esmc_desktop.photos.scan import Photo
+from esmc_desktop.app.scan import Photo
 
 PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
 PHOTOS_MIME = "application/x-esmc-desktop-photos"

@@ -1,0 +1,46 @@
+"""Assign: sort new photos into an exported result with its saved heads, without clustering again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from esmc_desktop.app import checks
+from esmc_desktop.app.export import ExportReport
+from esmc_desktop.app.feedback import Feedback
+from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.scan import Photo, Skipped
+from esmc_desktop.pipeline import RunSettings, assign_new_photos
+from esmc_desktop.saved_result import load_result
+
+
+@dataclass(frozen=True)
+class AssignReport:
+    photos: list[Photo]
+    skipped: list[Skipped]
+    images_encoded: int
+    export: ExportReport
+
+
+def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles | None = None, *,
+                  settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(), mode: str = "copy",
+                  dry_run: bool = False, feedback: Feedback | None = None) -> AssignReport:
+    """Place the photos of `folder` into `result_dir`'s clusters. `model` None: the pair the result was made with.
+
+    Raises Cancelled (nothing exported) when `feedback.cancel` is set during the photo pass.
+    """
+    feedback = feedback or Feedback()
+    checks.photo_folder(folder)
+    saved = load_result(result_dir)
+    model = model or ModelFiles(saved.lm, saved.mmproj)
+    checks.model_files(model.lm, model.mmproj)
+    checks.context_size(settings.n_ctx, model.mmproj)
+    settings, where = compute_settings(model, settings, gpu)
+    feedback.say(where)
+    done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings, progress=feedback.progress,
+                             cancel=feedback.cancel)
+    placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run)
+    return AssignReport(done.photos, done.skipped, done.images_encoded,
+                        ExportReport(Path(result_dir), mode, dry_run, placements))

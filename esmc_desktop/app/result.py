@@ -1,0 +1,136 @@
+"""The one result of a sort: what the method computed and what the user made of it, per criterion.
+
+The window shows it, the user renames clusters and moves photos in it, and export writes
+folders, manifests and saved heads from it. Each criterion carries its own computation
+(prompt, target, trained head) next to its editable clusters, so nothing is matched by
+position between parallel objects. The names here are those the saved result uses on disk
+(text, prompt, layer, position, names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esmc_desktop.errors import EsmcError
+from esmc_desktop.method.head import HeadWeights
+from esmc_desktop.mllm.logit_lens import LensParams
+from esmc_desktop.photos.scan import Photo, Skipped
+from esmc_desktop.pipeline import ClusterResult, CriterionResult
+
+
+@dataclass
+class CriterionClusters:
+    """One criterion: its clusters (names, a cluster and confidence per photo) and how they were computed."""
+
+    computed: CriterionResult  # prompt, keywords, target, trained head, lens readings: never edited
+    names: list[str]
+    labels: list[int]
+    confidences: list[float]
+    explanations: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+    @classmethod
+    def of(cls, computed: CriterionResult) -> "CriterionClusters":
+        return cls(computed, list(computed.names), [int(x) for x in computed.labels],
+                   [float(x) for x in computed.confidences], [list(e) for e in computed.explanations], computed.note)
+
+    @property
+    def text(self) -> str:
+        return self.computed.criterion.text
+
+    @property
+    def prompt(self) -> str:
+        return self.computed.prompt
+
+    @property
+    def keywords(self) -> list[str]:
+        return self.computed.keywords
+
+    @property
+    def layer(self) -> int:
+        return self.computed.localization.layer
+
+    @property
+    def position(self) -> int:
+        return self.computed.localization.position
+
+    @property
+    def where_read(self) -> str:
+        """How the (layer, position) was found, in words."""
+        return self.computed.localization.message
+
+    @property
+    def weights(self) -> HeadWeights:
+        return self.computed.weights
+
+    def members(self, cluster: int) -> list[int]:
+        """Indices of the photos in a cluster, in photo order."""
+        return [i for i, label in enumerate(self.labels) if label == cluster]
+
+
+@dataclass(frozen=True)
+class LensReading:
+    """Why a photo sits where it does: its most probable lens tokens where the criterion is read."""
+
+    prompt: str
+    layer: int
+    position: int
+    token: str  # the prompt token at `position`
+    tokens: list[tuple[str, float]]  # (token, probability), most probable first
+
+
+class SortResult:
+    """The photos of a sort and, per criterion, clusters that can be renamed and photos that can be moved."""
+
+    def __init__(self, computed: ClusterResult, lm: Path, mmproj: Path) -> None:
+        self.root: Path = computed.root
+        self.photos: list[Photo] = list(computed.photos)
+        self.skipped: list[Skipped] = list(computed.skipped)
+        self.criteria = [CriterionClusters.of(c) for c in computed.criteria]
+        self.lm, self.mmproj = Path(lm), Path(mmproj)
+        self.model_fingerprint: str = computed.model_fingerprint
+        self.lens: LensParams = computed.lens
+        self.images_encoded: int = computed.images_encoded
+        self.edited = False  # renames and moves that no export has written yet
+
+    def criterion(self, index: int) -> CriterionClusters:
+        if not 0 <= index < len(self.criteria):
+            raise EsmcError(f"there is no criterion {index + 1}; the result has {len(self.criteria)}")
+        return self.criteria[index]
+
+    def rename(self, criterion: int, cluster: int, name: str) -> None:
+        """Rename a cluster; names stay unique within a criterion, because each becomes a folder."""
+        crit = self.criterion(criterion)
+        name = name.strip()
+        if not name:
+            raise EsmcError("a cluster needs a name")
+        if any(n.casefold() == name.casefold() for i, n in enumerate(crit.names) if i != cluster):
+            raise EsmcError(f"'{name}' is already a cluster of '{crit.text}'")
+        if crit.names[cluster] != name:
+            crit.names[cluster] = name
+            self.edited = True
+
+    def move(self, criterion: int, photo: int, cluster: int) -> None:
+        """Put a photo into another cluster by hand; its confidence becomes 1 (the user said so)."""
+        crit = self.criterion(criterion)
+        if not 0 <= cluster < len(crit.names):
+            raise EsmcError(f"'{crit.text}' has no cluster {cluster + 1}")
+        crit.labels[photo] = cluster
+        crit.confidences[photo] = 1.0
+        self.edited = True
+
+    def lens_reading(self, criterion: int, photo: int) -> LensReading:
+        """What the model read in a photo for a criterion: the reason shown when the photo is selected."""
+        crit = self.criterion(criterion)
+        tokens = crit.computed.lens_tokens[photo] if photo < len(crit.computed.lens_tokens) else []
+        return LensReading(crit.prompt, crit.layer, crit.position, crit.computed.target_token, list(tokens))
+
+    def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
+        """Per criterion, (cluster, name, confidence) per photo, as the user left them."""
+        return {c.text: [(label, c.names[label], conf) for label, conf in zip(c.labels, c.confidences)]
+                for c in self.criteria}
+
+    def photo_paths(self) -> list[tuple[Path, str]]:
+        """(path, content hash) per photo, in photo order."""
+        return [(p.path, p.sha256) for p in self.photos]

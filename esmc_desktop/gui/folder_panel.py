@@ -1,0 +1,102 @@
+"""The photo folder: typed or browsed, with how many photos it holds and why some files are skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from esmc_desktop.app.scan import ScanResult, Skipped, display, scan_folder
+from esmc_desktop.gui.jobs import JobRunner
+from esmc_desktop.gui.preferences import Preferences
+from esmc_desktop.gui.run_panel import count
+
+
+class FolderPanel(QWidget):
+    """Scans the folder the user picks (a side job) and says what it holds; `scanned` gives the scan."""
+
+    scanned = Signal(object)  # ScanResult of the folder in the field
+    failed = Signal(str)
+
+    def __init__(self, jobs: JobRunner, prefs: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs, self.prefs = jobs, prefs
+        self.skipped: list[Skipped] = []
+        self._scanned: tuple[Path, int] | None = None  # the folder last scanned and its number of photos
+        self.folder_edit = QLineEdit(placeholderText="Photo folder")
+        self.folder_edit.setAccessibleName("Photo folder")
+        self.folder_edit.editingFinished.connect(lambda: self.open_folder(self.folder()))
+        browse = QPushButton("&Browse…", clicked=self.browse)
+        browse.setToolTip("Choose the folder of photos to sort (Ctrl+O)")
+        self.folder_info = QLabel(wordWrap=True)
+        self.folder_info.setAccessibleName("Photos found in the folder")
+        self.skipped_button = QPushButton("Why skipped…", clicked=self.show_skipped, visible=False)
+        self.skipped_button.setToolTip("The files that will not be sorted, each with the reason")
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        info = QHBoxLayout()
+        info.addWidget(self.folder_info, 1)
+        info.addWidget(self.skipped_button)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(row)
+        box.addLayout(info)
+
+    def folder(self) -> Path:
+        """The folder in the field ('.' when it is empty)."""
+        return Path(self.folder_edit.text().strip())
+
+    def browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Photo folder", self.folder_edit.text())
+        if folder:
+            self.open_folder(Path(folder))
+
+    def set_folder(self, folder: Path) -> None:
+        if self.folder_edit.text() != str(folder):
+            self.folder_edit.setText(str(folder))
+
+    def open_folder(self, folder: Path) -> None:
+        """Use this folder: remember it; count its photos and the files to be skipped, off the GUI thread."""
+        if str(folder) == "." or not folder.is_dir():  # "." is what an empty field becomes
+            self.set_skipped([])
+            return self.folder_info.setText("" if str(folder) == "." else f"{folder} is not a folder.")
+        self.set_folder(folder)
+        if self._scanned is not None and self._scanned[0] == folder and self._scanned[1]:
+            return  # the same folder again (the field lost focus): nothing new to count
+        self._scanned = (folder, 0)
+        self.prefs.add_recent_folder(folder)
+        self.set_skipped([])
+        self.folder_info.setText(f"Looking at {folder}…")
+        self.jobs.start(lambda feedback: (folder, scan_folder(folder)), self._show_scan, on_failure=self.failed.emit)
+
+    def _show_scan(self, answer: tuple[Path, ScanResult]) -> None:
+        folder, found = answer
+        if self.folder() != folder:
+            return  # the user has chosen another folder since
+        self._scanned = (folder, len(found.photos))
+        n, skipped = len(found.photos), len(found.skipped)
+        self.folder_info.setText(count(n, "photo") + (f"; {count(skipped, 'file')} will be skipped" if skipped else "")
+                                 + ("" if n else " — nothing to sort here"))
+        self.set_skipped(found.skipped)
+        self.scanned.emit(found)
+
+    def set_skipped(self, skipped: list[Skipped]) -> None:
+        """The files not sorted, from the folder's scan or from the last run."""
+        self.skipped = list(skipped)
+        self.skipped_button.setVisible(bool(self.skipped))
+
+    def skipped_text(self) -> str:
+        return "\n".join(f"{display(s.path)}: {s.reason}" for s in self.skipped)
+
+    def show_skipped(self) -> None:
+        """The skipped files with their reasons, in a message box with details."""
+        if not self.skipped:
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "Skipped files",
+                          f"Not sorted: {count(len(self.skipped), 'file')}. Show Details gives each one's reason.",
+                          parent=self)
+        box.setDetailedText(self.skipped_text())
+        box.open()

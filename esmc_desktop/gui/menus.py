@@ -1,0 +1,54 @@
+"""The window's menu bar: File, Edit, Model, View, Help; the actions call the window's public methods."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow
+
+from esmc_desktop.gui.preferences import THEMES
+
+
+class Menus:
+    """Builds the menus on `window`; keeps the actions whose state the window changes."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        self.window = window
+        bar = window.menuBar()
+        file = bar.addMenu("&File")
+        file.addAction(QAction("&Open photo folder…", window, shortcut=QKeySequence.StandardKey.Open,
+                               triggered=window.folder_panel.browse))
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        file.addAction(QAction("&Quit", window, shortcut=QKeySequence.StandardKey.Quit, triggered=window.close))
+        edit = bar.addMenu("&Edit")
+        self.undo_action = QAction("&Undo move export", window, enabled=False, triggered=window.undo_last_move)
+        self.undo_action.setToolTip("Put the moved photos back where they were")
+        edit.addAction(self.undo_action)
+        self.open_action = QAction("&Open export folder", window, enabled=False, triggered=window.open_export_folder)
+        edit.addAction(self.open_action)
+        self.assign_action = QAction("&Assign new photos…", window, triggered=window.assign_dialog)
+        self.assign_action.setToolTip("Sort new photos into an exported result with its saved heads, "
+                                      "without clustering again")
+        edit.addAction(self.assign_action)
+        model = bar.addMenu("&Model")
+        model.addAction(QAction("&Model files and GPU…", window, triggered=window.model_panel.open_dialog))
+        view = bar.addMenu("&View")
+        themes = QActionGroup(window)
+        self.theme_actions = {}
+        for choice in THEMES:
+            action = QAction(f"{choice.capitalize()} theme", window, checkable=True,
+                             checked=choice == window.prefs.theme(),
+                             triggered=lambda _=False, c=choice: window.set_theme(c))
+            themes.addAction(action)
+            view.addAction(action)
+            self.theme_actions[choice] = action
+        bar.addMenu("&Help").addAction(QAction("Open &log folder", window, triggered=window.open_log_folder))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = self.window.prefs.recent_folders()
+        for folder in folders:
+            self.recent_menu.addAction(str(folder), lambda f=folder: self.window.open_folder(f))
+        if not folders:
+            self.recent_menu.addAction("No folders yet").setEnabled(False)
