@@ -1,1 +1,15 @@
-"""The application layer: the use cases the CLI and the window both call (checks first)."""
+"""The application layer: the use cases the CLI and the window both call, one module each.
+
+    scan.scan_folder(folder) -> ScanResult
+    sort.sort_photos(folder, criteria, model, settings=, gpu=, cache_dir=, feedback=) -> SortResult
+    keywords.suggest_keywords(criterion, model, settings=, gpu=) -> list[str]
+    export.export_result(result, out, mode=, dry_run=, feedback=) -> ExportReport   (folders, manifests,
+        saved heads, all from the SortResult as the user edited it); export.preview(result, out)
+    assign.assign_photos(folder, result_dir, model=None, settings=, gpu=, mode=, dry_run=, feedback=)
+    undo.undo_move(out) -> int
+    inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model
+
+result.SortResult is the one result (per criterion: the computation and the user's edits);
+model.ModelFiles names a model pair; feedback.Feedback carries progress, notes and cancel;
+checks.* run before any long work. Every mistake is an esmc_desktop.errors.EsmcError.
+"""
