@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -233,6 +234,40 @@ def cmd_assign(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_learn(args: argparse.Namespace) -> int:
+    """Learn from the photos you moved between cluster folders (and folders you renamed); re-sort the rest."""
+    import json
+
+    from esmc_desktop.app.learn import learn_export
+
+    report = learn_export(args.out, cache_dir=args.cache)
+    if args.json:
+        print(json.dumps({"out": str(report.out), "move_export": report.move_export,
+                          "ignored": [str(p) for p in report.ignored],
+                          "criteria": [{"criterion": c.criterion, "corrections": c.corrections,
+                                        "retrained": c.retrained, "renamed": c.renamed, "added": c.added,
+                                        "removed": c.removed,
+                                        "moved": [{"file": f, "from": a, "to": b} for f, a, b in c.moved]}
+                                       for c in report.criteria]}, indent=2))
+        return EXIT_OK
+    for c in report.criteria:
+        print(f"{c.criterion}: {c.corrections} photo(s) you moved" + (", head retrained" if c.retrained else ""))
+        for old, new in c.renamed:
+            print(f"  renamed {old} -> {new}")
+        for name in c.added:
+            print(f"  new cluster {name}")
+        for name in c.removed:
+            print(f"  removed empty cluster {name}")
+        for (a, b), n in sorted(Counter((a, b) for _, a, b in c.moved).items()):
+            print(f"  {n:5d} re-sorted {a} -> {b}")
+    for path in report.ignored:
+        print(f"left alone (not a photo of this export): {path}", file=sys.stderr)
+    moved = sum(len(c.moved) for c in report.criteria)
+    print(f"{moved} photo(s) you did not touch were re-sorted under {report.out}; the ones you placed stayed"
+          + ("; `esmc-desktop undo` still puts every original back" if report.move_export else ""))
+    return EXIT_OK
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     """Put back every photo a move took away."""
     from esmc_desktop.app.undo import undo_move
@@ -429,6 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("learn", help="learn from photos you moved between cluster folders; re-sort the rest",
+                       description=cmd_learn.__doc__ + " Every photo found in another cluster folder than it was "
+                       "exported to counts as a correction; a renamed folder renames its cluster, a new folder "
+                       "makes a new cluster. Photos you placed are never moved.")
+    p.add_argument("out", type=Path, help="the --out folder of an earlier `cluster` (or window export)")
+    p.add_argument("--cache", type=Path, help="the feature cache the export was made with (default: the user "
+                                              "cache folder)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=cmd_learn)
 
     p = sub.add_parser("undo", help="reverse a --mode move export", description=cmd_undo.__doc__)
     p.add_argument("out", type=Path, help="the --out folder of the move")

@@ -131,7 +131,8 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
     progress(Progress(stage, done, total, rate, left))
 
 
-def _lens_key(params: LensParams) -> str:
+def lens_key(params: LensParams) -> str:
+    """The lens part of a cached vector's key."""
     return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
 
 
@@ -182,7 +183,7 @@ class ClusterJob:
             kw_ids = [keyword_token_ids(k, rt.tokenize) for k in keywords]
             prompts = [c.prompt for c in self.criteria]
             usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped)
-            keys = [VectorKey(model_fp, p, t.layer, t.position, _lens_key(s.lens)) for p, t in zip(prompts, targets)]
+            keys = [VectorKey(model_fp, p, t.layer, t.position, lens_key(s.lens)) for p, t in zip(prompts, targets)]
             vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped)
             results = [self._cluster(c, p, kw, ids, t, vectors[i], rt)
                        for i, (c, p, kw, ids, t) in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
@@ -201,7 +202,7 @@ class ClusterJob:
         sample = [photos[i] for i in chosen]
         token_ids = [np.array([t for ids in kw.values() for t in ids], np.int64) for kw in kw_ids]
         cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(t.tolist()) for t in token_ids],
-                     "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": _lens_key(s.lens)}
+                     "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens)}
         cached = cache.get_localization(cache_key)
         bad: set[str] = set()
         if cached is None:
@@ -333,7 +334,8 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                 vec = lens.project(states.layer(c.layer)[c.position][None])
                 proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
                 cluster = int(proba.argmax())
-                per[c.text].append((cluster, c.names[cluster], float(proba[cluster])))
+                per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
+                                    else float("nan")))
             _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
         encoded = rt.stats.images_encoded
     return Assignment(kept, skipped, per, encoded)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.files import write_atomic
-from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
+from esmc_desktop.method.head import HeadWeights
+from esmc_desktop.method.onnx_head import OnnxHead, export_onnx, rewrite_metadata
 from esmc_desktop.photos.export import STATE_DIR
 
 RESULT_FILE = "result.json"
@@ -75,6 +76,24 @@ def load_result(out: Path | str) -> SavedResult:
                            int(data["lens_top_k"]), bool(data["lens_final_norm"]), criteria)
     except (ValueError, KeyError, TypeError) as exc:
         raise EsmcError(f"{path} is damaged ({exc})") from exc
+
+
+def update_criterion(out: Path | str, index: int, weights: HeadWeights | None, names: list[str]) -> None:
+    """Replace one criterion's head (None: keep it) and cluster names: what was learnt from corrections.
+
+    The head's metadata is kept (prompt, place, model...), with the new names; `assign` then sorts new
+    photos with what was learnt.
+    """
+    saved = load_result(out)
+    criterion = saved.criteria[index]
+    if weights is not None:
+        export_onnx(weights, criterion.head, dict(OnnxHead(criterion.head).metadata, names=list(names)))
+    else:
+        rewrite_metadata(criterion.head, {"names": list(names)})
+    path = Path(out) / STATE_DIR / RESULT_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["criteria"][index]["names"] = list(names)
+    write_atomic(path, json.dumps(data, indent=2))
 
 
 def load_heads(saved: SavedResult, model_fingerprint: str) -> list[OnnxHead]:

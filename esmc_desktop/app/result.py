@@ -29,6 +29,7 @@ class CriterionClusters:
     confidences: list[float]
     explanations: list[list[str]] = field(default_factory=list)
     note: str = ""
+    placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
 
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
@@ -118,7 +119,21 @@ class SortResult:
             raise EsmcError(f"'{crit.text}' has no cluster {cluster + 1}")
         crit.labels[photo] = cluster
         crit.confidences[photo] = 1.0
+        crit.placed.add(photo)
         self.edited = True
+
+    def add_cluster(self, criterion: int, name: str) -> int:
+        """A new, empty cluster (photos are then moved into it by hand); returns its id."""
+        crit = self.criterion(criterion)
+        crit.names.append("")
+        crit.explanations.append([])
+        try:
+            self.rename(criterion, len(crit.names) - 1, name)
+        except EsmcError:
+            crit.names.pop()
+            crit.explanations.pop()
+            raise
+        return len(crit.names) - 1
 
     def lens_reading(self, criterion: int, photo: int) -> LensReading:
         """What the model read in a photo for a criterion: the reason shown when the photo is selected."""

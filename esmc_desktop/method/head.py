@@ -6,10 +6,14 @@ of photos closest to its centroid become pseudo-labels; a 2-layer MLP
 epochs (one full-batch step per epoch, as Algorithm 2 is written; momentum
 SGD, see _Momentum for why not Adam); every
 photo's label is the argmax of the MLP, its confidence the
-softmax maximum. If the MLP's argmax leaves empty a cluster k-means had
-populated, the head failed to learn it and nearest-centroid assignment is
-kept instead (`used_head_` is False), expressed as the same kind of network. No ground truth anywhere: the reference script picks its best
-epoch by ground-truth NMI, we train a fixed number of epochs, seeded.
+softmax maximum after calibration (see `calibrate`). If the MLP's argmax leaves
+empty a cluster k-means had populated, the head failed to learn it and
+nearest-centroid assignment is kept instead (`used_head_` is False), expressed
+as the same kind of network; its softmax is about 1/K everywhere and means
+nothing, so its confidences are NaN ("not known") and say so
+(`HeadWeights.has_confidence`). No ground truth anywhere: the reference script
+picks its best epoch by ground-truth NMI, we train a fixed number of epochs,
+seeded.
 
 The first layer only keeps rows for vocabulary entries that occur in the
 pseudo-labelled photos ("active" tokens). On those photos that is the same
@@ -26,7 +30,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import optimize, sparse
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
@@ -48,11 +52,22 @@ class HeadWeights:
     w2: np.ndarray  # (H, K)
     b2: np.ndarray  # (K,)
     n_vocab: int
+    has_confidence: bool = True  # False: the softmax only ranks clusters, it is no probability
+
+    def logits(self, X: sparse.csr_matrix) -> np.ndarray:
+        Xa = _restrict(X, self.active)
+        return np.maximum(Xa @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
 
     def predict_proba(self, X: sparse.csr_matrix) -> np.ndarray:
-        Xa = _restrict(X, self.active)
-        hidden = np.maximum(Xa @ self.w1 + self.b1, 0.0)
-        return _softmax(hidden @ self.w2 + self.b2)
+        return _softmax(self.logits(X))
+
+    def margins(self, X: sparse.csr_matrix) -> np.ndarray:
+        """How far each photo is from its cluster's border: best minus second-best logit.
+
+        Ranks photos from least to most certain where probabilities all round to 1.0 (float32).
+        """
+        top2 = np.sort(self.logits(X), axis=1)[:, -2:]
+        return top2[:, 1] - top2[:, 0]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -116,15 +131,20 @@ class ClusteringHead:
         self.kmeans_labels_ = kmeans.labels_
         rows, targets = self._pseudo_labels(X, kmeans)
         self.pseudo_rows_ = rows
-        self.weights_ = self._train(X, rows, targets)
-        proba = self.weights_.predict_proba(X)
+        weights = train_mlp(X, rows, targets, self.n_clusters, hidden=self.hidden, epochs=self.epochs,
+                            learning_rate=self.learning_rate, seed=self.seed, optimizer=self.optimizer)
+        proba = weights.predict_proba(X)
         self.used_head_ = len(np.unique(proba.argmax(axis=1))) >= len(np.unique(kmeans.labels_))
-        if not self.used_head_:
+        if self.used_head_:
+            held_out = np.setdiff1d(np.arange(X.shape[0]), rows)
+            weights = calibrate(weights, X[held_out], kmeans.labels_[held_out])
+        else:
             # The MLP emptied a cluster k-means had populated: it failed to learn it. Keep k-means.
-            self.weights_ = _centroid_weights(kmeans.cluster_centers_)
-            proba = self.weights_.predict_proba(X)
+            weights = _centroid_weights(kmeans.cluster_centers_)
+        self.weights_ = weights
+        proba = weights.predict_proba(X)
         self.labels_ = proba.argmax(axis=1)
-        self.confidences_ = proba.max(axis=1)
+        self.confidences_ = confidences(weights, proba)
         return self
 
     def _pseudo_labels(self, X: sparse.csr_matrix, kmeans: KMeans) -> tuple[np.ndarray, np.ndarray]:
@@ -141,28 +161,6 @@ class ClusteringHead:
             targets.append(np.full(len(closest), k))
         return np.concatenate(rows), np.concatenate(targets)
 
-    def _train(self, X: sparse.csr_matrix, rows: np.ndarray, targets: np.ndarray) -> HeadWeights:
-        rng = np.random.default_rng(self.seed)
-        train = X[rows]
-        active = np.unique(train.indices).astype(np.int64)
-        Xa = _restrict(train, active)
-        n_in, n_out = len(active), self.n_clusters
-        # PyTorch's nn.Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), over the full |V| fan-in
-        bound1, bound2 = 1.0 / np.sqrt(X.shape[1]), 1.0 / np.sqrt(self.hidden)
-        params = [
-            rng.uniform(-bound1, bound1, (n_in, self.hidden)).astype(np.float32),
-            rng.uniform(-bound1, bound1, self.hidden).astype(np.float32),
-            rng.uniform(-bound2, bound2, (self.hidden, n_out)).astype(np.float32),
-            rng.uniform(-bound2, bound2, n_out).astype(np.float32),
-        ]
-        kind, default_lr = OPTIMIZERS[self.optimizer]
-        optimizer = kind(params, self.learning_rate or default_lr)
-        onehot = np.eye(n_out, dtype=np.float32)[targets]
-        for _ in range(self.epochs):
-            optimizer.step(_gradients(params, Xa, onehot))
-        w1, b1, w2, b2 = params
-        return HeadWeights(active, w1, b1, w2, b2, X.shape[1])
-
     def predict_proba(self, X) -> np.ndarray:
         """Cluster probabilities of new lens vectors, (n, K), with the trained head."""
         return self.weights_.predict_proba(check_vectors(X, min_rows=1))
@@ -170,6 +168,72 @@ class ClusteringHead:
     def predict(self, X) -> np.ndarray:
         """The cluster of each new lens vector: what fit() gave its own photos, for photos it never saw."""
         return self.predict_proba(X).argmax(axis=1)
+
+
+def train_mlp(X: sparse.csr_matrix, rows: np.ndarray, targets: np.ndarray, n_out: int, *,
+              sample_weight: np.ndarray | None = None, hidden: int = 512, epochs: int = 100,
+              learning_rate: float | None = None, seed: int = 0, optimizer: str = "sgd") -> HeadWeights:
+    """Algorithm 2's MLP |V| -> hidden -> n_out, trained full-batch on X[rows] -> targets.
+
+    `sample_weight` (default 1 each) weighs each row's cross-entropy: learning from corrections
+    counts a photo the user placed more than a pseudo-label.
+    """
+    rng = np.random.default_rng(seed)
+    train = X[rows]
+    active = np.unique(train.indices).astype(np.int64)
+    Xa = _restrict(train, active)
+    # PyTorch's nn.Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), over the full |V| fan-in
+    bound1, bound2 = 1.0 / np.sqrt(X.shape[1]), 1.0 / np.sqrt(hidden)
+    params = [
+        rng.uniform(-bound1, bound1, (len(active), hidden)).astype(np.float32),
+        rng.uniform(-bound1, bound1, hidden).astype(np.float32),
+        rng.uniform(-bound2, bound2, (hidden, n_out)).astype(np.float32),
+        rng.uniform(-bound2, bound2, n_out).astype(np.float32),
+    ]
+    kind, default_lr = OPTIMIZERS[optimizer]
+    step = kind(params, learning_rate or default_lr)
+    onehot = np.eye(n_out, dtype=np.float32)[targets]
+    weight = np.ones(len(rows), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
+    weight = (weight / weight.sum())[:, None]
+    for _ in range(epochs):
+        step.step(_gradients(params, Xa, onehot, weight))
+    w1, b1, w2, b2 = params
+    return HeadWeights(active, w1, b1, w2, b2, X.shape[1])
+
+
+def calibrate(weights: HeadWeights, X: sparse.csr_matrix, targets: np.ndarray) -> HeadWeights:
+    """The head with its logits divided by one temperature fitted on photos it was not trained on.
+
+    A head trained to near-zero loss on its pseudo-labels says 0.99+ for almost every photo. Temperature
+    scaling (Guo et al., 2017) fits one T by the likelihood of `targets` on held-out photos: k-means's
+    clusters in a first clustering, the clusters with the user's corrections when learning from them.
+    The confidence then means: the probability, estimated on photos the head never trained on, that a
+    photo belongs to the cluster it was put in, as the clustering it reproduces would have it. One scalar,
+    argmax unchanged, folded into the last layer, so ONNX and `assign` carry it unchanged. Without
+    held-out photos it is returned as it is.
+    """
+    if X.shape[0] == 0:
+        return weights
+    logits = weights.logits(X)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    picked = logits[np.arange(len(targets)), targets]
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - picked / np.exp(log_t)))
+
+    # T between 1/20 and 100: wide enough for any head, and a head that agrees on every held-out
+    # photo (the likelihood then keeps rising as T falls) stops at a finite, near-certain T.
+    log_t = optimize.minimize_scalar(nll, bounds=(np.log(0.05), np.log(100.0)), method="bounded").x
+    t = float(np.exp(log_t))
+    return HeadWeights(weights.active, weights.w1, weights.b1, weights.w2 / t, weights.b2 / t, weights.n_vocab)
+
+
+def confidences(weights: HeadWeights, proba: np.ndarray) -> np.ndarray:
+    """Each photo's probability for its cluster; NaN where the head's softmax is no probability."""
+    if not weights.has_confidence:
+        return np.full(len(proba), np.nan)
+    return proba.max(axis=1)
 
 
 def _centroid_weights(centers: np.ndarray) -> HeadWeights:
@@ -182,16 +246,17 @@ def _centroid_weights(centers: np.ndarray) -> HeadWeights:
     active = np.flatnonzero(np.abs(centers).sum(axis=0) > 0).astype(np.int64)
     k = centers.shape[0]
     return HeadWeights(active, 2.0 * centers[:, active].T, np.zeros(k, np.float32), np.eye(k, dtype=np.float32),
-                       -(centers * centers).sum(axis=1), centers.shape[1])
+                       -(centers * centers).sum(axis=1), centers.shape[1], has_confidence=False)
 
 
-def _gradients(params: list[np.ndarray], Xb: sparse.csr_matrix, yb: np.ndarray) -> list[np.ndarray]:
-    """Cross-entropy gradients of the 2-layer ReLU MLP on one minibatch."""
+def _gradients(params: list[np.ndarray], Xb: sparse.csr_matrix, yb: np.ndarray,
+               weight: np.ndarray) -> list[np.ndarray]:
+    """Weighted cross-entropy gradients of the 2-layer ReLU MLP; `weight` (n, 1) sums to 1."""
     w1, b1, w2, b2 = params
     pre = Xb @ w1 + b1
     hidden = np.maximum(pre, 0.0)
     proba = _softmax(hidden @ w2 + b2)
-    d_logits = (proba - yb) / len(yb)
+    d_logits = (proba - yb) * weight
     d_hidden = (d_logits @ w2.T) * (pre > 0)
     return [np.asarray(Xb.T @ d_hidden), d_hidden.sum(0), hidden.T @ d_logits, d_logits.sum(0)]
 

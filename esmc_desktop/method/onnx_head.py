@@ -5,7 +5,8 @@ values per photo) and computes the same function as the dense |V| -> 512 -> K
 MLP: a vocabulary id is mapped to its row of W1 (absent ids to a zero row),
 rows are weighted by their probabilities and summed, then ReLU, W2, softmax.
 Metadata (criterion, prompt, layer, position, K, names, model fingerprint,
-lens parameters...) travels in the file as JSON under the key "esmc".
+lens parameters, whether its probabilities are confidences...) travels in the
+file as JSON under the key "esmc".
 """
 
 from __future__ import annotations
@@ -62,9 +63,24 @@ def export_onnx(weights: HeadWeights, path: Path | str, metadata: dict[str, Any]
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", weights.w2.shape[1]])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="esmc-desktop")
-    meta = dict(metadata, n_clusters=int(weights.w2.shape[1]), n_vocab=int(weights.n_vocab))
+    meta = dict(metadata, n_clusters=int(weights.w2.shape[1]), n_vocab=int(weights.n_vocab),
+                has_confidence=bool(weights.has_confidence))
     helper.set_model_props(model, {METADATA_KEY: json.dumps(meta)})
     onnx.checker.check_model(model)
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
+
+
+def rewrite_metadata(path: Path | str, updates: dict[str, Any]) -> None:
+    """Change a saved head's metadata (e.g. renamed clusters), weights untouched."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    meta = dict(json.loads(props.get(METADATA_KEY, "{}")), **updates)
+    del model.metadata_props[:]
+    helper.set_model_props(model, dict(props, **{METADATA_KEY: json.dumps(meta)}))
     with atomic_path(path) as tmp:
         onnx.save(model, tmp)
 
@@ -91,6 +107,11 @@ class OnnxHead:
             raise MethodInputError(
                 f"{self.path.name} was made with another model (fingerprint {made_with}); the loaded model is "
                 f"{expected_fingerprint}. Load the model it was made with, or cluster again.")
+
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the probabilities are confidences (False: a nearest-centroid head, they only rank)."""
+        return bool(self.metadata.get("has_confidence", True))
 
     def predict_proba_sparse(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64)

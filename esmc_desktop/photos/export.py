@@ -12,7 +12,11 @@
   the journal, so every original comes back and every copy the move made goes
   away, even after a crash midway.
 - The manifest (CSV and JSON) lists source, content hash, criterion, cluster
-  id, cluster name, confidence and where the file went.
+  id, cluster name, confidence (empty where the head gives none) and where the
+  file went.
+- Re-sorting an export (learning from corrections) moves the exported files
+  between cluster folders, never over another file, and in a move export
+  journals each new place first, so `undo` still finds every photo.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -45,7 +50,7 @@ class Placement:
     criterion: str
     cluster_id: int
     cluster_name: str
-    confidence: float
+    confidence: float | None  # None: the head gives no probability (nearest-centroid fallback)
     destination: str
 
 
@@ -146,7 +151,7 @@ def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int
                     if journal is not None:
                         _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
                     by_source.setdefault(src, []).append(dst)
-                placements.append(Placement(str(src), sha, criterion, cluster, name, round(float(conf), 6), str(dst)))
+                placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
                 if progress is not None:
                     progress(len(placements), len(rows))
             if not dry_run:
@@ -160,6 +165,50 @@ def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int
         raise ExportError(f"export stopped: {exc.strerror or exc} ({exc.filename or out}). "
                           "No original photo was removed or changed.") from exc
     return placements
+
+
+def rounded(confidence: float | None) -> float | None:
+    """A confidence as the manifest holds it: 6 decimals, None when not known (NaN)."""
+    if confidence is None or not math.isfinite(confidence):
+        return None
+    return round(float(confidence), 6)
+
+
+def read_manifest(out: Path | str) -> list[Placement]:
+    """The placements of the last export into `out`, as `write_manifest` wrote them."""
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise ExportError(f"{out} holds no export ({path.name} is missing); export into it first")
+    try:
+        return [Placement(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError) as exc:
+        raise ExportError(f"{path} is damaged ({exc})") from exc
+
+
+def free_name(folder: Path, name: str, sha: str, taken: set[Path]) -> Path:
+    """Where a photo named `name` can go in `folder`: the first free name, none of `taken` (planned)."""
+    stem, suffix = os.path.splitext(name)
+    n = 1
+    while True:
+        candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
+        if candidate not in taken and not candidate.exists() and not candidate.is_symlink():
+            return candidate
+        n += 1
+
+
+def relocate(path: Path, dst: Path) -> None:
+    """Move an exported file to `dst` in another cluster folder of the same export, never over a file."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        raise ExportError(f"{dst} appeared while re-sorting; not replaced")
+    os.rename(path, dst)
+
+
+def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
+    """Record where a move export's photos are now (source, sha, path): `undo` then finds them there."""
+    with open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8") as log:
+        for source, sha, path in rows:
+            _journal(log, {"source": source, "sha256": sha, "copy": str(path)})
 
 
 def _journal(log, record: dict) -> None:

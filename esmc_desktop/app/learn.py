@@ -1,0 +1,316 @@
+"""Learning from corrections: in the window (`apply_corrections`) and in an export folder (`learn_export`).
+
+In the window, the photos moved by hand in a SortResult are the corrections; the step can be undone.
+
+`esmc-desktop learn OUT` (learn_export): corrections made in a file manager.
+
+The user moved photos between the cluster folders of an export, renamed folders, made new
+ones. This reads the manifest and the tree as it is now, and per criterion:
+
+- a photo found in another cluster folder than the manifest says is a correction; so is every
+  photo an earlier `learn` recorded as placed by the user (OUT/.esmc/placed.json), wherever it is now;
+- a folder the manifest does not know is a renamed cluster when most of its photos come from a
+  cluster whose folder is gone, otherwise a new cluster (K grows); a cluster left with no photo
+  is removed, with its folder when empty;
+- the criterion's head is retrained on the cached lens vectors (method.learn) and every photo
+  the user did not touch goes to its new cluster's folder: the exported file is moved there,
+  so copies stay copies and links stay links; in a move export each new place is journaled
+  first, so `esmc-desktop undo OUT` still puts every original back;
+- the manifest, the saved ONNX heads and result.json are updated, so `assign` uses what was learnt.
+
+A photo the user placed is never moved. Re-sorts are planned first and written to
+OUT/.esmc/learn-pending.json with the new manifest; an interrupted `learn` is finished
+by the next one before it reads the tree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from esmc_desktop.app.result import SortResult
+from esmc_desktop.errors import EsmcError
+from esmc_desktop.files import write_atomic
+from esmc_desktop.method.learn import learn_from_corrections
+from esmc_desktop.method.onnx_head import OnnxHead
+from esmc_desktop.mllm.logit_lens import LensParams, SparseLens
+from esmc_desktop.photos.cache import FeatureCache, VectorKey
+from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name, journal_places, read_manifest,
+                                        relocate, rounded, safe_name, write_manifest)
+from esmc_desktop.photos.scan import content_hash
+from esmc_desktop.pipeline import lens_key
+from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
+
+PLACED_FILE = "placed.json"
+PENDING_FILE = "learn-pending.json"
+
+
+@dataclass
+class CriterionLearnt:
+    """What learning changed in one criterion."""
+
+    criterion: str
+    corrections: int = 0
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (old name, new name)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)  # (file, from cluster, to cluster)
+    retrained: bool = False
+
+
+@dataclass
+class LearnReport:
+    out: Path
+    move_export: bool
+    criteria: list[CriterionLearnt]
+    ignored: list[Path]  # files in the tree that are no photo of this export: left alone
+
+
+@dataclass
+class _Found:
+    """One criterion's photos as the tree holds them now."""
+
+    where: dict[str, Path]  # sha -> path of the file now
+    folders: list[Path]  # cluster folders that hold photos now
+    ignored: list[Path]
+
+
+def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnReport:
+    """Learn from the corrections made in an export folder; re-sort the untouched photos there."""
+    out = Path(out)
+    _finish_pending(out)
+    saved = load_result(out)
+    manifest = read_manifest(out)
+    placed = _load_placed(out)
+    move_export = (out / STATE_DIR / JOURNAL).is_file()
+    reports, rows_out, moves, ignored = [], [], [], []
+    lens = lens_key(LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
+    with FeatureCache(cache_dir) as cache:
+        for index, criterion in enumerate(saved.criteria):
+            rows = [r for r in manifest if r.criterion == criterion.text]
+            if not rows:
+                continue
+            found = _find(rows)
+            ignored += found.ignored
+            report, new_rows, planned = _learn_criterion(out, index, criterion, rows, found, placed, cache,
+                                                         VectorKey(saved.model_fingerprint, criterion.prompt,
+                                                                   criterion.layer, criterion.position, lens))
+            reports.append(report)
+            rows_out += new_rows
+            moves += planned
+    kept_rows = [r for r in manifest if r.criterion not in {c.text for c in saved.criteria}]
+    if move_export:
+        journal_places(out, [(r.source, r.sha256, Path(r.destination)) for r in rows_out
+                             if Path(r.destination).exists()] + [(src, sha, dst) for _, dst, src, sha in moves])
+    pending = {"moves": [[str(a), str(b)] for a, b, _, _ in moves],
+               "criteria": sorted({str(Path(r.destination).parent.parent) for r in rows_out})}
+    _write_json(out / STATE_DIR / PENDING_FILE, pending)
+    write_manifest(out, kept_rows + rows_out)
+    _write_json(out / STATE_DIR / PLACED_FILE, placed)
+    _finish_pending(out)
+    return LearnReport(out, move_export, reports, ignored)
+
+
+def _learn_criterion(out: Path, index: int, criterion: SavedCriterion, rows: list[Placement], found: _Found,
+                     placed: dict[str, list[str]], cache: FeatureCache, key: VectorKey):
+    report = CriterionLearnt(criterion.text)
+    names = list(criterion.names)
+    folder_of = {Path(r.destination).parent: r.cluster_id for r in rows}
+    crit_dir = Path(rows[0].destination).parent.parent
+    cluster_of_folder: dict[Path, int] = {}
+    for folder in found.folders:
+        if folder in folder_of:
+            cluster_of_folder[folder] = folder_of[folder]
+    claimed = set(cluster_of_folder.values())
+    by_sha = {r.sha256: r for r in rows}
+    for folder in sorted(set(found.folders) - set(cluster_of_folder)):
+        origins = Counter(by_sha[sha].cluster_id for sha, path in found.where.items() if path.parent == folder)
+        origin = origins.most_common(1)[0][0]
+        gone = not any(f.exists() for f, c in folder_of.items() if c == origin)
+        if gone and origin not in claimed:
+            report.renamed.append((names[origin], folder.name))
+            names[origin] = folder.name
+            cluster_of_folder[folder] = origin
+        else:
+            report.added.append(folder.name)
+            cluster_of_folder[folder] = len(names)
+            names.append(folder.name)
+        claimed.add(cluster_of_folder[folder])
+
+    mine = set(placed.get(criterion.text, []))
+    corrections = {}
+    for i, r in enumerate(rows):
+        path = found.where.get(r.sha256)
+        if path is None:
+            continue
+        now = cluster_of_folder[path.parent]
+        if now != r.cluster_id or r.sha256 in mine:
+            corrections[i] = now
+    report.corrections = sum(1 for i, r in enumerate(rows) if i in corrections and corrections[i] != r.cluster_id)
+    if not corrections or report.corrections == 0 and not report.added:
+        if report.renamed:
+            update_criterion(out, index, None, names)
+        return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], []
+
+    head = OnnxHead(criterion.head)
+    X = _vectors(rows, cache, key, int(head.metadata["n_vocab"]))
+    proba = head.predict_proba(X)
+    labels = np.array([r.cluster_id for r in rows])
+    learnt = learn_from_corrections(X, labels, proba, corrections)
+    report.retrained = True
+    new_names = [names[c] for c in learnt.kept]
+    report.removed = [names[c] for c in sorted(set(range(len(names))) - set(learnt.kept))]
+    folder_by_new = {learnt.kept.index(c): f for f, c in cluster_of_folder.items() if c in learnt.kept}
+    new_rows, moves, taken = [], [], set()
+    placed[criterion.text] = sorted(mine | {rows[i].sha256 for i in corrections})
+    for i, r in enumerate(rows):
+        cluster = int(learnt.labels[i])
+        row = _row(r, found, new_names, cluster, float(learnt.confidences[i]))
+        path = found.where.get(r.sha256)
+        if path is not None and i not in corrections and path.parent != folder_by_new.get(cluster):
+            folder = folder_by_new.setdefault(cluster, crit_dir / safe_name(new_names[cluster],
+                                                                            f"cluster {cluster + 1}"))
+            dst = free_name(folder, path.name, r.sha256, taken)
+            taken.add(dst)
+            moves.append((path, dst, r.source, r.sha256))
+            report.moved.append((path.name, names[cluster_of_folder[path.parent]], new_names[cluster]))
+            row = replace(row, destination=str(dst))
+        new_rows.append(row)
+    update_criterion(out, index, learnt.weights, new_names)
+    return report, new_rows, moves
+
+
+def _row(r: Placement, found: _Found, names: list[str], cluster: int, confidence) -> Placement:
+    path = found.where.get(r.sha256)
+    return replace(r, cluster_id=cluster, cluster_name=names[cluster], confidence=rounded(confidence),
+                   destination=str(path) if path is not None else r.destination)
+
+
+def _find(rows: list[Placement]) -> _Found:
+    """Where each photo of a criterion is now: its cluster folders, files matched by content."""
+    crit_dir = Path(rows[0].destination).parent.parent
+    at = {Path(r.destination): r for r in rows}
+    exported = {r.sha256: Path(r.destination) for r in rows}
+    where: dict[str, Path] = {}
+    ignored = []
+    if not crit_dir.is_dir():
+        return _Found(where, [], ignored)
+    for folder in sorted(p for p in crit_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            known = at.get(path)
+            sha = known.sha256 if known is not None else _hash(path)
+            if sha not in exported:
+                ignored.append(path)
+            elif sha not in where or where[sha] == exported[sha]:
+                where[sha] = path  # a photo found twice: the copy the user put elsewhere wins
+    folders = sorted({p.parent for p in where.values()})
+    return _Found(where, folders, ignored)
+
+
+def _hash(path: Path) -> str | None:
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
+
+
+def _vectors(rows: list[Placement], cache: FeatureCache, key: VectorKey, n_vocab: int) -> sparse.csr_matrix:
+    """The cached lens vectors the clustering was computed from, in manifest order."""
+    found = [cache.get(r.sha256, key) for r in rows]
+    missing = sum(f is None for f in found)
+    if missing:
+        raise EsmcError(f"{missing} of {len(rows)} photos of '{rows[0].criterion}' have no lens vector in the "
+                        f"feature cache {cache.path.parent}; pass the --cache the export was made with")
+    return SparseLens(np.stack([i for i, _ in found]), np.stack([v for _, v in found]), n_vocab).to_csr()
+
+
+def _load_placed(out: Path) -> dict[str, list[str]]:
+    path = out / STATE_DIR / PLACED_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {k: list(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    except (ValueError, AttributeError) as exc:
+        raise EsmcError(f"{path} is damaged ({exc}); remove it to forget which photos you placed") from exc
+
+
+def _finish_pending(out: Path) -> None:
+    """Do the re-sorts a `learn` planned and recorded but did not finish (the manifest already says them).
+
+    Then cluster folders left empty in the criteria it re-sorted go: their clusters were removed.
+    """
+    path = out / STATE_DIR / PENDING_FILE
+    if not path.is_file():
+        return
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    for src, dst in pending["moves"]:
+        if Path(src).exists() and not Path(dst).exists():
+            relocate(Path(src), Path(dst))
+    for crit_dir in map(Path, pending["criteria"]):
+        for folder in crit_dir.iterdir() if crit_dir.is_dir() else []:
+            if folder.is_dir() and not folder.name.startswith(".") and not any(folder.iterdir()):
+                folder.rmdir()
+    path.unlink()
+
+
+def _write_json(path: Path, data) -> None:
+    write_atomic(path, json.dumps(data, indent=2))
+
+
+@dataclass
+class LearningStep:
+    """One "Apply corrections" in the window: what changed, and what undo puts back."""
+
+    criterion: int
+    changed: list[int]  # untouched photos whose cluster changed
+    removed: list[str]  # clusters left with no photo
+    _before: tuple = ()
+
+
+def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
+                      seed: int = 0) -> LearningStep:
+    """Retrain a criterion's head with the photos moved by hand; re-sort the photos not moved.
+
+    The learnt head replaces the result's, so an export saves it (and `assign` uses it).
+    """
+    crit = result.criterion(criterion)
+    source = crit.computed
+    corrections = {i: crit.labels[i] for i in sorted(crit.placed)}
+    if not corrections:
+        raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
+    before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
+              set(crit.placed), source.weights)
+    # The head before this step gives the photos' current clusters their probabilities.
+    proba = source.weights.predict_proba(source.vectors)
+    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), proba, corrections, alpha=alpha, seed=seed)
+    removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
+    crit.names = [crit.names[c] for c in learnt.kept]
+    crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
+    crit.labels[:] = [int(x) for x in learnt.labels]
+    crit.confidences[:] = [float(x) for x in learnt.confidences]
+    crit.computed = replace(source, weights=learnt.weights)
+    result.edited = True
+    return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before)
+
+
+def undo_corrections(result: SortResult, step: LearningStep) -> None:
+    """Put the criterion back as it was before `step`: clusters, names, the photos' places, the head."""
+    crit = result.criterion(step.criterion)
+    names, labels, confidences, explanations, placed, weights = step._before
+    crit.names, crit.explanations, crit.placed = names, explanations, placed
+    crit.labels[:] = labels
+    crit.confidences[:] = confidences
+    crit.computed = replace(crit.computed, weights=weights)
+
+
+def least_certain(result: SortResult, criterion: int) -> list[int]:
+    """The criterion's photos from the least to the most certain of their cluster (placed by hand last)."""
+    crit = result.criterion(criterion)
+    margins = crit.weights.margins(crit.computed.vectors)
+    order = np.argsort(margins, kind="stable")
+    return [int(i) for i in order if i not in crit.placed] + sorted(crit.placed)

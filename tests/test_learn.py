@@ -1,0 +1,101 @@
+"""Learning from corrections (method.learn) on synthetic lens vectors: what the user placed stays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from esmc_desktop.method.head import ClusteringHead
+from esmc_desktop.method.learn import learn_from_corrections
+from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
+from esmc_desktop.method.validation import MethodInputError
+from tests.synthetic_lens import make_photos
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    photos = make_photos(300, seed=3, signal=(0.1, 0.6))
+    X = photos.target_vectors("color")
+    head = ClusteringHead(4, seed=0).fit(X)
+    return photos, X, head
+
+
+def wrong_clusters(photos, head) -> dict[int, int]:
+    """Each cluster's majority colour."""
+    truth = photos.labels["color"]
+    return {c: int(np.bincount(truth[head.labels_ == c]).argmax()) for c in range(4)}
+
+
+def test_corrected_photos_stay_and_only_untouched_photos_change(clustered):
+    photos, X, head = clustered
+    corrections = {i: (int(head.labels_[i]) + 1) % 4 for i in range(0, 40, 4)}  # 10 photos moved by hand
+    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    assert learnt.kept == [0, 1, 2, 3]
+    for photo, cluster in corrections.items():
+        assert learnt.labels[photo] == cluster and learnt.confidences[photo] == 1.0
+    untouched = np.setdiff1d(np.arange(photos.n), list(corrections))
+    changed = untouched[learnt.labels[untouched] != head.labels_[untouched]]
+    np.testing.assert_array_equal(learnt.changed, changed)
+    assert not set(learnt.changed) & set(corrections)
+    probability = learnt.confidences[untouched]
+    assert ((probability > 0) & (probability <= 1)).all()
+
+
+def test_a_correction_into_a_new_cluster_grows_k_and_the_saved_head_knows_it(clustered, tmp_path):
+    photos, X, head = clustered
+    biggest = np.bincount(head.labels_).argmax()
+    newcomers = np.flatnonzero(head.labels_ == biggest)[:6]
+    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), {int(i): 4 for i in newcomers})
+    assert learnt.kept == [0, 1, 2, 3, 4] and learnt.weights.w2.shape[1] == 5
+    assert (learnt.labels[newcomers] == 4).all()
+    export_onnx(learnt.weights, tmp_path / "learnt.onnx", {})
+    saved = OnnxHead(tmp_path / "learnt.onnx")
+    np.testing.assert_allclose(saved.predict_proba(X), learnt.weights.predict_proba(X), atol=1e-5)
+    assert saved.metadata["n_clusters"] == 5 and saved.has_confidence
+
+
+def test_a_cluster_emptied_by_hand_is_removed(clustered):
+    photos, X, head = clustered
+    smallest = int(np.bincount(head.labels_).argmin())
+    elsewhere = (smallest + 1) % 4
+    corrections = {int(i): elsewhere for i in np.flatnonzero(head.labels_ == smallest)}
+    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    assert learnt.kept == [c for c in range(4) if c != smallest]
+    assert learnt.weights.w2.shape[1] == 3 and set(learnt.labels) <= {0, 1, 2}
+
+
+def test_learning_is_seeded_and_reproducible(clustered):
+    _, X, head = clustered
+    corrections = {3: 1, 8: 2, 13: 0}
+    a = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    b = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.weights.w1, b.weights.w1)
+
+
+@pytest.mark.parametrize("corrections, message", [
+    ({}, "nothing to learn"),
+    ({10_000: 1}, "does not exist"),
+    ({1: -1}, "does not exist"),
+])
+def test_impossible_corrections_get_a_clear_error(clustered, corrections, message):
+    _, X, head = clustered
+    with pytest.raises(MethodInputError, match=message):
+        learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+
+
+def test_corrections_leaving_one_cluster_are_refused(clustered):
+    photos, X, head = clustered
+    with pytest.raises(MethodInputError, match="single cluster"):
+        learn_from_corrections(X, head.labels_, head.predict_proba(X), {i: 0 for i in range(photos.n)})
+
+
+def test_confidences_are_calibrated_probabilities_and_a_centroid_head_has_none(clustered):
+    photos, X, head = clustered
+    assert head.weights_.has_confidence
+    assert ((head.confidences_ > 0) & (head.confidences_ <= 1)).all()
+    order = np.argsort(head.weights_.margins(X))
+    assert head.confidences_[order[:10]].mean() <= head.confidences_[order[-10:]].mean()
+    fallback = ClusteringHead(4, seed=0, epochs=1, learning_rate=1e-9).fit(X)  # an MLP that learned nothing
+    assert not fallback.used_head_ and not fallback.weights_.has_confidence
+    assert np.isnan(fallback.confidences_).all()
