@@ -118,6 +118,7 @@ class LlavaRuntime:
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
+        mparams.use_extra_bufts = False
         self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
