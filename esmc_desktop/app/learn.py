@@ -88,7 +88,7 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     manifest = read_manifest(out)
     placed = _load_placed(out)
     move_export = (out / STATE_DIR / JOURNAL).is_file()
-    reports, rows_out, moves, ignored = [], [], [], []
+    reports, rows_out, moves, ignored, heads = [], [], [], [], []
     lens = lens_key(LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
     with FeatureCache(cache_dir) as cache:
         for index, criterion in enumerate(saved.criteria):
@@ -97,12 +97,17 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
                 continue
             found = _find(rows)
             ignored += found.ignored
-            report, new_rows, planned = _learn_criterion(out, index, criterion, rows, found, placed, cache,
-                                                         VectorKey(saved.model_fingerprint, criterion.prompt,
-                                                                   criterion.layer, criterion.position, lens))
+            report, new_rows, planned, head = _learn_criterion(criterion, rows, found, placed, cache,
+                                                               VectorKey(saved.model_fingerprint, criterion.prompt,
+                                                                         criterion.layer, criterion.position, lens))
             reports.append(report)
+            if head is not None:
+                heads.append((index, *head))
             rows_out += new_rows
             moves += planned
+    # Every criterion learnt without an error: only now is anything written.
+    for index, weights, names in heads:
+        update_criterion(out, index, weights, names)
     kept_rows = [r for r in manifest if r.criterion not in {c.text for c in saved.criteria}]
     if move_export:
         journal_places(out, [(r.source, r.sha256, Path(r.destination)) for r in rows_out
@@ -116,8 +121,9 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     return LearnReport(out, move_export, reports, ignored)
 
 
-def _learn_criterion(out: Path, index: int, criterion: SavedCriterion, rows: list[Placement], found: _Found,
-                     placed: dict[str, list[str]], cache: FeatureCache, key: VectorKey):
+def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _Found, placed: dict[str, list[str]],
+                     cache: FeatureCache, key: VectorKey):
+    """(what changed, the criterion's new manifest rows, planned re-sorts, (new head or None, names) or None)."""
     report = CriterionLearnt(criterion.text)
     names = list(criterion.names)
     folder_of = {Path(r.destination).parent: r.cluster_id for r in rows}
@@ -153,9 +159,8 @@ def _learn_criterion(out: Path, index: int, criterion: SavedCriterion, rows: lis
             corrections[i] = now
     report.corrections = sum(1 for i, r in enumerate(rows) if i in corrections and corrections[i] != r.cluster_id)
     if not corrections or report.corrections == 0 and not report.added:
-        if report.renamed:
-            update_criterion(out, index, None, names)
-        return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], []
+        head = (None, names) if report.renamed else None
+        return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], [], head
 
     head = OnnxHead(criterion.head)
     X = _vectors(rows, cache, key, int(head.metadata["n_vocab"]))
@@ -181,8 +186,7 @@ def _learn_criterion(out: Path, index: int, criterion: SavedCriterion, rows: lis
             report.moved.append((path.name, names[cluster_of_folder[path.parent]], new_names[cluster]))
             row = replace(row, destination=str(dst))
         new_rows.append(row)
-    update_criterion(out, index, learnt.weights, new_names)
-    return report, new_rows, moves
+    return report, new_rows, moves, (learnt.weights, new_names)
 
 
 def _row(r: Placement, found: _Found, names: list[str], cluster: int, confidence) -> Placement:
