@@ -39,6 +39,18 @@ def _model(args: argparse.Namespace):
     return find_model(args.model, args.mmproj)
 
 
+def _say_model(lm: Path, photos: Path) -> str:
+    """Name the model on stderr (returned too), and warn in one line when the demo model meets photos it cannot see."""
+    from esmc_desktop.demo.notice import demo_notice, model_label
+
+    label = model_label(lm)
+    print(f"model: {label}", file=sys.stderr)
+    notice = demo_notice(lm, photos)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    return label
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Print the logit lens at every layer and prompt token (ESMC's Figure 3 as text)."""
     from esmc_desktop.app.inspect import inspect_photo, save_states
@@ -98,12 +110,13 @@ def cmd_models_repair(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from esmc_desktop.app.models import list_models
+    from esmc_desktop.mllm.registry import ModelRegistry
 
-    entries = list_models()
+    entries, default = list_models(), ModelRegistry().default_name()
     if not entries:
-        print("no models yet: add one with `esmc-desktop models add NAME LM.gguf MMPROJ.gguf`")
-    for i, e in enumerate(entries):
-        print(f"{e.name}{' (default)' if i == 0 else ''}\t{e.lm}\t{e.mmproj}\t{e.fingerprint}")
+        print("no models yet: `esmc-desktop models pull` gets LLaVA-1.5-7b")
+    for e in entries:
+        print(f"{e.name}{' (default)' if e.name == default else ''}\t{e.lm}\t{e.mmproj}\t{e.fingerprint}")
     return EXIT_OK
 
 
@@ -120,6 +133,53 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
 
     remove_model(args.name)
     print(f"removed {args.name} (its files are untouched)")
+    return EXIT_OK
+
+
+def cmd_models_default(args: argparse.Namespace) -> int:
+    from esmc_desktop.mllm.registry import ModelRegistry
+
+    ModelRegistry().set_default(args.name)
+    print(f"{args.name} is now the default model")
+    return EXIT_OK
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    """Download a known LLaVA-1.5 GGUF pair (or take it from --from), check it, repair it, make it the default."""
+    from tqdm import tqdm
+
+    from esmc_desktop.mllm.pull import plan_pull, run_pull
+
+    plan = plan_pull(args.name, args.quant, args.source)
+    print("\n".join(plan.describe()))
+    bars: dict[str, tqdm] = {}
+
+    def show(stage: str, name: str, done: int, total: int) -> None:
+        if stage != "download":
+            print(f"{stage} {name}", file=sys.stderr)
+            return
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total, initial=done, desc=name, unit="B", unit_scale=True,
+                                    unit_divisor=1024, file=sys.stderr, disable=args.quiet)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    result = run_pull(plan, progress=show)
+    if result.repaired:
+        print(f"the projector was a legacy LLaVA-1.5 mmproj; using the repaired copy {result.entry.mmproj} "
+              f"(the download is untouched)")
+    print(f"{result.entry.name} is registered and is now the default model. Try: "
+          f"esmc-desktop cluster ~/Pictures --criterion \"the place\" --out ~/Sorted")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Say what this machine runs: the llama.cpp build, its devices, the models and whether they fit."""
+    from esmc_desktop.mllm.doctor import report
+
+    print("\n".join(report()))
     return EXIT_OK
 
 
@@ -179,12 +239,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     checks.photo_folder(args.photos)
     checks.output_folder(args.out)
     criteria = _criteria(args)
-    result = sort_photos(args.photos, criteria, _model(args), settings=_settings(args),
+    model = _model(args)
+    label = _say_model(model.lm, args.photos)
+    result = sort_photos(args.photos, criteria, model, settings=_settings(args),
                          gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache,
                          feedback=_feedback(args.quiet or args.json))
     written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
     summary = {
-        "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
+        "model": label, "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
         "model_evaluations": result.images_encoded,
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
         "criteria": [{
@@ -216,7 +278,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     for s in summary["skipped"]:
         print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
     verb = "would place" if summary["dry_run"] else "placed"
-    print(f"{summary['photos']} photos, {len(summary['skipped'])} files skipped; {verb} {summary['files_placed']} "
+    by = f" sorted by model {summary['model']}" if summary.get("model") else ""
+    print(f"{summary['photos']} photos{by}, {len(summary['skipped'])} files skipped; {verb} {summary['files_placed']} "
           f"files under {summary['out']} ({summary['mode']})")
 
 
@@ -301,6 +364,7 @@ def _planned(args: argparse.Namespace, model):
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate sample photos, cluster them by colour, shape and background with the demo model, export, score."""
     from esmc_desktop.app import checks
+    from esmc_desktop.demo.notice import model_label
     from esmc_desktop.demo.showcase import run_demo
 
     if args.photos < 10:
@@ -319,7 +383,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("independence (NMI of one criterion's clusters against another's labels; low is good):")
     for (a, b), v in report.cross_nmi.items():
         print(f"  {a} vs {b}: {v:.3f}")
-    print(f"photos: {report.photos_dir}\nsorted: {report.sorted_dir}")
+    print(f"model: {model_label(model.lm)}\nphotos: {report.photos_dir}\nsorted: {report.sorted_dir}")
     return EXIT_OK
 
 
@@ -390,6 +454,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from esmc_desktop.mllm.catalog import CATALOG, DEFAULT_MODEL, DEFAULT_QUANT
+
     parser = argparse.ArgumentParser(
         prog="esmc-desktop",
         description="Sort photos into clusters by criteria you type, offline, with LLaVA through llama.cpp.")
@@ -500,6 +566,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("remove", help="forget a model pair (the files are not deleted)")
     p.add_argument("name")
     p.set_defaults(func=cmd_models_remove)
+    p = msub.add_parser("default", help="use this model when none is named")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_default)
+    p = msub.add_parser("pull", help="download a known LLaVA-1.5 GGUF pair, check and repair it, make it the default",
+                        description=cmd_models_pull.__doc__)
+    p.add_argument("name", nargs="?", default=DEFAULT_MODEL,
+                   help=f"{' or '.join(m.name for m in CATALOG)} (default {DEFAULT_MODEL})")
+    p.add_argument("--quant", default=DEFAULT_QUANT,
+                   help=f"quantization of the language model (default {DEFAULT_QUANT}); e.g. Q5_K_M, Q8_0")
+    p.add_argument("--from", dest="source", metavar="URL|DIR",
+                   help="a Hugging Face mirror (URL) or a folder that already holds the files")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_models_pull)
+
+    p = sub.add_parser("doctor", help="the llama.cpp build, devices, free memory, models that fit, GPU install command",
+                       description=cmd_doctor.__doc__)
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -146,3 +146,14 @@ def test_the_gpu_setting_has_one_shape_written_as_the_option_takes_it():
     assert GpuLayers.parse(str(GpuLayers(0))).count == 0 and GpuLayers().auto and not GpuLayers(0).auto
     with pytest.raises(EsmcError, match="not '-1'"):
         GpuLayers.parse("-1")
+
+
+def test_the_default_model_is_the_demo_until_another_is_made_the_default(tmp_path, tiny):
+    registry = ModelRegistry(tmp_path / "models.json")
+    assert registry.default_name() == "demo"
+    registry.add("tiny", tiny.f16.quantized, tiny.f16.mmproj)
+    assert registry.default_name() == "demo"  # adding does not switch
+    registry.set_default("tiny")
+    assert registry.get().name == "tiny" and ModelRegistry(tmp_path / "models.json").default_name() == "tiny"
+    registry.remove("tiny")
+    assert registry.get().name == "demo"

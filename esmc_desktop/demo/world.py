@@ -10,11 +10,17 @@ the method, only the metrics.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
+
+# Every photo the writers below save carries this PNG text chunk, so the app can tell the
+# demo model's own world from a user's photos (where the demo model must say it is blind).
+WORLD_TAG = ("Software", "esmc-desktop synthetic world")
+_SAMPLED = 8  # photos looked at to decide whether a folder is the generated world
 
 COLORS = {
     "red": (205, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200),
@@ -103,7 +109,7 @@ def write_photo_folder(folder: Path | str, n: int, seed: int = 0, size: int = 12
     out = []
     for i, spec in enumerate(sample_specs(n, seed)):
         path = folder / f"photo-{i:04d}.png"
-        render(spec, size).save(path)
+        _save(render(spec, size), path)
         out.append((path, spec))
     return out
 
@@ -117,5 +123,37 @@ def write_dataset(folder: Path | str, n: int, seed: int = 0, size: int = 128,
         for criterion, attribute in criteria.items():
             target = folder / criterion / spec.label(attribute)
             target.mkdir(parents=True, exist_ok=True)
-            img.save(target / f"photo-{i:04d}.png")
+            _save(img, target / f"photo-{i:04d}.png")
     return folder
+
+
+def _save(img: Image.Image, path: Path) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*WORLD_TAG)
+    img.save(path, pnginfo=info)
+
+
+def _is_world_photo(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            return img.info.get(WORLD_TAG[0]) == WORLD_TAG[1]
+    except (OSError, ValueError):
+        return False
+
+
+def is_generated_world(folder: Path | str) -> bool:
+    """True when the first photos under `folder` were all written by this generator (checked by their tag)."""
+    from esmc_desktop.photos.scan import PHOTO_SUFFIXES
+
+    sampled = 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() not in PHOTO_SUFFIXES:
+                continue
+            if not _is_world_photo(Path(root) / name):
+                return False
+            sampled += 1
+            if sampled == _SAMPLED:
+                return True
+    return sampled > 0

@@ -21,8 +21,10 @@ from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.app.sort import RunSettings, sort_photos
 from esmc_desktop.app.undo import undo_move
+from esmc_desktop.demo.notice import demo_notice, model_label
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criteria_panel import CriteriaPanel
+from esmc_desktop.gui.download_dialog import DownloadDialog
 from esmc_desktop.gui.export_dialog import ExportDialog, finished_box
 from esmc_desktop.gui.folder_panel import FolderPanel
 from esmc_desktop.gui.jobs import JobRunner
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self.menus = Menus(self)
         self.theme.apply(self.prefs.theme())
         self._warnings = WarningsToStatus(self.status.setText)
+        self._show_model()
 
     def _build(self) -> None:
         self.folder_panel = FolderPanel(self.jobs, self.prefs)
@@ -89,6 +92,10 @@ class MainWindow(QMainWindow):
             for widget in widgets:
                 inner.addWidget(widget)
             box.addWidget(group, stretch)
+        self.model_notice = QLabel(wordWrap=True, visible=False)
+        self.model_notice.setAccessibleName("Note about the model")
+        self.model_notice.setStyleSheet("color: #b35c00; font-weight: bold")
+        box.addWidget(self.model_notice)
         box.addWidget(self.run_panel)
         box.addWidget(self.export_button)
         self.tabs = ResultsTabs(self.thumbnails)
@@ -103,6 +110,9 @@ class MainWindow(QMainWindow):
         self.status = QLabel("Choose a folder of photos.")
         self.status.setAccessibleName("Status")
         self.statusBar().addWidget(self.status, 1)
+        self.model_name = QLabel()
+        self.model_name.setAccessibleName("Model in use")
+        self.statusBar().addPermanentWidget(self.model_name)
         self.resize(1280, 800)
 
     # -- photos and criteria -------------------------------------------------------------------
@@ -113,6 +123,7 @@ class MainWindow(QMainWindow):
 
     def _folder_scanned(self, found) -> None:
         self.tabs.show_folder(found.photos)
+        self._show_model()
         self._next_step()
 
     def criteria(self):
@@ -150,6 +161,24 @@ class MainWindow(QMainWindow):
         self.model, self.gpu_layers = panel.model, panel.gpu_layers
         self.settings = replace(self.settings, threads=panel.threads)
         self.status.setText(panel.describe())
+        self._show_model()
+
+    def open_download_dialog(self) -> DownloadDialog:
+        """Model > Download…: a known LLaVA-1.5 pair, downloaded off the GUI thread; used once it is ready."""
+        dialog = DownloadDialog(self)
+        dialog.pulled.connect(lambda entry: self.set_model(entry.lm, entry.mmproj, self.gpu_layers,
+                                                           self.settings.threads))
+        dialog.open()
+        return dialog
+
+    def _show_model(self) -> None:
+        """Name the model in the status bar; say before Sort when the demo model cannot see these photos."""
+        self.model_name.setText(f"Model: {model_label(self.model.lm)}")
+        folder = self.folder_panel.folder()
+        notice = demo_notice(self.model.lm, folder, "Model > Download…") if folder.is_dir() and str(folder) != "." \
+            else None
+        self.model_notice.setText(f"Note: {notice}." if notice else "")
+        self.model_notice.setVisible(bool(notice))
 
     def set_theme(self, choice: str) -> None:
         self.theme.apply(choice)

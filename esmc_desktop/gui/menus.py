@@ -33,6 +33,7 @@ class Menus:
         edit.addAction(self.assign_action)
         model = bar.addMenu("&Model")
         model.addAction(QAction("&Model files and GPU…", window, triggered=window.model_panel.open_dialog))
+        model.addAction(QAction("&Download…", window, triggered=window.open_download_dialog))
         view = bar.addMenu("&View")
         themes = QActionGroup(window)
         self.theme_actions = {}

@@ -8,6 +8,8 @@ with the install command.
 from __future__ import annotations
 
 import ctypes
+import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +17,35 @@ from esmc_desktop.errors import SettingsError
 from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, read_info
 
 GPU_DEVICE_TYPES = (1, 2)  # GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU
+DEVICE_KINDS = {0: "CPU", 1: "GPU", 2: "integrated GPU", 3: "accelerator"}
 RESERVE_BYTES = 1536 * 2**20  # context, mmproj and compute buffers of a 7B LLaVA with a 2k context
-NO_GPU_BUILD = ("this llama-cpp-python was built without GPU support. Reinstall it with a GPU build, e.g. "
-                "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir "
-                "llama-cpp-python==0.3.36 (README, section GPU)")
+LLAMA_CPP_PIN = "llama-cpp-python==0.3.36"
+
+
+def gpu_install_command(system: str | None = None, machine: str | None = None,
+                        has_nvidia: bool | None = None) -> str:
+    """The command that rebuilds the pinned llama-cpp-python for this platform's GPU.
+
+    Apple silicon: Metal. An NVIDIA driver present (nvidia-smi on PATH): CUDA (needs the
+    CUDA toolkit). Otherwise Vulkan, the backend AMD and Intel GPUs share (needs the
+    Vulkan SDK). On Windows the variable is set the PowerShell way.
+    """
+    system = system or platform.system()
+    machine = (machine or platform.machine()).lower()
+    if has_nvidia is None:
+        has_nvidia = shutil.which("nvidia-smi") is not None
+    if system == "Darwin":
+        flag = "-DGGML_METAL=on" if machine in ("arm64", "aarch64") else "-DGGML_VULKAN=on"
+    else:
+        flag = "-DGGML_CUDA=on" if has_nvidia else "-DGGML_VULKAN=on"
+    pip = f"pip install --force-reinstall --no-cache-dir {LLAMA_CPP_PIN}"
+    if system == "Windows":
+        return f'$env:CMAKE_ARGS="{flag}"; {pip}'
+    return f'CMAKE_ARGS="{flag}" {pip}'
+
+
+NO_GPU_BUILD = ("this llama-cpp-python was built without GPU support. Reinstall it with a GPU build: "
+                f"{gpu_install_command()} (README, section GPU; `esmc-desktop doctor` says more)")
 
 
 @dataclass(frozen=True)
@@ -55,26 +82,64 @@ class GpuPlan:
     message: str
 
 
-def gpu_free_bytes() -> int:
-    """Free memory summed over GPU devices ggml can see (0 on a CPU-only build)."""
+@dataclass(frozen=True)
+class Device:
+    """A compute device ggml can use, as llama.cpp reports it."""
+
+    name: str
+    description: str
+    kind: str  # CPU, GPU, integrated GPU, accelerator
+    free_bytes: int
+    total_bytes: int
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind in ("GPU", "integrated GPU")
+
+
+def devices() -> list[Device]:
+    """Every device of the installed llama.cpp build (the CPU, and GPUs of a GPU build)."""
     from esmc_desktop.mllm.capture import load_ggml_library
 
     ggml, base = load_ggml_library("ggml"), load_ggml_library("ggml-base")
     ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
     ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
     ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
+    for fn in (base.ggml_backend_dev_name, base.ggml_backend_dev_description):
+        fn.argtypes = [ctypes.c_void_p]
+        fn.restype = ctypes.c_char_p
     base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
     base.ggml_backend_dev_type.restype = ctypes.c_int
     base.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
                                              ctypes.POINTER(ctypes.c_size_t)]
-    total_free = 0
+    found = []
     for i in range(ggml.ggml_backend_dev_count()):
         dev = ggml.ggml_backend_dev_get(i)
-        if base.ggml_backend_dev_type(dev) in GPU_DEVICE_TYPES:
-            free, total = ctypes.c_size_t(), ctypes.c_size_t()
-            base.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            total_free += free.value
-    return total_free
+        free, total = ctypes.c_size_t(), ctypes.c_size_t()
+        base.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+        found.append(Device(base.ggml_backend_dev_name(dev).decode(errors="replace"),
+                            base.ggml_backend_dev_description(dev).decode(errors="replace"),
+                            DEVICE_KINDS.get(base.ggml_backend_dev_type(dev), "other"), free.value, total.value))
+    return found
+
+
+def backend_names() -> list[str]:
+    """The backends compiled into the installed llama.cpp (CPU, and CUDA, Metal, Vulkan... in a GPU build)."""
+    from esmc_desktop.mllm.capture import load_ggml_library
+
+    ggml, base = load_ggml_library("ggml"), load_ggml_library("ggml-base")
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_reg_get.restype = ctypes.c_void_p
+    base.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+    base.ggml_backend_reg_name.restype = ctypes.c_char_p
+    return [base.ggml_backend_reg_name(ggml.ggml_backend_reg_get(i)).decode(errors="replace")
+            for i in range(ggml.ggml_backend_reg_count())]
+
+
+def gpu_free_bytes() -> int:
+    """Free memory summed over GPU devices ggml can see (0 on a CPU-only build)."""
+    return sum(d.free_bytes for d in devices() if d.is_gpu)
 
 
 def plan_gpu_layers(setting: GpuLayers, lm_path: Path | str, n_layer: int) -> GpuPlan:

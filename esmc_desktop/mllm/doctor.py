@@ -1,0 +1,66 @@
+"""`esmc-desktop doctor`: what this machine can run, and the one command that would make it faster.
+
+Reads the installed llama.cpp build (which backends it has), its devices and
+their free memory, and the registered models, and says for each model whether
+it fits on the GPU, partly, or runs from RAM. Offline; loads no model.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+import psutil
+
+from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command
+from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    entry: ModelEntry
+    bytes_needed: int  # LM + mmproj + context/buffers reserve
+    verdict: str
+
+
+def fit(entry: ModelEntry, gpus: list[Device], ram_available: int) -> ModelFit:
+    """Whether a pair runs on the GPU whole, in part (how many bytes), or from RAM."""
+    needed = entry.lm.stat().st_size + entry.mmproj.stat().st_size + RESERVE_BYTES
+    gpu_free = sum(d.free_bytes for d in gpus)
+    if gpus and gpu_free >= needed:
+        verdict = "fits in GPU memory"
+    elif gpus:
+        verdict = (f"in part on the GPU ({gpu_free / 2**30:.1f} of {needed / 2**30:.1f} GiB); "
+                   "`--gpu-layers auto` offloads what fits")
+    elif ram_available >= needed:
+        verdict = "runs on the CPU from RAM"
+    else:
+        verdict = f"needs {needed / 2**30:.1f} GiB; only {ram_available / 2**30:.1f} GiB of RAM is available"
+    return ModelFit(entry, needed, verdict)
+
+
+def report(registry: ModelRegistry | None = None) -> list[str]:
+    """The doctor's report, one line each."""
+    import llama_cpp
+
+    found = devices()
+    gpus = [d for d in found if d.is_gpu]
+    ram = psutil.virtual_memory()
+    lines = [f"llama-cpp-python {llama_cpp.__version__}: build with {', '.join(backend_names())}",
+             f"platform: {platform.system()} {platform.machine()}, Python {platform.python_version()}"]
+    for d in found:
+        memory = (f"{d.free_bytes / 2**30:.1f} of {d.total_bytes / 2**30:.1f} GiB free" if d.total_bytes
+                  else f"RAM {ram.available / 2**30:.1f} of {ram.total / 2**30:.1f} GiB available")
+        lines.append(f"device {d.name} ({d.kind}): {d.description}, {memory}")
+    registry = registry or ModelRegistry()
+    default = registry.default_name()
+    for entry in registry.entries():
+        mark = " (default)" if entry.name == default else ""
+        try:
+            lines.append(f"model {entry.name}{mark}: {fit(entry, gpus, ram.available).verdict}")
+        except OSError:
+            lines.append(f"model {entry.name}{mark}: its files are gone ({entry.lm}); remove it or move them back")
+    if not gpus:
+        lines.append("no GPU in this llama.cpp build. For a GPU build on this machine:")
+        lines.append(f"  {gpu_install_command()}")
+    return lines
