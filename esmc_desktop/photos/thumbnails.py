@@ -49,7 +49,7 @@ class ThumbnailCache:
             if target.stat().st_size >= 4 and _whole_jpeg(target):
                 return target
             move_aside(target, "is a damaged thumbnail")
-        image = load_rgb(photo)
+        image = load_rgb(photo, min_side=self.size)  # decoded small: a 24 MP JPEG at 1/8 scale
         image.thumbnail((self.size, self.size))
         self._make_folder(target.parent)
         with atomic_path(target) as partial:
