@@ -450,7 +450,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--gpu-layers", type=_gpu_layers, default=None,
                    help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
-    p.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens")
+    p.add_argument("--n-ctx", type=int, default=None,
+                   help="context size in tokens (default: what one photo and its prompts need)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,22 @@ then handed the computed tensor. We answer yes only for the requested blocks
 and only while armed (during the prompt tokens, never during the image), and
 copy the rows with `ggml_backend_tensor_get`, which works for CPU and GPU
 buffers alike.
+
+The same callback ends a computation early: returning false after a node
+makes llama.cpp's scheduler skip the rest of the graph. After the deepest
+block that is read nothing later is needed (not the later blocks, not the LM
+head), so `stop_after` cuts each decode there. Later blocks' KV entries are
+then never written; nothing reads them as long as every decode of a photo
+stops at the same block or earlier. A llama.cpp that ignores the answer
+shows itself by asking about a node past the stop; `stop_ignored` then says
+so and the caller runs the full graph from then on (the copied rows are
+right either way: they are taken before the stop).
 """
 
 from __future__ import annotations
 
 import ctypes
+import re
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -19,6 +30,8 @@ import numpy as np
 
 GGML_TYPE_F32 = 0
 LAYER_OUTPUT_PREFIX = b"l_out-"
+_LAYER_OUTPUT = re.compile(rb"l_out-(\d+)$")
+_AFTER_LAST_BLOCK = frozenset({b"result_norm", b"result_output"})  # the LM head's nodes
 
 
 class _TensorHead(ctypes.Structure):
@@ -84,6 +97,8 @@ class HiddenStateCapture:
         self.set_layers(layers)
         self._error: BaseException | None = None
         self.armed = False
+        self.stop_after: int | None = None
+        self.stop_ignored = False
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
 
     def set_layers(self, layers: Iterable[int]) -> None:
@@ -92,17 +107,31 @@ class HiddenStateCapture:
         self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
 
     def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
-        if not self.armed:
+        if not self.armed and self.stop_after is None:
             return not ask  # never ask for nodes; never stop a computation
         try:
-            layer = self._wanted.get(self._lib.ggml_get_name(tensor))
-            if ask:
-                return layer is not None
-            if layer is not None:
-                self._rows[layer].append(read_f32_matrix(self._lib, tensor))
+            return self.on_node(self._lib.ggml_get_name(tensor), ask, tensor)
         except BaseException as exc:  # an exception must not cross into C
             self._error = exc
-        return True
+            return not ask
+
+    def on_node(self, name: bytes, ask: bool, tensor: int | None = None) -> bool:
+        """The callback's answer for the node called `name`: want it (ask), or go on computing (not ask)."""
+        stop = self.stop_after is not None and name == LAYER_OUTPUT_PREFIX + str(self.stop_after).encode()
+        if self.stop_after is not None and self._past_stop(name):
+            self.stop_ignored = True
+        layer = self._wanted.get(name) if self.armed else None
+        if ask:
+            return layer is not None or stop
+        if layer is not None:
+            self._rows[layer].append(read_f32_matrix(self._lib, tensor))
+        return not stop
+
+    def _past_stop(self, name: bytes) -> bool:
+        if name in _AFTER_LAST_BLOCK:
+            return True
+        match = _LAYER_OUTPUT.match(name)
+        return match is not None and int(match.group(1)) > self.stop_after
 
     def take(self) -> dict[int, np.ndarray]:
         """The rows captured since the last call, per block index; resets."""

@@ -5,6 +5,16 @@ a group is decoded in its own sequence 1..S after a KV copy of sequence 0, all
 in one batch, so extra criteria cost only their few text tokens. The KV cache
 is unified (one buffer for all sequences), otherwise llama.cpp splits n_ctx
 between sequences and a 576-token image no longer fits in one.
+
+Only what is read is computed: `run` stops llama.cpp's graph right after the
+deepest block in `layers`, for the image prefix and the prompts alike (see
+capture.py); a llama.cpp that does not honour the stop is detected and the
+full graph runs from then on.
+
+Memory on the CPU: the weights are used straight from the memory-mapped file
+(no CPU repack copy, see `cpu_repack`), and the context holds what one photo
+and a group of prompts need rather than a fixed 2048 tokens (the KV cache of
+a 7B model costs 0.5 MB per token).
 """
 
 from __future__ import annotations
@@ -20,12 +30,23 @@ import numpy as np
 from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure, SettingsError
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
-from esmc_desktop.mllm.gguf_files import check_pair, read_info, require_lm
+from esmc_desktop.mllm.gguf_files import check_pair, mmproj_image_size, mmproj_image_tokens, read_info, require_lm
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import LLAVA_1_5, ChatTemplate
 
-DEFAULT_N_CTX = 2048
 DEFAULT_MAX_PROMPTS = 8
+# Context room for text besides the image: the chat template around it and one group of prompts (a group
+# that does not fit is split, see _prompt_groups); for a text-only runtime, a question and its answer.
+TEXT_ROOM = 256
+TEXT_ONLY_CTX = 512
+CTX_ALIGN = 256
+
+
+def context_size(n_image_tokens: int) -> int:
+    """The context one photo and its prompts need: the image's tokens plus TEXT_ROOM, rounded up."""
+    if not n_image_tokens:
+        return TEXT_ONLY_CTX
+    return -(-(n_image_tokens + TEXT_ROOM) // CTX_ALIGN) * CTX_ALIGN
 
 
 @dataclass
@@ -58,6 +79,7 @@ class RuntimeStats:
     images_encoded: int = 0
     image_tokens_decoded: int = 0
     text_tokens_decoded: int = 0
+    early_stopped_runs: int = 0  # runs whose graphs stopped after the deepest block read
 
 
 def _rgb_array(image) -> np.ndarray:
@@ -90,25 +112,33 @@ class LlavaRuntime:
         lm_path: Path | str,
         mmproj_path: Path | str | None = None,
         *,
-        n_ctx: int = DEFAULT_N_CTX,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         max_prompts: int = DEFAULT_MAX_PROMPTS,
         layers: Sequence[int] | None = None,
         template: ChatTemplate = LLAVA_1_5,
         allow_legacy_mmproj: bool = False,
+        early_stop: bool = True,
+        cpu_repack: bool = False,
     ) -> None:
+        """`n_ctx` None: sized to one photo and its prompts (context_size). `cpu_repack`: let llama.cpp copy
+        the weights into its CPU-specific layouts (a second copy of most weights next to the mapped file)."""
         import llama_cpp
 
-        if n_ctx < 64:
+        if n_ctx is not None and n_ctx < 64:
             raise SettingsError(f"a context of {n_ctx} tokens is too small for an image and a prompt; "
-                                "give at least 64 (the default, 2048, fits LLaVA-1.5)")
+                                "give at least 64 (the default fits one photo and its prompts)")
         if max_prompts < 1:
             raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
         if mmproj_path is None:
             require_lm(read_info(lm_path))
+            self.image_size, self.n_image_tokens = 0, 0
         else:
-            check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
+            _, mm_info = check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
+            self.image_size, self.n_image_tokens = mmproj_image_size(mm_info), mmproj_image_tokens(mm_info)
+        if n_ctx is None:
+            n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
         llama_cpp.llama_backend_init()
         self.template = template
@@ -118,7 +148,7 @@ class LlavaRuntime:
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
-        mparams.use_extra_bufts = False
+        mparams.use_extra_bufts = cpu_repack
         self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
@@ -127,6 +157,7 @@ class LlavaRuntime:
         self.n_embd = llama_cpp.llama_model_n_embd(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._capture = HiddenStateCapture(())
+        self._early_stop = early_stop
         try:
             self.set_layers(layers)
         except ValueError:
@@ -362,6 +393,29 @@ class LlavaRuntime:
             used += len(ids)
         return groups
 
+    @property
+    def early_stop(self) -> bool:
+        """Whether runs stop after the deepest block read (False when asked not to, or llama.cpp ignored it)."""
+        return self._early_stop and not self._capture.stop_ignored
+
+    def _stopping(self, compute):
+        """`compute()` with the graph cut after the deepest block read; at full depth when that fails."""
+        if not self.early_stop:
+            return compute()
+        self._capture.stop_after = max(self.layers)
+        try:
+            result = compute()
+        except RuntimeFailure:
+            # a llama.cpp that reports a stopped graph as a failed decode: run everything from now on
+            self._early_stop = False
+            self._capture.stop_after = None
+            return compute()
+        finally:
+            self._capture.stop_after = None
+        if not self._capture.stop_ignored:
+            self.stats.early_stopped_runs += 1
+        return result
+
     def run(self, image, prompts: Sequence[str]) -> ImageRun:
         """Hidden states at every text token after the image, for each prompt.
 
@@ -372,6 +426,9 @@ class LlavaRuntime:
         suffixes = [self.tokenize(self.template.suffix(p)) for p in prompts]
         if any(not s for s in suffixes):
             raise ValueError("a prompt tokenized to nothing")
+        return self._stopping(lambda: self._run(image, prompts, suffixes))
+
+    def _run(self, image, prompts: Sequence[str], suffixes: list[list[int]]) -> ImageRun:
         prefix_ids, n_image, n_past = self._encode_prefix(image)
         result = ImageRun(prefix_ids, n_image)
         llama_cpp = self._llama
@@ -394,9 +451,12 @@ class LlavaRuntime:
         ids = self.tokenize(text, add_bos=True)
         if len(ids) > self.n_ctx:
             raise PromptTooLongError(f"the text needs {len(ids)} tokens; the context holds {self.n_ctx}")
-        self._llama.llama_memory_clear(self._mem, True)
-        states = self._decode_captured([(t, k, 0) for k, t in enumerate(ids)])
-        return self._states(text, ids, states, 0)
+
+        def compute() -> dict[int, np.ndarray]:
+            self._llama.llama_memory_clear(self._mem, True)
+            return self._decode_captured([(t, k, 0) for k, t in enumerate(ids)])
+
+        return self._states(text, ids, self._stopping(compute), 0)
 
     def generate(self, prompt: str, image=None, *, max_tokens: int = 48, temperature: float = 0.0,
                  seed: int = 0) -> str:
