@@ -5,6 +5,14 @@ every photo (each photo encoded once, all criteria continuing from its image
 prefix; vectors cached per photo, so a killed run resumes) -> per criterion:
 K, clustering head, names, explanations. Progress goes to a callback with
 photos/s and time left; a threading.Event cancels cleanly between photos.
+
+Nothing is done twice or in vain: the folder is scanned (and hashed) while the
+model loads; photos are decoded at the size the vision encoder needs, on
+worker threads ahead of the model (photos/prefetch.py); the localization
+samples' full-depth runs give their photos' vectors, so the photo pass skips
+them (N photos, N image runs); they are not run at all when no criterion has
+keywords to localize with; the pass computes only up to the deepest block
+read (LlavaRuntime.run).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.errors import Cancelled, EsmcError, ImageError
+from esmc_desktop.errors import Cancelled, EsmcError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
@@ -30,6 +39,7 @@ from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
+from esmc_desktop.photos.prefetch import Prefetch
 from esmc_desktop.photos.scan import Photo, Skipped, scan
 
 
@@ -94,6 +104,19 @@ class CriterionResult:
 
 
 @dataclass
+class StageTimes:
+    """Where a run's time went, in seconds (decode is summed over the worker threads, so it overlaps)."""
+
+    scan: float = 0.0  # listing and hashing the folder (overlaps model loading)
+    load: float = 0.0  # model files, lens matrix, runtime
+    decode: float = 0.0  # photos decoded and reduced, on the prefetch workers
+    decode_wait: float = 0.0  # the model waiting for a photo that was not decoded yet
+    model: float = 0.0  # LlavaRuntime.run
+    lens: float = 0.0  # logit lens projections
+    photos_decoded: int = 0
+
+
+@dataclass
 class ClusterResult:
     root: Path
     photos: list[Photo]
@@ -102,6 +125,7 @@ class ClusterResult:
     model_fingerprint: str
     lens: LensParams
     images_encoded: int
+    times: StageTimes = field(default_factory=StageTimes)
 
     def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
         """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""
@@ -116,7 +140,7 @@ class RunSettings:
     threshold: float = 0.2
     alpha: float = 0.3
     lens: LensParams = LensParams()
-    n_ctx: int = 2048
+    n_ctx: int | None = None  # None: what one photo and its prompts need
     threads: int | None = None
     gpu_layers: int = 0  # layers llama.cpp offloads, as planned from the user's GpuLayers by mllm.gpu.plan_gpu
 
@@ -172,35 +196,71 @@ class ClusterJob:
 
     def run(self) -> ClusterResult:
         s = self.settings
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"{self.root} is not a folder")
+        times = StageTimes()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool:
+            scanning = pool.submit(self._scan, times)
+            model_fp = fingerprint(self.lm, self.mmproj)
+            lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+            with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
+                              n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria)) as rt, \
+                    FeatureCache(self.cache_dir) as cache:
+                times.load = time.perf_counter() - started
+                found = scanning.result()
+                skipped = list(found.skipped)
+                keywords = [self._keywords(c, rt) for c in self.criteria]
+                kw_ids = [keyword_token_ids(k, rt.tokenize) for k in keywords]
+                prompts = [c.prompt for c in self.criteria]
+                usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped,
+                                                 times)
+                vectors, photos = self._pass(usable, self._keys(model_fp, prompts, [(t.layer, t.position) for t in targets]), rt, lens, cache,
+                                             skipped, times)
+                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt) for i, (c, p, kw, ids, t)
+                           in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
+                encoded = rt.stats.images_encoded
+        return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times)
+
+    def _scan(self, times: StageTimes):
+        started = time.perf_counter()
         found = scan(self.root)
-        skipped = list(found.skipped)
-        model_fp = fingerprint(self.lm, self.mmproj)
-        lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
-        with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
-                          n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria)) as rt, \
-                FeatureCache(self.cache_dir) as cache:
-            keywords = [self._keywords(c, rt) for c in self.criteria]
-            kw_ids = [keyword_token_ids(k, rt.tokenize) for k in keywords]
-            prompts = [c.prompt for c in self.criteria]
-            usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped)
-            keys = [VectorKey(model_fp, p, t.layer, t.position, lens_key(s.lens)) for p, t in zip(prompts, targets)]
-            vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped)
-            results = [self._cluster(c, p, kw, ids, t, vectors[i], rt)
-                       for i, (c, p, kw, ids, t) in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
-            encoded = rt.stats.images_encoded
-        return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded)
+        times.scan = time.perf_counter() - started
+        return found
+
+    def _keys(self, model_fp: str, prompts: list[str], places: list[tuple[int, int]]) -> list[VectorKey]:
+        """The cache key of each prompt's vector at its (layer, position)."""
+        return [VectorKey(model_fp, p, layer, pos, lens_key(self.settings.lens))
+                for p, (layer, pos) in zip(prompts, places)]
 
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
         if criterion.keywords is not None:
             return list(criterion.keywords)
         return _model_keywords(criterion.text, rt)
 
-    def _localize(self, photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped):
-        """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets."""
+    def _prefetch(self, photos: list[Photo], rt: LlavaRuntime) -> Prefetch:
+        """Photos decoded ahead at the size the vision encoder takes (its input side, or larger)."""
+        return Prefetch(photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
+
+    def _run_model(self, rt: LlavaRuntime, image, prompts: list[str], times: StageTimes):
+        started = time.perf_counter()
+        run = rt.run(image, prompts)
+        times.model += time.perf_counter() - started
+        return run
+
+    def _localize(self, photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped, times):
+        """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets.
+
+        The samples run at full depth; their lens vectors at the chosen targets go to the cache, so the
+        photo pass does not run them again. With no keywords for any criterion there is nothing to
+        localize with: no sample runs.
+        """
         s = self.settings
         chosen = sample_photos(len(photos), s.n_samples, s.seed) if photos else np.array([], int)
         sample = [photos[i] for i in chosen]
         token_ids = [np.array([t for ids in kw.values() for t in ids], np.int64) for kw in kw_ids]
+        if not any(len(t) for t in token_ids):
+            sample = []
         cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(t.tolist()) for t in token_ids],
                      "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens)}
         cached = cache.get_localization(cache_key)
@@ -208,31 +268,42 @@ class ClusterJob:
         if cached is None:
             rt.set_layers(None)
             probs: list[list[np.ndarray]] = [[] for _ in prompts]
+            readings: list[tuple[str, list]] = []  # per sample photo: its lens over every (layer, position)
+            n_pos = [len(rt.tokenize(rt.template.suffix(prompt))) for prompt in prompts]
             started = time.perf_counter()
-            for n, photo in enumerate(sample):
-                self._check_cancel()
-                try:
-                    run = rt.run(load_rgb(photo.path), prompts)
-                except ImageError as exc:
-                    bad.add(photo.sha256)
-                    skipped.append(Skipped(photo.path, str(exc)))
-                    continue
-                for i, states in enumerate(run.prompts):
-                    if len(token_ids[i]):
-                        lensed = lens.project(states.hidden).prob_of(token_ids[i])
-                        probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(token_ids[i])))
-                _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
+            with self._prefetch(sample, rt) as ready:
+                for n, prepared in enumerate(ready):
+                    self._check_cancel()
+                    times.decode += prepared.seconds
+                    times.photos_decoded += 1
+                    photo = prepared.item
+                    if prepared.error is not None:
+                        bad.add(photo.sha256)
+                        skipped.append(Skipped(photo.path, str(prepared.error)))
+                        continue
+                    run = self._run_model(rt, prepared.value, prompts, times)
+                    lens_started = time.perf_counter()
+                    projected = [lens.project(states.hidden) for states in run.prompts]
+                    for i, states in enumerate(run.prompts):
+                        if len(token_ids[i]):
+                            lensed = projected[i].prob_of(token_ids[i])
+                            probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(token_ids[i])))
+                    times.lens += time.perf_counter() - lens_started
+                    readings.append((photo.sha256, projected))
+                    _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
+                times.decode_wait += ready.waited
             found = []
             for i, prompt in enumerate(prompts):
-                n_pos = len(rt.tokenize(rt.template.suffix(prompt)))
                 if probs[i]:
                     loc = localize(np.stack(probs[i]), s.threshold, list(rt.layers))
                 else:
-                    loc = default_target(rt.n_layer, n_pos, "no keywords for this criterion" if not kw_ids[i]
+                    loc = default_target(rt.n_layer, n_pos[i], "no keywords for this criterion" if not kw_ids[i]
                                          else "no sample photo could be decoded")
                 found.append({"layer": loc.layer, "position": loc.position, "fallback": loc.fallback,
                               "message": loc.message, "counts": loc.counts.tolist(),
                               "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples})
+            places = [(t["layer"], t["position"]) for t in found]
+            self._keep_sample_vectors(readings, self._keys(model_fp, prompts, places), n_pos, cache)
             if not bad:
                 cache.put_localization(cache_key, {"targets": found})
             cached = {"targets": found}
@@ -240,38 +311,53 @@ class ClusterJob:
                                 t["fallback"], t["message"]) for t in cached["targets"]]
         return [p for p in photos if p.sha256 not in bad], targets
 
-    def _pass(self, photos, keys, rt, lens, cache, skipped):
+    @staticmethod
+    def _keep_sample_vectors(readings, keys: list[VectorKey], n_pos: list[int], cache: FeatureCache) -> None:
+        """Cache each sample photo's vector at each criterion's target (rows are layer-major, all blocks)."""
+        for sha, projected in readings:
+            vectors = {}
+            for key, lensed, n in zip(keys, projected, n_pos):
+                row = key.layer * n + key.position
+                vectors[key] = (lensed.indices[row], lensed.values[row])
+            cache.put_photo(sha, vectors)
+
+    def _pass(self, photos, keys, rt, lens, cache, skipped, times):
         """Every photo's vector per criterion, from the cache or one model run per photo."""
         rt.set_layers(sorted({k.layer for k in keys}))
-        kept: list[Photo] = []
-        rows: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in keys]
+        found = [[cache.get(photo.sha256, k) for k in keys] for photo in photos]
+        todo = [n for n, f in enumerate(found) if any(v is None for v in f)]
+        failed: set[int] = set()
         started = time.perf_counter()
-        computed = 0
-        for n, photo in enumerate(photos):
-            self._check_cancel()
-            found = [cache.get(photo.sha256, k) for k in keys]
-            if any(f is None for f in found):
-                try:
-                    image = load_rgb(photo.path)
-                except ImageError as exc:
-                    skipped.append(Skipped(photo.path, str(exc)))
+        done = len(photos) - len(todo)
+        with self._prefetch([photos[n] for n in todo], rt) as ready:
+            for computed, (n, prepared) in enumerate(zip(todo, ready), start=1):
+                self._check_cancel()
+                times.decode += prepared.seconds
+                times.photos_decoded += 1
+                photo = prepared.item
+                if prepared.error is not None:
+                    skipped.append(Skipped(photo.path, str(prepared.error)))
+                    failed.add(n)
                     continue
-                missing = [i for i, f in enumerate(found) if f is None]
-                run = rt.run(image, [keys[i].prompt for i in missing])
+                missing = [i for i, f in enumerate(found[n]) if f is None]
+                run = self._run_model(rt, prepared.value, [keys[i].prompt for i in missing], times)
+                lens_started = time.perf_counter()
                 new = {}
                 for i, states in zip(missing, run.prompts):
                     pos = keys[i].position
                     if pos >= len(states.token_ids):
                         raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
                     out = lens.project(states.layer(keys[i].layer)[pos][None])
-                    found[i] = (out.indices[0], out.values[0])
-                    new[keys[i]] = found[i]
+                    found[n][i] = (out.indices[0], out.values[0])
+                    new[keys[i]] = found[n][i]
+                times.lens += time.perf_counter() - lens_started
                 cache.put_photo(photo.sha256, new)
-                computed += 1
-            kept.append(photo)
-            for i, f in enumerate(found):
-                rows[i].append(f)
-            _report(self.progress, "reading photos", n + 1, len(photos), started, computed)
+                _report(self.progress, "reading photos", done + computed, len(photos), started, computed)
+            times.decode_wait += ready.waited
+        if not todo:
+            _report(self.progress, "reading photos", len(photos), len(photos), started, 0)
+        kept = [photo for n, photo in enumerate(photos) if n not in failed]
+        rows = [[found[n][i] for n in range(len(photos)) if n not in failed] for i in range(len(keys))]
         matrices = [SparseLens(np.stack([i for i, _ in per]), np.stack([v for _, v in per]), lens.n_vocab).to_csr()
                     if per else sparse.csr_matrix((0, lens.n_vocab), dtype=np.float32) for per in rows]
         return matrices, kept
@@ -321,21 +407,23 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                       n_gpu_layers=settings.gpu_layers, max_prompts=len(saved.criteria),
                       layers=sorted({c.layer for c in saved.criteria})) as rt:
         started = time.perf_counter()
-        for n, photo in enumerate(found.photos):
-            if cancel.is_set():
-                raise Cancelled("cancelled; no photo was exported")
-            try:
-                run = rt.run(load_rgb(photo.path), [c.prompt for c in saved.criteria])
-            except ImageError as exc:
-                skipped.append(Skipped(photo.path, str(exc)))
-                continue
-            kept.append(photo)
-            for c, head, states in zip(saved.criteria, heads, run.prompts):
-                vec = lens.project(states.layer(c.layer)[c.position][None])
-                proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
-                cluster = int(proba.argmax())
-                per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
-                                    else float("nan")))
-            _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
+        ready = Prefetch(found.photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
+        with ready:
+            for n, prepared in enumerate(ready):
+                if cancel.is_set():
+                    raise Cancelled("cancelled; no photo was exported")
+                photo = prepared.item
+                if prepared.error is not None:
+                    skipped.append(Skipped(photo.path, str(prepared.error)))
+                    continue
+                run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
+                kept.append(photo)
+                for c, head, states in zip(saved.criteria, heads, run.prompts):
+                    vec = lens.project(states.layer(c.layer)[c.position][None])
+                    proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
+                    cluster = int(proba.argmax())
+                    per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
+                                        else float("nan")))
+                _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
         encoded = rt.stats.images_encoded
     return Assignment(kept, skipped, per, encoded)

@@ -10,13 +10,17 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from esmc_desktop.cli import EXIT_OK, main
+from esmc_desktop.mllm.logit_lens import LogitLens
+from esmc_desktop.mllm.runtime import LlavaRuntime
+from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.export import safe_name
 from esmc_desktop.photos.scan import content_hash
-from esmc_desktop.pipeline import Cancelled, ClusterJob, Criterion
+from esmc_desktop.pipeline import Cancelled, ClusterJob, Criterion, RunSettings
 from models.tiny_llava import sample_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,17 +91,46 @@ def test_a_cancelled_run_resumes_from_the_cache(tmp_path, tiny):
     def progress(p):
         if p.stage == "reading photos":
             seen.append(p)
-            if p.done == 5:
+            if len(seen) == 2:
                 cancel.set()
     criteria = [Criterion.parse("color of the object:2", "red,green")]
+    settings = RunSettings(n_samples=4)
     job = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                     progress=progress, cancel=cancel)
+                     settings=settings, progress=progress, cancel=cancel)
     with pytest.raises(Cancelled, match="cached"):
         job.run()
     assert seen[-1].photos_per_second > 0 and seen[-1].seconds_left is not None
-    resumed = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache").run()
-    assert resumed.images_encoded == 16 - 5
+    resumed = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                         settings=settings).run()
+    assert resumed.images_encoded == 16 - 4 - 2  # the 4 localization samples and the 2 photos read before
     assert len(resumed.photos) == 16
+
+
+def test_each_photo_is_run_once_the_localization_samples_included(tmp_path, tiny):
+    photos = make_photos(tmp_path / "photos", 10, size=700, fmt="jpg")
+    criteria = [Criterion.parse("color of the object:2", "red,green,blue"),
+                Criterion("shape of the object", 2, ())]  # no keywords: its target is the default place
+    result = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                        settings=RunSettings(n_samples=6)).run()
+    assert result.images_encoded == 10 and result.times.photos_decoded == 10
+    assert result.criteria[1].localization.fallback
+
+    target = result.criteria[0].localization
+    lens = LogitLens.from_gguf(tiny.f16.quantized)
+    with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, layers=[target.layer]) as rt:
+        for n, photo in enumerate(result.photos):
+            states = rt.run(load_rgb(photo.path, min_side=rt.image_size), [result.criteria[0].prompt]).prompts[0]
+            alone = lens.project(states.layer(target.layer)[target.position][None])
+            row = result.criteria[0].vectors[n]
+            np.testing.assert_array_equal(np.sort(row.indices), np.sort(alone.indices[0]))
+            np.testing.assert_allclose(np.sort(row.data), np.sort(alone.values[0]), rtol=1e-5, atol=1e-6)
+
+
+def test_no_sample_runs_when_no_criterion_has_keywords(tmp_path, tiny):
+    photos = make_photos(tmp_path / "photos", 6)
+    result = ClusterJob(photos, [Criterion("color of the object", 2, ())], tiny.f16.quantized, tiny.f16.mmproj,
+                        cache_dir=tmp_path / "cache").run()
+    assert result.images_encoded == 6 and result.criteria[0].localization.fallback
 
 
 def test_the_whole_run_works_with_sockets_blocked(tmp_path, tiny, monkeypatch):
@@ -159,13 +192,13 @@ def test_a_killed_cluster_run_resumes_and_ends_like_an_uninterrupted_one(tmp_pat
             "color of the object=red,green,blue", *model_args(tiny)]
     proc = _cli(args + ["--out", str(tmp_path / "a"), "--cache", str(tmp_path / "cache-a")])
     deadline = time.time() + 120
-    while _cache_rows(tmp_path / "cache-a") < 10 and proc.poll() is None and time.time() < deadline:
+    while _cache_rows(tmp_path / "cache-a") < 15 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     proc.kill()
     proc.wait()
     assert proc.returncode < 0, "the run finished before it could be killed"
     done_before = _cache_rows(tmp_path / "cache-a")
-    assert 10 <= done_before < 60
+    assert 15 <= done_before < 60  # the 10 localization samples' rows come first
     resumed = subprocess.run([sys.executable, "-m", "esmc_desktop.cli", *args, "--out", str(tmp_path / "a"),
                               "--cache", str(tmp_path / "cache-a"), "--quiet", "--json"], cwd=REPO,
                              capture_output=True, text=True, timeout=600)

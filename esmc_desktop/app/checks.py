@@ -49,12 +49,14 @@ def model_files(lm: Path | str, mmproj: Path | str) -> None:
     check_pair(lm, mmproj)
 
 
-def context_size(n_ctx: int, mmproj: Path | str | None = None) -> None:
+def context_size(n_ctx: int | None, mmproj: Path | str | None = None) -> None:
     """The context holds one image and a prompt: the image's tokens (576 for LLaVA-1.5) plus PROMPT_ROOM."""
+    if n_ctx is None:  # the runtime sizes it to one photo and its prompts
+        return
     image = image_tokens(read_info(mmproj)) if mmproj is not None else 0
     need = image + PROMPT_ROOM
     if n_ctx < need:
         what = f"one image takes {image} tokens and the prompt about {PROMPT_ROOM}" if image else \
             f"the prompt needs about {PROMPT_ROOM} tokens"
         raise SettingsError(f"a context of {n_ctx} tokens is too small: {what}; give at least {need} "
-                            "(the default, 2048, fits LLaVA-1.5)")
+                            "(or leave --n-ctx out: the default fits one photo and its prompts)")

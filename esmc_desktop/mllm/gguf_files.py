@@ -150,15 +150,9 @@ def legacy_advice(path: Path | str) -> str:
             f"{Path(path)} {Path(path).with_name(Path(path).stem + '-repaired.gguf')}")
 
 
-def mmproj_image_size(info: GgufInfo) -> int:
+def image_size(info: GgufInfo) -> int:
     """The side in pixels the vision encoder takes (336 for LLaVA-1.5's CLIP ViT-L/14-336)."""
-    return int(info.get("clip.vision.image_size", 0))
-
-
-def mmproj_image_tokens(info: GgufInfo) -> int:
-    """Tokens one image becomes in the LM: one per patch for an MLP projector (576 for LLaVA-1.5)."""
-    patch = int(info.get("clip.vision.patch_size", 0))
-    return (mmproj_image_size(info) // patch) ** 2 if patch else 0
+    return int(info.get(IMAGE_SIZE, 0) or 0)
 
 
 def check_pair(lm_path: Path | str, mmproj_path: Path | str, *,

@@ -30,7 +30,7 @@ import numpy as np
 from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure, SettingsError
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
-from esmc_desktop.mllm.gguf_files import check_pair, mmproj_image_size, mmproj_image_tokens, read_info, require_lm
+from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import LLAVA_1_5, ChatTemplate
 
@@ -136,7 +136,7 @@ class LlavaRuntime:
             self.image_size, self.n_image_tokens = 0, 0
         else:
             _, mm_info = check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
-            self.image_size, self.n_image_tokens = mmproj_image_size(mm_info), mmproj_image_tokens(mm_info)
+            self.image_size, self.n_image_tokens = image_size(mm_info), image_tokens(mm_info)
         if n_ctx is None:
             n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
