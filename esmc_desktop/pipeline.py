@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.errors import Cancelled, EsmcError
+from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
@@ -196,8 +196,8 @@ class ClusterJob:
 
     def run(self) -> ClusterResult:
         s = self.settings
-        if not self.root.is_dir():
-            raise NotADirectoryError(f"{self.root} is not a folder")
+        if not self.root.is_dir():  # said now, not after the model has loaded
+            raise FolderError(f"{self.root} is not a folder; give the folder that holds your photos")
         times = StageTimes()
         started = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool:
