@@ -277,6 +277,12 @@ def _print_summary(summary: dict, as_json: bool) -> None:
             print(f"  {cl['count']:6d}  {cl['name']}" + (f"  [{why}]" if why else ""))
     for s in summary["skipped"]:
         print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    if summary["mode"].startswith("tags"):
+        verb = "would write" if summary["dry_run"] else "wrote"
+        print(f"{summary['photos']} photos, {len(summary['skipped'])} files skipped; {verb} keywords for "
+              f"{summary['files_placed']} (file, criterion) pairs ({summary['mode']}); "
+              f"`esmc-desktop undo {summary['out']}` takes them back")
+        return
     verb = "would place" if summary["dry_run"] else "placed"
     by = f" sorted by model {summary['model']}" if summary.get("model") else ""
     print(f"{summary['photos']} photos{by}, {len(summary['skipped'])} files skipped; {verb} {summary['files_placed']} "
@@ -332,11 +338,16 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    """Put back every photo a move took away."""
-    from esmc_desktop.app.undo import undo_move
+    """Put back every photo a move took away, and take back every keyword a tag export wrote."""
+    from esmc_desktop.app.undo import undo_export
 
-    restored = undo_move(args.out)
-    print(f"restored {restored} photos to where they were; the moved copies were removed")
+    restored, untagged = undo_export(args.out)
+    if restored:
+        print(f"restored {restored} photos to where they were; the moved copies were removed")
+    if untagged:
+        print(f"took the keywords of this export back out of {untagged} files; everything else in them is as it was")
+    if not restored and not untagged:
+        print("nothing needed changing back")
     return EXIT_OK
 
 
@@ -421,7 +432,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     from esmc_desktop.app.export import MODES
 
     p.add_argument("--mode", choices=MODES, default="copy",
-                   help="copy (default), hardlink, symlink, or move (undo with `esmc-desktop undo OUT`)")
+                   help="copy (default), hardlink, symlink, move; tags: keywords in an XMP sidecar next to each "
+                        "photo (IMG_1.JPG.xmp), the photos untouched; tags-embedded: keywords inside JPEG files "
+                        "(sidecars for other formats). Undo move and tags with `esmc-desktop undo OUT`")
     p.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_job_options(p)
@@ -542,8 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=cmd_learn)
 
-    p = sub.add_parser("undo", help="reverse a --mode move export", description=cmd_undo.__doc__)
-    p.add_argument("out", type=Path, help="the --out folder of the move")
+    p = sub.add_parser("undo", help="reverse a --mode move or tags export", description=cmd_undo.__doc__)
+    p.add_argument("out", type=Path, help="the --out folder of the export")
     p.set_defaults(func=cmd_undo)
 
     models = sub.add_parser("models", help="check, repair and remember model files",

@@ -4,9 +4,10 @@
     sort.sort_photos(folder, criteria, model, settings=, gpu=, cache_dir=, feedback=) -> SortResult
     keywords.suggest_keywords(criterion, model, settings=, gpu=) -> list[str]
     export.export_result(result, out, mode=, dry_run=, feedback=) -> ExportReport   (folders, manifests,
-        saved heads, all from the SortResult as the user edited it); export.preview(result, out)
+        saved heads, all from the SortResult as the user edited it; or keywords, modes TAG_MODES);
+        export.preview(result, out, mode=)
     assign.assign_photos(folder, result_dir, model=None, settings=, gpu=, mode=, dry_run=, feedback=)
-    undo.undo_move(out) -> int
+    undo.undo_move(out) -> int; undo.undo_export(out) -> (restored, untagged)   (move and tags exports)
     inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model
 
 result.SortResult is the one result (per criterion: the computation and the user's edits);

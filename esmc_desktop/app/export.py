@@ -11,10 +11,15 @@ from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import Cancelled
 from esmc_desktop.photos.export import MODES, Placement, export, plan
+from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
+from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
 from esmc_desktop.pipeline import Progress
 from esmc_desktop.saved_result import save_result
 
-__all__ = ["MODES", "ExportReport", "export_result", "preview"]
+__all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "export_result", "photo_keywords",
+           "preview"]
+
+UNDOABLE = ("move", *TAG_MODES)  # export modes `undo` reverses
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,32 @@ class ExportReport:
         return len(self.placements)
 
 
-def preview(result: SortResult, out: Path | str) -> dict[Path, int]:
-    """The folders an export into `out` would write, with how many photos each gets (writes nothing)."""
-    return dict(Counter(row[-1] for row in plan(result.photo_paths(), result.assignments(), Path(out))))
+@dataclass(frozen=True)
+class PhotoKeywords:
+    """What a tag export writes for one photo now: its cluster names, their hierarchy, and into which sidecars."""
+    subject: list[str]
+    hierarchical: list[str]
+    sidecars: list[Path]
+
+
+def photo_keywords(result: SortResult, photo: int) -> PhotoKeywords:
+    """The keywords of `photo` with the clusters as the user left them (see photos/xmp.py), and where they go."""
+    words = result.keywords(photo)
+    shown = result.photos[photo]
+    files = [shown.path, *(c.path for c in shown.companions)]
+    return PhotoKeywords(words[SUBJECT], words[HIERARCHICAL], [sidecar_path(f) for f in files])
+
+
+def preview(result: SortResult, out: Path | str, mode: str = "copy") -> dict[Path, int]:
+    """The folders an export into `out` would write, with how many photos each gets (writes nothing).
+
+    In a tag mode, the tree of hierarchical keywords instead: ESMC/criterion, then /cluster.
+    """
+    rows = plan(result.photo_paths(), result.assignments(), Path(out))
+    if mode in TAG_MODES:
+        return dict(Counter(Path(*keywords_for([(criterion, name)])[HIERARCHICAL][0].rsplit("|", 1))
+                            for _, _, criterion, _, name, _, _ in rows))
+    return dict(Counter(row[-1] for row in rows))
 
 
 def export_result(result: SortResult, out: Path | str, *, mode: str = "copy", dry_run: bool = False,
@@ -39,15 +67,15 @@ def export_result(result: SortResult, out: Path | str, *, mode: str = "copy", dr
     """Write OUT/<criterion>/<cluster>/<photo>, the manifests, and OUT/.esmc (the heads `assign` uses).
 
     Names, clusters and heads all come from `result`, as the user left it. Nothing is ever
-    overwritten; a move can be undone (`undo`). Raises Cancelled when `feedback.cancel` is set.
+    overwritten; a move or a tag export can be undone (`undo`). Raises Cancelled when `feedback.cancel` is set.
     """
     feedback = feedback or Feedback()
     out = checks.output_folder(out)
 
     def placed(done: int, total: int) -> None:
         if feedback.cancel.is_set():
-            raise Cancelled(f"export cancelled: the folders written so far stay in {out}; no original was removed"
-                            + (" (Undo move export removes them)" if mode == "move" else ""))
+            raise Cancelled(f"export cancelled: what was written so far stays in {out}; no original was removed"
+                            + (" (Undo removes it)" if mode in UNDOABLE else ""))
         if feedback.progress is not None:
             feedback.progress(Progress("exporting", done, total))
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.method.head import HeadWeights
 from esmc_desktop.mllm.logit_lens import LensParams
+from esmc_desktop.photos.export import Source, sources
 from esmc_desktop.photos.scan import Photo, Skipped
+from esmc_desktop.photos.xmp import keywords_for
 from esmc_desktop.pipeline import ClusterResult, CriterionResult
 
 
@@ -146,6 +148,10 @@ class SortResult:
         return {c.text: [(label, c.names[label], conf) for label, conf in zip(c.labels, c.confidences)]
                 for c in self.criteria}
 
-    def photo_paths(self) -> list[tuple[Path, str]]:
-        """(path, content hash) per photo, in photo order."""
-        return [(p.path, p.sha256) for p in self.photos]
+    def photo_paths(self) -> list[Source]:
+        """Each photo as export takes it (its file, content hash, RAW companion, identical copies), in photo order."""
+        return sources(self.photos)
+
+    def keywords(self, photo: int) -> dict[str, list[str]]:
+        """The keywords a tag export writes for a photo now, per XMP field (see photos/xmp.py)."""
+        return keywords_for([(c.text, c.names[c.labels[photo]]) for c in self.criteria])

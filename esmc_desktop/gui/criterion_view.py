@@ -10,6 +10,7 @@ from PySide6.QtGui import QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QMenu, QSplitter, QStyle,
                                QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
+from esmc_desktop.app.export import photo_keywords
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.gui.photo_grid import PhotoGrid
 from esmc_desktop.gui.photo_model import PHOTO_ROLE, dragged_photos
@@ -106,12 +107,17 @@ class CriterionView(QWidget):
         self.photo_why.setWordWrap(True)
         self.photo_why.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.photo_why.setAccessibleName("Why the selected photo is in this cluster")
+        self.photo_keywords = QLabel()
+        self.photo_keywords.setWordWrap(True)
+        self.photo_keywords.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.photo_keywords.setAccessibleName("Keywords a tag export writes for the selected photo")
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.why)
         box.addWidget(self.photos, 1)
         box.addWidget(self.photo_why)
+        box.addWidget(self.photo_keywords)
         split = QSplitter()
         split.addWidget(self.clusters)
         split.addWidget(right)
@@ -157,9 +163,18 @@ class CriterionView(QWidget):
     def _show_photo(self, index) -> None:
         if not index.isValid():
             self.photo_why.setText("Select a photo to see what the model read in it.")
+            self.photo_keywords.clear()
             return
         photo = index.data(PHOTO_ROLE)
         self.photo_why.setText(self.photo_text(photo))
+        self.photo_keywords.setText(self.keywords_text(photo))
+
+    def keywords_text(self, photo: int) -> str:
+        """What an export in mode tags writes for the photo, with its current cluster names, and where."""
+        words = photo_keywords(self.result, photo)
+        where = ", ".join(html.escape(f.name) for f in words.sidecars)
+        return (f"Keywords (Export, mode tags): <b>{html.escape(', '.join(words.subject))}</b> · "
+                f"{html.escape(', '.join(words.hierarchical))} → {where}")
 
     def photo_text(self, photo: int) -> str:
         """The selected photo's lens reading: what the model leaned to say at the criterion's target."""

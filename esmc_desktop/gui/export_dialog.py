@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QTreeWidget, QTreeWidgetItem, QWidget)
 
-from esmc_desktop.app.export import MODES, ExportReport, preview
+from esmc_desktop.app.export import MODES, TAG_MODES, ExportReport, preview
 from esmc_desktop.app.result import SortResult
 
 MODE_HELP = {
@@ -17,6 +17,11 @@ MODE_HELP = {
     "hardlink": "Links the same files into the folders (no extra space; same disk only).",
     "symlink": "Shortcuts to the originals; they break if the originals move.",
     "move": "Moves the originals into the folders. Undo puts them back (Edit menu).",
+    "tags": "Writes each photo's cluster names as keywords into an XMP sidecar next to it (IMG_1.JPG.xmp), "
+            "read by digiKam, darktable, Lightroom and Immich; the photos are not changed. The destination keeps "
+            "the result and the journal: Undo (Edit menu) takes exactly these keywords back.",
+    "tags-embedded": "Writes the keywords into JPEG files themselves (other formats get a sidecar), after checking "
+                     "the pixels stay the same. Undo (Edit menu) takes them back out.",
 }
 
 
@@ -65,7 +70,8 @@ class ExportDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(text))
         if not text:
             return
-        counts = preview(self.result, Path(text))
+        self.tree.setHeaderLabels(["Keyword" if mode in TAG_MODES else "Folder", "Photos"])
+        counts = preview(self.result, Path(text), mode)  # in a tag mode: ESMC|criterion, then |cluster
         tops: dict[Path, QTreeWidgetItem] = {}
         for folder, n in counts.items():
             top = tops.get(folder.parent)
@@ -81,9 +87,10 @@ class ExportDialog(QDialog):
 
 
 def finished_box(parent: QWidget, report: ExportReport, open_folder: Callable[[], None]) -> QMessageBox:
-    """'N files are in OUT', with Open folder; opened (not run) so the window goes on."""
-    box = QMessageBox(QMessageBox.Icon.Information, "Export finished", f"{report.files:,} files are in {report.out}.",
-                      parent=parent)
+    """'N files are in OUT' (or where the keywords went), with Open folder; opened (not run) so the window goes on."""
+    done = (f"Keywords for {report.files:,} (file, criterion) pairs are next to the photos; undo is in the Edit menu."
+            if report.mode in TAG_MODES else f"{report.files:,} files are in {report.out}.")
+    box = QMessageBox(QMessageBox.Icon.Information, "Export finished", done, parent=parent)
     box.addButton("Open folder", QMessageBox.ButtonRole.AcceptRole).clicked.connect(open_folder)
     box.addButton(QMessageBox.StandardButton.Close)
     box.open()

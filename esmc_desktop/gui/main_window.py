@@ -15,12 +15,12 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QGroupBox, QL
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from esmc_desktop.app.assign import assign_photos
-from esmc_desktop.app.export import export_result
+from esmc_desktop.app.export import TAG_MODES, UNDOABLE, export_result
 from esmc_desktop.app.keywords import suggest_keywords
 from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.app.sort import RunSettings, sort_photos
-from esmc_desktop.app.undo import undo_move
+from esmc_desktop.app.undo import undo_export
 from esmc_desktop.demo.notice import demo_notice, model_label
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criteria_panel import CriteriaPanel
@@ -266,28 +266,33 @@ class MainWindow(QMainWindow):
             self.export_to(*dialog.choice())
 
     def export_to(self, out: Path, mode: str = "copy") -> None:
-        """Write one folder per criterion and cluster, as shown, with the saved heads; in a background job."""
+        """Write one folder per criterion and cluster (or the keywords), as shown, with the saved heads; in a job."""
         result = self.result
         self.last_export = (out, mode)
-        self.menus.undo_action.setEnabled(mode == "move")  # also after a cancel: the copies so far can be removed
+        self.menus.undo_action.setEnabled(mode in UNDOABLE)  # also after a cancel: what was written can be removed
         self.run_long(lambda feedback: export_result(result, out, mode=mode, feedback=feedback), self._exported,
                       f"Exporting into {out} ({mode})…")
 
     def _exported(self, report) -> None:
         self.exported_files = report.files
         self.menus.open_action.setEnabled(True)
-        self.status.setText(f"Exported {report.files:,} files into {report.out} ({report.mode}).")
+        if report.mode in TAG_MODES:
+            self.status.setText(f"Exported keywords for {report.files:,} (file, criterion) pairs next to the photos "
+                                f"({report.mode}); the journal is in {report.out}.")
+        else:
+            self.status.setText(f"Exported {report.files:,} files into {report.out} ({report.mode}).")
         self.export_done = finished_box(self, report, self.open_export_folder)
 
     def undo_last_move(self) -> None:
-        if not self.last_export or self.last_export[1] != "move":
+        if not self.last_export or self.last_export[1] not in UNDOABLE:
             return
         try:
-            restored = undo_move(self.last_export[0])
+            restored, untagged = undo_export(self.last_export[0])
         except (EsmcError, OSError) as e:
             return self._error(str(e))
         self.menus.undo_action.setEnabled(False)
-        self.status.setText(f"Put {restored} photos back where they were.")
+        self.status.setText(f"Took the keywords back out of {untagged} files." if self.last_export[1] in TAG_MODES
+                            else f"Put {restored} photos back where they were.")
 
     def assign_dialog(self) -> None:
         start = str(self.last_export[0]) if self.last_export else ""

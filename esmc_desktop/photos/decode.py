@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from esmc_desktop.errors import ImageError
+from esmc_desktop.photos.raw import is_raw, load_raw
 
 MAX_PIXELS = 100_000_000  # a 100-megapixel photo is fine; more is likely a decompression bomb
 # Modes whose pixels can be averaged (box reduce); palette and 1-bit images are reduced after conversion.
@@ -56,6 +57,8 @@ def load_rgb(path: Path | str, max_pixels: int = MAX_PIXELS, min_side: int | Non
     """
     if min_side is not None and min_side < 1:
         raise ValueError(f"min_side must be at least 1, got {min_side}")
+    if is_raw(path):  # LibRaw: the embedded preview when it is big enough, else a half-size demosaic
+        return _reduce(load_raw(path, max_pixels), min_side)
     _register_heif()
     path = Path(path)
     try:

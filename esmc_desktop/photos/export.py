@@ -17,6 +17,9 @@
 - Re-sorting an export (learning from corrections) moves the exported files
   between cluster folders, never over another file, and in a move export
   journals each new place first, so `undo` still finds every photo.
+- The RAW file of a RAW+JPEG pair goes wherever its JPEG goes.
+- Modes `tags` and `tags-embedded` write keywords instead of folders
+  (photos/tags.py); `undo` takes them back too.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple, Sequence
 
 from esmc_desktop.errors import ExportError
 from esmc_desktop.files import atomic_path, write_atomic
 from esmc_desktop.photos.scan import content_hash
+from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
+from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
+from esmc_desktop.photos.xmp import keywords_for
 
-MODES = ("copy", "hardlink", "symlink", "move")
+MODES = ("copy", "hardlink", "symlink", "move", *TAG_MODES)
 STATE_DIR = ".esmc"
 JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -100,14 +106,35 @@ def _place(src: Path, dst: Path, mode: str) -> None:
             shutil.copy2(src, tmp)
 
 
-def sources(photos) -> list[tuple[Path, str]]:
-    """(path, content hash) of each scanned Photo: what plan and export take."""
-    return [(p.path, p.sha256) for p in photos]
+class Source(NamedTuple):
+    """A photo as export takes it: its file, content hash, and the other files that are the same photo."""
+
+    path: Path
+    sha256: str
+    companions: tuple[tuple[Path, str], ...] = ()  # the RAW of a RAW+JPEG pair: (path, content hash)
+    duplicates: tuple[Path, ...] = ()  # other paths with the same bytes (tagged too; copied once)
+
+    def files(self) -> list[tuple[Path, str]]:
+        """(path, hash) of the photo's own file and its companions: what a copy or move places."""
+        return [(self.path, self.sha256), *self.companions]
 
 
-def plan(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]],
+def sources(photos) -> list[Source]:
+    """A Source for each scanned Photo: what plan and export take."""
+    return [Source(p.path, p.sha256, tuple((c.path, c.sha256) for c in p.companions), p.duplicates)
+            for p in photos]
+
+
+def _as_sources(photos: Sequence[tuple]) -> list[Source]:
+    return [p if isinstance(p, Source) else Source(*p) for p in photos]
+
+
+def plan(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]],
          out: Path) -> list[tuple[Path, str, str, int, str, float, Path]]:
-    """(source, sha, criterion, cluster id, cluster name, confidence, target folder) per photo and criterion."""
+    """(source, sha, criterion, cluster id, cluster name, confidence, target folder) per photo and criterion.
+
+    `photos` holds Sources, or (path, hash) pairs.
+    """
     rows = []
     used: dict[str, str] = {}
     for criterion, per_photo in assignments.items():
@@ -115,22 +142,28 @@ def plan(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, 
         if folder.lower() in used and used[folder.lower()] != criterion:
             folder = f"{folder} ({len(used) + 1})"
         used[folder.lower()] = criterion
-        for (src, sha), (cluster, name, conf) in zip(photos, per_photo):
+        for (src, sha, *_), (cluster, name, conf) in zip(photos, per_photo):
             rows.append((src, sha, criterion, cluster, name, conf, out / folder / safe_name(name, f"cluster {cluster + 1}")))
     return rows
 
 
-def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
+def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
            mode: str = "copy", dry_run: bool = False,
            progress: Callable[[int, int], None] | None = None) -> list[Placement]:
-    """Export every photo into every criterion's tree; returns what went where.
+    """Export every photo into every criterion's tree, or tag it; returns what went where.
 
-    `progress(done, total)` is called after each file placed.
+    `photos` holds Sources (see `sources`), or (path, hash) pairs. `progress(done, total)` is
+    called after each file placed or tagged.
     """
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     out = Path(out)
+    photos = _as_sources(photos)
+    if mode in TAG_MODES:
+        return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress)
     rows = plan(photos, assignments, out)
+    companions = {p.path: p.companions for p in photos}
+    total = sum(1 + len(companions[row[0]]) for row in rows)
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
     try:
@@ -140,24 +173,25 @@ def export(photos: list[tuple[Path, str]], assignments: dict[str, list[tuple[int
             if mode == "move":
                 journal = open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8")
         try:
-            for src, sha, criterion, cluster, name, conf, folder in rows:
-                if dry_run:
-                    dst = folder / _safe_file_name(src)
-                else:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    dst, there = _free_destination(folder, _safe_file_name(src), sha)
-                    if not there:
-                        _place(src, dst, "copy" if mode == "move" else mode)
-                    if journal is not None:
-                        _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
-                    by_source.setdefault(src, []).append(dst)
-                placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
-                if progress is not None:
-                    progress(len(placements), len(rows))
+            for photo, photo_sha, criterion, cluster, name, conf, folder in rows:
+                for src, sha in [(photo, photo_sha), *companions[photo]]:
+                    if dry_run:
+                        dst = folder / _safe_file_name(src)
+                    else:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        dst, there = _free_destination(folder, _safe_file_name(src), sha)
+                        if not there:
+                            _place(src, dst, "copy" if mode == "move" else mode)
+                        if journal is not None:
+                            _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
+                        by_source.setdefault(src, []).append(dst)
+                    placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
+                    if progress is not None:
+                        progress(len(placements), total)
             if not dry_run:
                 write_manifest(out, placements)
             if journal is not None:
-                _remove_originals(photos, by_source)
+                _remove_originals([f for p in photos for f in p.files()], by_source)
         finally:
             if journal is not None:
                 journal.close()
@@ -209,6 +243,36 @@ def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
     with open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8") as log:
         for source, sha, path in rows:
             _journal(log, {"source": source, "sha256": sha, "copy": str(path)})
+
+
+def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path,
+                 embedded: bool, dry_run: bool, progress: Callable[[int, int], None] | None) -> list[Placement]:
+    """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too)."""
+    per_photo = list(zip(*assignments.values())) if assignments else [() for _ in photos]
+    jobs, rows = [], []
+    for photo, chosen in zip(photos, per_photo):
+        keywords = keywords_for([(criterion, name) for criterion, (_, name, _) in zip(assignments, chosen)])
+        for path, sha in [*photo.files(), *((d, photo.sha256) for d in photo.duplicates)]:
+            jobs.append((path, keywords))
+            rows.append((path, sha, chosen))
+    problems: list[str] = []
+    if dry_run:
+        targets = [target_for(path, embedded) for path, _ in jobs]
+    else:
+        try:
+            tagged, problems = tag_files(jobs, out / STATE_DIR, embedded, progress)
+            targets = [t.target for t in tagged]
+        except OSError as exc:
+            raise ExportError(f"tagging stopped: {exc.strerror or exc} ({exc.filename or out}). Every file written "
+                              f"so far is journaled: `esmc-desktop undo {out}` takes the keywords back.") from exc
+    placements = [Placement(str(path), sha, criterion, cluster, name, rounded(conf), str(target))
+                  for (path, sha, chosen), target in zip(rows, targets)
+                  for criterion, (cluster, name, conf) in zip(assignments, chosen)]
+    if not dry_run:
+        write_manifest(out, placements)
+    if problems:
+        raise ExportError(describe_problems(problems, len(jobs)))
+    return placements
 
 
 def _journal(log, record: dict) -> None:
@@ -263,6 +327,19 @@ def undo_move(out: Path | str) -> int:
             folder.rmdir()
     journal.rename(journal.with_suffix(".undone"))
     return restored
+
+
+def undo_export(out: Path | str) -> tuple[int, int]:
+    """Undo what exports into `out` did: (photos put back by undoing a move, files whose keywords were taken back)."""
+    out = Path(out)
+    tagged = undo_tags(out / STATE_DIR) if (out / STATE_DIR / TAGS_JOURNAL).is_file() else None
+    moved = undo_move(out) if (out / STATE_DIR / JOURNAL).is_file() else None
+    if tagged is None and moved is None:
+        raise ExportError(f"nothing to undo in {out}: only a move or a tag export can be undone, and it is undone once")
+    if tagged is not None:
+        for name in ("manifest.csv", "manifest.json"):
+            (out / name).unlink(missing_ok=True)
+    return moved or 0, tagged or 0
 
 
 def write_manifest(out: Path, placements: list[Placement]) -> None:

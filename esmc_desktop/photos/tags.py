@@ -1,0 +1,253 @@
+"""Write each photo's cluster keywords where photo tools read them, and take back exactly those.
+
+Sidecar mode (`tags`) writes `IMG_0001.JPG.xmp` next to `IMG_0001.JPG`, the name digiKam,
+darktable and Immich look for; the photo itself is never opened for writing. Embedded mode
+(`tags-embedded`) writes into JPEG files (exiv2 rewrites only their metadata segments) and
+falls back to a sidecar for every other format, for RAW files (never written into) and for
+files with several hard links (replacing one would split them).
+
+Each file is changed in four durable steps, so a crash at any moment can be undone:
+1. the sidecar as it was is copied into the export's state folder (content-addressed);
+2. a journal line records the file, its hash before and after, and the keywords added;
+3. the new bytes go to a temporary file next to it, are read back and checked;
+4. the temporary file replaces the file in one rename.
+`undo` replays the journal backwards: a file still exactly as written gets its old bytes back
+(or is removed, when there was none); a file changed since (say, a rating set in digiKam) loses
+only the keywords this export added; a leftover temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from esmc_desktop.errors import EsmcError
+from esmc_desktop.photos.raw import is_raw
+from esmc_desktop.photos.xmp import XmpError, add_keywords, read_keywords, remove_keywords
+
+TAG_MODES = ("tags", "tags-embedded")
+JOURNAL = "tags-journal.jsonl"
+BACKUPS = "sidecar-backups"
+EMBEDDABLE = frozenset({".jpg", ".jpeg", ".jpe"})  # exiv2 rewrites only the APP segments; pixels are not re-encoded
+_PARTIAL = ".esmc-partial"
+
+
+class TagError(EsmcError):
+    """Undo could not take every keyword back; the message names the files."""
+
+
+@dataclass(frozen=True)
+class Tagged:
+    photo: Path
+    target: Path  # the sidecar or, embedded, the photo file that holds the keywords
+
+
+def sidecar_path(photo: Path | str) -> Path:
+    """`IMG_0001.JPG` -> `IMG_0001.JPG.xmp`: one sidecar per file, so a RAW and its JPEG never share one."""
+    photo = Path(photo)
+    return photo.with_name(photo.name + ".xmp")
+
+
+def target_for(photo: Path, embedded: bool) -> Path:
+    """Where `photo`'s keywords go in this mode."""
+    if embedded and photo.suffix.lower() in EMBEDDABLE and not is_raw(photo):
+        real = photo.resolve()
+        try:
+            if real.is_file() and real.stat().st_nlink == 1:
+                return real
+        except OSError:
+            pass
+    return sidecar_path(photo)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not every system opens folders; the rename itself is atomic
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace(target: Path, data: bytes, partial: Path, like: Path | None = None) -> None:
+    """Put `data` at `target` atomically, after reading it back from the disk."""
+    partial.unlink(missing_ok=True)
+    try:
+        with open(partial, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if partial.read_bytes() != data:
+            raise OSError(f"{partial} does not read back as written")
+        if like is not None:
+            shutil.copymode(like, partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_folder(target.parent)
+
+
+def _partial_for(target: Path) -> Path:
+    return target.with_name(f".{target.name}{_PARTIAL}")
+
+
+def _same_pixels(before: bytes, after: bytes) -> bool:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(before)) as a, Image.open(io.BytesIO(after)) as b:
+        return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+
+
+def _check_embedded(photo: Path, before: bytes, after: bytes, keywords: Mapping[str, list[str]],
+                    present: bool) -> None:
+    """The rewritten photo decodes to the same pixels and has (or, undoing, lacks) the keywords."""
+    if not _same_pixels(before, after):
+        raise XmpError(f"{photo.name}: writing the keywords would change its pixels; it was left as it is")
+    found = read_keywords(after, photo.name)
+    for key, words in keywords.items():
+        if any((w in found.get(key, [])) != present for w in words):
+            raise XmpError(f"{photo.name}: the keywords did not read back as written; it was left as it is")
+
+
+class TagWriter:
+    """Tags files one at a time into the journal in `state` (an export's `.esmc` folder)."""
+
+    def __init__(self, state: Path, embedded: bool) -> None:
+        self.state = state.absolute()  # the journal must mean the same files from any working folder
+        self.embedded = embedded
+        self.backups = self.state / BACKUPS
+        self.problems: list[str] = []
+
+    def __enter__(self) -> "TagWriter":
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.journal = open(self.state / JOURNAL, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.journal.close()
+
+    def tag(self, photo: Path, keywords: Mapping[str, list[str]]) -> Path:
+        """Add `keywords` to `photo`'s sidecar (or the photo, embedded); returns where they are.
+
+        A file exiv2 cannot read is left alone and noted in `problems`; a disk error stops the export.
+        """
+        photo = photo.absolute()
+        target = target_for(photo, self.embedded)
+        embedded = target != sidecar_path(photo)
+        try:
+            before = _read(target)
+            new, added = add_keywords(before, keywords, target.name)
+            if not any(added.values()):
+                return target
+            if embedded:
+                _check_embedded(photo, before, new, added, present=True)
+        except XmpError as exc:
+            self.problems.append(str(exc))
+            return target
+        backup = None
+        if before is not None and not embedded:
+            backup = self.backups / f"{_sha(before)}.xmp"
+            if not backup.is_file():
+                self.backups.mkdir(parents=True, exist_ok=True)
+                _replace(backup, before, _partial_for(backup))
+        partial = _partial_for(target)
+        self._log({"photo": str(photo), "target": str(target), "embedded": embedded,
+                   "before": None if before is None else _sha(before), "after": _sha(new),
+                   "backup": None if backup is None else str(backup), "partial": str(partial), "added": added})
+        if _read(target) != before:
+            self.problems.append(f"{target.name} changed while the keywords were being written; it was left as it is")
+            return target
+        _replace(target, new, partial, like=target if embedded else None)
+        return target
+
+    def _log(self, record: dict) -> None:
+        self.journal.write(json.dumps(record) + "\n")
+        self.journal.flush()
+        os.fsync(self.journal.fileno())
+
+
+def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path, embedded: bool,
+              progress: Callable[[int, int], None] | None = None) -> tuple[list[Tagged], list[str]]:
+    """Tag every (photo file, keywords) job: (where each one's keywords are, the files left alone and why)."""
+    done: list[Tagged] = []
+    with TagWriter(state, embedded) as writer:
+        for photo, keywords in jobs:
+            done.append(Tagged(photo, writer.tag(photo, keywords)))
+            if progress is not None:
+                progress(len(done), len(jobs))
+    return done, writer.problems
+
+
+def describe_problems(problems: list[str], total: int) -> str:
+    """One message for the files a tag export left alone."""
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return (f"keywords written for {total - len(problems)} of {total} files. Left alone: {shown}. "
+            "Fix or move those files and export again (the others are not written twice).")
+
+
+def undo_tags(state: Path) -> int:
+    """Take back every keyword the tag exports journaled in `state`; returns how many files were changed back.
+
+    Running it again after a failure is safe: a file already back as it was is left alone.
+    """
+    journal = state / JOURNAL
+    if not journal.is_file():
+        raise TagError(f"nothing to undo: {journal} does not exist")
+    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+    changed, problems = 0, []
+    for record in reversed(records):
+        try:
+            changed += _undo_one(record)
+        except XmpError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise TagError(f"{len(problems)} files still hold keywords of this export: {'; '.join(problems[:3])}. "
+                       "Fix them and run undo again.")
+    shutil.rmtree(state / BACKUPS, ignore_errors=True)
+    journal.replace(journal.with_suffix(".undone"))
+    return changed
+
+
+def _undo_one(record: dict) -> int:
+    target, partial = Path(record["target"]), Path(record["partial"])
+    partial.unlink(missing_ok=True)
+    current = _read(target)
+    now = None if current is None else _sha(current)
+    if now == record["before"] or current is None:
+        return 0  # never replaced (the export stopped first), already undone, or deleted since
+    if now == record["after"] and not record["embedded"]:
+        if record["before"] is None:
+            target.unlink()
+            return 1
+        old = _read(Path(record["backup"]))
+        if old is not None and _sha(old) == record["before"]:
+            _replace(target, old, partial)
+            return 1
+        # the saved copy is gone or damaged: fall through and remove only our keywords
+    data, removed = remove_keywords(current, record["added"], target.name)
+    if not any(removed.values()):
+        return 0
+    if record["embedded"]:
+        _check_embedded(target, current, data, removed, present=False)
+    _replace(target, data, partial, like=target if record["embedded"] else None)
+    return 1
