@@ -1,10 +1,10 @@
 """The README's screenshots of the real window: `xvfb-run -s '-screen 0 1280x900x24' python scripts/screenshots.py`.
 
 Generates sample photos, sorts them with the shipped demo model and saves the main states
-under docs/ (start, sorting, results with thumbnails and a selected photo, the same in the
-dark theme, export dialog), then does the same with a folder of real photographs found on
-this machine (the sample photos matplotlib and scikit-learn ship, and crops of them).
-Settings go to a temporary folder, not the user's.
+under docs/ (start, sorting, results with thumbnails and a selected photo, its keywords,
+the same in the dark theme, export dialog in folder and tags mode), then does the same with a
+folder of real photographs found on this machine (the sample photos matplotlib and scikit-learn
+ship, and crops of them). Settings go to a temporary folder, not the user's.
 With QT_SCALE_FACTOR=2 in the environment it shows the window as on a high-DPI screen.
 """
 
@@ -100,6 +100,7 @@ def main() -> None:
     view.photos.setCurrentIndex(view.model.index(2))
     settle(app, 0.3)
     window.grab().save(str(docs / "gui-results.png"))
+    view.grab().save(str(docs / "gui-keywords.png"))
     window.set_theme("dark")
     settle(app, 0.5)
     window.grab().save(str(docs / "gui-results-dark.png"))
@@ -109,6 +110,9 @@ def main() -> None:
     dialog.show()
     settle(app, 0.5)
     dialog.grab().save(str(docs / "gui-export.png"))
+    dialog.mode.setCurrentText("tags")
+    settle(app, 0.3)
+    dialog.grab().save(str(docs / "gui-export-tags.png"))
     dialog.close()
     window.close()
 
@@ -122,8 +126,8 @@ def main() -> None:
     real.view(0).photos.setCurrentIndex(real.view(0).model.index(0))
     settle(app, 0.5)
     real.grab().save(str(docs / "gui-real-photos.png"))
-    print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "results-dark", "export",
-                                                       "real-photos")))
+    print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "keywords", "results-dark",
+                                                       "export", "export-tags", "real-photos")))
 
 
 if __name__ == "__main__":

@@ -508,3 +508,30 @@ def test_the_window_lays_out_a_side_panel_beside_results_that_take_most_of_it(wi
     assert window.tabs.height() > 0.8 * window.centralWidget().height()
     for panel in (window.folder_panel, window.criteria_panel, window.model_panel, window.run_panel):
         assert side.isAncestorOf(panel)
+
+
+def test_a_selected_photo_shows_the_keywords_a_tag_export_writes_and_edit_undo_takes_them_back(window, qtbot,
+                                                                                              tmp_path):
+    from esmc_desktop.gui.export_dialog import ExportDialog
+    from esmc_desktop.photos.xmp import HIERARCHICAL, read_keywords
+
+    photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 5, "color of the object", 6)
+    before = {p.name: content_hash(p) for p, _ in photos}
+    view, crit = window.view(0), window.result.criterion(0)
+    view.photos.setCurrentIndex(view.model.index(0))
+    photo = view.shown_photos()[0]
+    path, name = window.result.photos[photo].path, crit.names[crit.labels[photo]]
+    text = view.photo_keywords.text()
+    assert name in text and f"ESMC|color of the object|{name}" in text and f"{path.name}.xmp" in text
+
+    dialog = ExportDialog(window.result, window, destination=str(tmp_path / "out"))
+    qtbot.addWidget(dialog)
+    dialog.mode.setCurrentText("tags")
+    assert dialog.tree.topLevelItem(0).text(0) == "ESMC|color of the object" and "sidecar" in dialog.help.text()
+
+    assert export_and_wait(window, qtbot, tmp_path / "out", mode="tags") == 10
+    sidecar = path.with_name(f"{path.name}.xmp")
+    assert read_keywords(sidecar.read_bytes())[HIERARCHICAL] == [f"ESMC|color of the object|{name}"]
+    assert window.menus.undo_action.isEnabled()
+    window.menus.undo_action.trigger()
+    assert {f.name: content_hash(f) for f in (tmp_path / "photos").iterdir()} == before, "photos as they were"

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PIL import Image
 
 from esmc_desktop.photos.export import ExportError, export, sources, undo_export
 from esmc_desktop.photos.scan import content_hash, scan
+from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, TAGS_LIST, keywords_for
 from models.tiny_llava import sample_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -254,3 +256,43 @@ def test_a_dry_run_says_where_keywords_would_go_and_writes_nothing(tmp_path):
 def test_undo_with_nothing_exported_says_so(tmp_path):
     with pytest.raises(ExportError, match="nothing to undo"):
         undo_export(tmp_path)
+
+
+@needs_exiftool
+def test_cluster_in_mode_tags_writes_each_criterion_s_keywords_and_a_killed_run_is_undone(tmp_path, tiny):
+    from tests.test_pipeline import make_photos, model_args
+
+    photos = make_photos(tmp_path / "photos", 60, size=400, fmt="jpg")
+    before = {p: content_hash(p) for p in photos.rglob("*.jpg")}
+    command = [sys.executable, "-m", "esmc_desktop.cli", "cluster", str(photos), "--criterion",
+               "color of the object:2", "--keywords", "color of the object=red,green", "--criterion",
+               "shape of the object:2", "--cache", str(tmp_path / "cache"), "--mode", "tags", "--quiet",
+               *model_args(tiny)]
+    killed = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    journal = tmp_path / "killed" / ".esmc" / "tags-journal.jsonl"
+    deadline = time.time() + 300
+    while killed.poll() is None and time.time() < deadline and (
+            not journal.is_file() or journal.read_text().count("\n") < 20):
+        time.sleep(0.001)
+    killed.kill()
+    killed.wait()
+    assert journal.is_file(), killed.stderr.read().decode()
+    assert subprocess.run([sys.executable, "-m", "esmc_desktop.cli", "undo", str(tmp_path / "killed")], cwd=REPO,
+                          capture_output=True).returncode == 0
+    assert not [p for p in photos.rglob("*") if p.suffix != ".jpg"], "no sidecar or temporary file is left"
+
+    done = subprocess.run([*command, "--out", str(tmp_path / "out"), "--json"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {p: content_hash(p) for p in photos.rglob("*.jpg")} == before
+    names = {c["criterion"]: {cl["name"] for cl in c["clusters"]} for c in summary["criteria"]}
+    for row in json.loads((tmp_path / "out" / "manifest.json").read_text()):
+        assert row["cluster_name"] in names[row["criterion"]]
+        tags = exiftool(Path(row["destination"]))
+        expected = keywords_for([(row["criterion"], row["cluster_name"])])  # names with '|' or '/' get '-'
+        assert expected[SUBJECT][0] in as_list(tags["Subject"])
+        assert expected[HIERARCHICAL][0] in as_list(tags["HierarchicalSubject"])
+        assert expected[TAGS_LIST][0] in as_list(tags["TagsList"])
+    assert len(list(photos.rglob("*.jpg.xmp"))) == 60

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from PIL import Image
+
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.photos.raw import is_raw
 from esmc_desktop.photos.xmp import XmpError, add_keywords, read_keywords, remove_keywords
@@ -111,17 +113,18 @@ def _partial_for(target: Path) -> Path:
     return target.with_name(f".{target.name}{_PARTIAL}")
 
 
-def _same_pixels(before: bytes, after: bytes) -> bool:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(before)) as a, Image.open(io.BytesIO(after)) as b:
-        return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+def _same_pixels(photo: Path, before: bytes, after: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(before)) as a, Image.open(io.BytesIO(after)) as b:
+            return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise XmpError(f"{photo.name}: can't be decoded to check its pixels ({exc}); it was left as it is") from exc
 
 
 def _check_embedded(photo: Path, before: bytes, after: bytes, keywords: Mapping[str, list[str]],
                     present: bool) -> None:
     """The rewritten photo decodes to the same pixels and has (or, undoing, lacks) the keywords."""
-    if not _same_pixels(before, after):
+    if not _same_pixels(photo, before, after):
         raise XmpError(f"{photo.name}: writing the keywords would change its pixels; it was left as it is")
     found = read_keywords(after, photo.name)
     for key, words in keywords.items():
