@@ -11,6 +11,8 @@ Each file is changed in four durable steps, so a crash at any moment can be undo
 2. a journal line records the file, its hash before and after, and the keywords added;
 3. the new bytes go to a temporary file next to it, are read back and checked;
 4. the temporary file replaces the file in one rename.
+Files go in batches: the journal lines of a batch are made durable with one fsync before
+any of its files is replaced (fsync dominated the time: 3 per file gave 33 photos/s).
 `undo` replays the journal backwards: a file still exactly as written gets its old bytes back
 (or is removed, when there was none); a file changed since (say, a rating set in digiKam) loses
 only the keywords this export added; a leftover temporary file is removed.
@@ -38,6 +40,7 @@ JOURNAL = "tags-journal.jsonl"
 BACKUPS = "sidecar-backups"
 EMBEDDABLE = frozenset({".jpg", ".jpeg", ".jpe"})  # exiv2 rewrites only the APP segments; pixels are not re-encoded
 _PARTIAL = ".esmc-partial"
+BATCH_FILES, BATCH_BYTES = 64, 64 * 2**20  # per journal fsync; the bytes bound holds embedded JPEGs in memory
 
 
 class TagError(EsmcError):
@@ -90,7 +93,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _replace(target: Path, data: bytes, partial: Path, like: Path | None = None) -> None:
+def _replace(target: Path, data: bytes, partial: Path, like: Path | None = None, sync_folder: bool = True) -> None:
     """Put `data` at `target` atomically, after reading it back from the disk."""
     partial.unlink(missing_ok=True)
     try:
@@ -106,7 +109,8 @@ def _replace(target: Path, data: bytes, partial: Path, like: Path | None = None)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    _fsync_folder(target.parent)
+    if sync_folder:
+        _fsync_folder(target.parent)
 
 
 def _partial_for(target: Path) -> Path:
@@ -132,8 +136,18 @@ def _check_embedded(photo: Path, before: bytes, after: bytes, keywords: Mapping[
             raise XmpError(f"{photo.name}: the keywords did not read back as written; it was left as it is")
 
 
+@dataclass
+class _Change:
+    photo: Path
+    target: Path
+    embedded: bool
+    before: bytes | None
+    new: bytes
+    record: dict
+
+
 class TagWriter:
-    """Tags files one at a time into the journal in `state` (an export's `.esmc` folder)."""
+    """Tags files in batches into the journal in `state` (an export's `.esmc` folder)."""
 
     def __init__(self, state: Path, embedded: bool) -> None:
         self.state = state.absolute()  # the journal must mean the same files from any working folder
@@ -149,10 +163,10 @@ class TagWriter:
     def __exit__(self, *exc) -> None:
         self.journal.close()
 
-    def tag(self, photo: Path, keywords: Mapping[str, list[str]]) -> Path:
-        """Add `keywords` to `photo`'s sidecar (or the photo, embedded); returns where they are.
+    def prepare(self, photo: Path, keywords: Mapping[str, list[str]]) -> tuple[Path, _Change | None]:
+        """(where `photo`'s keywords go, the change to make there, or None when there is nothing to write).
 
-        A file exiv2 cannot read is left alone and noted in `problems`; a disk error stops the export.
+        A file exiv2 cannot read is left alone and noted in `problems`.
         """
         photo = photo.absolute()
         target = target_for(photo, self.embedded)
@@ -161,32 +175,41 @@ class TagWriter:
             before = _read(target)
             new, added = add_keywords(before, keywords, target.name)
             if not any(added.values()):
-                return target
+                return target, None
             if embedded:
                 _check_embedded(photo, before, new, added, present=True)
         except XmpError as exc:
             self.problems.append(str(exc))
-            return target
+            return target, None
         backup = None
         if before is not None and not embedded:
             backup = self.backups / f"{_sha(before)}.xmp"
             if not backup.is_file():
                 self.backups.mkdir(parents=True, exist_ok=True)
                 _replace(backup, before, _partial_for(backup))
-        partial = _partial_for(target)
-        self._log({"photo": str(photo), "target": str(target), "embedded": embedded,
-                   "before": None if before is None else _sha(before), "after": _sha(new),
-                   "backup": None if backup is None else str(backup), "partial": str(partial), "added": added})
-        if _read(target) != before:
-            self.problems.append(f"{target.name} changed while the keywords were being written; it was left as it is")
-            return target
-        _replace(target, new, partial, like=target if embedded else None)
-        return target
+        record = {"photo": str(photo), "target": str(target), "embedded": embedded,
+                  "before": None if before is None else _sha(before), "after": _sha(new),
+                  "backup": None if backup is None else str(backup), "partial": str(_partial_for(target)),
+                  "added": added}
+        return target, _Change(photo, target, embedded, before, new, record)
 
-    def _log(self, record: dict) -> None:
-        self.journal.write(json.dumps(record) + "\n")
+    def commit(self, changes: list[_Change]) -> None:
+        """Journal the changes durably (one fsync), then make each one (a file nobody changed meanwhile)."""
+        if not changes:
+            return
+        for change in changes:
+            self.journal.write(json.dumps(change.record) + "\n")
         self.journal.flush()
         os.fsync(self.journal.fileno())
+        for change in changes:
+            if _read(change.target) != change.before:
+                self.problems.append(f"{change.target.name} changed while the keywords were being written; "
+                                     "it was left as it is")
+                continue
+            _replace(change.target, change.new, Path(change.record["partial"]),
+                     like=change.target if change.embedded else None, sync_folder=False)
+        for folder in {c.target.parent for c in changes}:
+            _fsync_folder(folder)
 
 
 def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path, embedded: bool,
@@ -194,10 +217,18 @@ def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path,
     """Tag every (photo file, keywords) job: (where each one's keywords are, the files left alone and why)."""
     done: list[Tagged] = []
     with TagWriter(state, embedded) as writer:
+        batch: list[_Change] = []
         for photo, keywords in jobs:
-            done.append(Tagged(photo, writer.tag(photo, keywords)))
+            target, change = writer.prepare(photo, keywords)
+            if change is not None:
+                batch.append(change)
+            done.append(Tagged(photo, target))
+            if len(batch) >= BATCH_FILES or sum(len(c.new) for c in batch) >= BATCH_BYTES:
+                writer.commit(batch)
+                batch = []
             if progress is not None:
                 progress(len(done), len(jobs))
+        writer.commit(batch)
     return done, writer.problems
 
 
