@@ -38,7 +38,7 @@ class Photo:
     sha256: str
     size: int
     duplicates: tuple[Path, ...] = ()
-    companions: tuple["Photo", ...] = ()
+    companions: tuple[Photo, ...] = ()
 
 
 @dataclass(frozen=True)
