@@ -47,5 +47,13 @@ class ExportError(EsmcError):
     """The export could not finish; the message says what happened and that nothing was lost."""
 
 
+class XmpError(EsmcError):
+    """Exiv2 cannot read a file's metadata, so the file must not be rewritten; it is left as it is."""
+
+
+class TagError(EsmcError):
+    """Undo could not take every keyword of a tag export back; the message names the files."""
+
+
 class Cancelled(EsmcError):
     """The user cancelled; everything finished so far is kept (cached photos, folders written)."""

@@ -31,9 +31,9 @@ from typing import Callable, Mapping, Sequence
 
 from PIL import Image
 
-from esmc_desktop.errors import EsmcError
+from esmc_desktop.errors import TagError, XmpError
 from esmc_desktop.photos.raw import is_raw
-from esmc_desktop.photos.xmp import XmpError, add_keywords, read_keywords, remove_keywords
+from esmc_desktop.photos.xmp import add_keywords, read_keywords, remove_keywords
 
 TAG_MODES = ("tags", "tags-embedded")
 JOURNAL = "tags-journal.jsonl"
@@ -41,10 +41,6 @@ BACKUPS = "sidecar-backups"
 EMBEDDABLE = frozenset({".jpg", ".jpeg", ".jpe"})  # exiv2 rewrites only the APP segments; pixels are not re-encoded
 _PARTIAL = ".esmc-partial"
 BATCH_FILES, BATCH_BYTES = 64, 64 * 2**20  # per journal fsync; the bytes bound holds embedded JPEGs in memory
-
-
-class TagError(EsmcError):
-    """Undo could not take every keyword back; the message names the files."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _replace(target: Path, data: bytes, partial: Path, like: Path | None = None, sync_folder: bool = True) -> None:
-    """Put `data` at `target` atomically, after reading it back from the disk."""
+    """Put `data` at `target` atomically, after reading it back from the disk.
+
+    Not files.atomic_path: the temporary name must be known before the write, because the
+    journal names it so that undo can remove it after a crash.
+    """
     partial.unlink(missing_ok=True)
     try:
         with open(partial, "xb") as f:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from typing import Iterator, Mapping
 
-from esmc_desktop.errors import EsmcError
+from esmc_desktop.errors import XmpError
 
 ROOT = "ESMC"
 SUBJECT = "Xmp.dc.subject"
@@ -24,10 +24,6 @@ HIERARCHICAL = "Xmp.lr.hierarchicalSubject"
 TAGS_LIST = "Xmp.digiKam.TagsList"
 FIELDS = (SUBJECT, HIERARCHICAL, TAGS_LIST)
 Keywords = Mapping[str, list[str]]  # XMP key -> keywords, for the keys in FIELDS
-
-
-class XmpError(EsmcError):
-    """Exiv2 cannot read the metadata of a file, so it must not be rewritten."""
 
 
 def _part(text: str) -> str:
