@@ -129,7 +129,7 @@ def test_raw_photos_are_sorted_like_the_same_picture_as_a_png(tmp_path, tiny):
     write_dng(folder / "no-preview.dng", np.asarray(Image.fromarray(sample_image(9)).resize((112, 112))))
     criteria = [Criterion("color of the object", k=2, keywords=("red", "green", "blue"))]
     result = ClusterJob(folder, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                        settings=RunSettings(n_samples=4, gpu_layers=0)).run()
+                        settings=RunSettings(n_samples=4, gpu_layers=0, threads=1)).run()
     names = [p.path.name for p in result.photos]
     assert len(names) == 13 and not result.skipped
     labels = dict(zip(names, result.criteria[0].labels))
