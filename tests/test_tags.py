@@ -255,6 +255,19 @@ def test_a_dry_run_says_where_keywords_would_go_and_writes_nothing(tmp_path):
     assert hashes(photos) == before and not (tmp_path / "out").exists()
 
 
+def test_learn_refuses_a_tag_export_and_leaves_the_photos_and_sidecars_alone(tmp_path):
+    from esmc_desktop.app.learn import learn_export
+    from esmc_desktop.errors import EsmcError
+
+    photos = make_folder(tmp_path / "photos")
+    found = sources(scan(photos).photos)
+    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    before = hashes(photos)
+    with pytest.raises(EsmcError, match="holds a tag export"):
+        learn_export(tmp_path / "out")
+    assert hashes(photos) == before, "no sidecar or photo moved"
+
+
 def test_undo_with_nothing_exported_says_so(tmp_path):
     with pytest.raises(ExportError, match="nothing to undo"):
         undo_export(tmp_path)

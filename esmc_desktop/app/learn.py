@@ -43,6 +43,7 @@ from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name, journal_places, read_manifest,
                                         relocate, rounded, safe_name, write_manifest)
 from esmc_desktop.photos.scan import content_hash
+from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.pipeline import lens_key
 from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
 
@@ -83,6 +84,9 @@ class _Found:
 def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnReport:
     """Learn from the corrections made in an export folder; re-sort the untouched photos there."""
     out = Path(out)
+    if (out / STATE_DIR / TAGS_JOURNAL).is_file():  # its manifest names sidecars beside the user's photos, no folders
+        raise EsmcError(f"{out} holds a tag export: learning reads photos moved between cluster folders, so export "
+                        "with --mode copy, hardlink, symlink or move, correct those folders, then learn")
     _finish_pending(out)
     saved = load_result(out)
     manifest = read_manifest(out)
