@@ -4,11 +4,12 @@
 or a full disk never leaves a half-written file under the real name (a reader sees the old
 file or the new one). `move_aside`: a damaged cache is renamed with the time in its name,
 never removed; it is derived data, but it may be evidence of a failing disk, and it is the
-user's disk.
+user's disk. `sha256_file`: the one content hash (photos' identity, downloads' check).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -18,6 +19,18 @@ from pathlib import Path
 from typing import Iterator
 
 log = logging.getLogger("esmc_desktop")
+
+
+_HASH_CHUNK = 8 << 20
+
+
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 of a file's bytes, read in chunks so a 48 MP photo or a 4 GB model never sits in memory."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _temporary_sibling(path: Path) -> Path:

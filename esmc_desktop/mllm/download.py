@@ -11,7 +11,6 @@ place only when its SHA-256 is the hub's; a part whose hash is wrong is deleted.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from esmc_desktop.errors import EsmcError
+from esmc_desktop.files import sha256_file
 
-CHUNK_BYTES = 8 * 2**20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
@@ -105,21 +104,13 @@ class _CountingWriter:
         return getattr(self._f, name)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(remote: RemoteFile, dest: Path, *, progress: Progress | None = None,
              cancel: threading.Event | None = None) -> Path:
     """Fetch `remote` to `dest`, resuming a part left by an earlier try; the result's SHA-256 is the hub's."""
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
-    if dest.is_file() and dest.stat().st_size == remote.size and sha256_of(dest) == remote.sha256:
+    if dest.is_file() and dest.stat().st_size == remote.size and sha256_file(dest) == remote.sha256:
         return dest
     if dest.exists():
         raise EsmcError(f"{dest} exists and is not {remote.filename} from {remote.repo_id}; move it away first")
@@ -143,7 +134,7 @@ def download(remote: RemoteFile, dest: Path, *, progress: Progress | None = None
                 raise EsmcError(f"the download of {remote.filename} broke off at "
                                 f"{writer.done / 2**20:.0f} of {remote.size / 2**20:.0f} MiB ({type(exc).__name__}); "
                                 f"run the same pull again to resume it") from exc
-    if sha256_of(part) != remote.sha256:
+    if sha256_file(part) != remote.sha256:
         part.unlink()
         raise HashMismatch(f"{remote.filename} arrived damaged (its SHA-256 is not the hub's); the partial file was "
                            f"removed and nothing was registered. Run the pull again to download it afresh")

@@ -12,18 +12,17 @@ RAW file rides along as its companion wherever the photo is exported or tagged.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esmc_desktop.errors import FolderError
+from esmc_desktop.files import sha256_file as content_hash
 from esmc_desktop.photos.raw import RAW_SUFFIXES, is_raw
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
                             ".heic", ".heif"}) | RAW_SUFFIXES
 PAIRED_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif"})  # what cameras write beside a RAW
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,6 @@ class Skipped:
 class ScanResult:
     photos: list[Photo] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def display(path: Path) -> str:
