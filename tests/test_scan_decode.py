@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from esmc_desktop.errors import ImageError
 from esmc_desktop.photos.decode import load_rgb
@@ -46,8 +47,6 @@ def test_every_file_is_used_or_skipped_with_its_reason(tmp_path):
 
 
 def test_orientation_bit_depth_transparency_and_animation_are_normalised(tmp_path):
-    from PIL import Image
-
     root = build_hostile_folder(tmp_path / "photos")
     sixteen = np.asarray(load_rgb(root / "sixteen-bit.png"))
     assert sixteen.dtype == np.uint8 and 0 < sixteen.mean() < 255 and len(np.unique(sixteen)) > 50
@@ -60,8 +59,6 @@ def test_orientation_bit_depth_transparency_and_animation_are_normalised(tmp_pat
 
 
 def _photo_like(width: int, height: int) -> "Image.Image":
-    from PIL import Image
-
     from models.tiny_llava import sample_image
 
     rng = np.random.default_rng(0)
@@ -70,8 +67,6 @@ def _photo_like(width: int, height: int) -> "Image.Image":
 
 
 def test_a_big_jpeg_is_decoded_reduced_but_never_below_the_size_asked_for(tmp_path):
-    from PIL import Image
-
     _photo_like(2400, 1600).save(tmp_path / "big.jpg", quality=90)
     full = load_rgb(tmp_path / "big.jpg")
     small = load_rgb(tmp_path / "big.jpg", min_side=336)
@@ -110,7 +105,6 @@ def test_every_hostile_file_gets_the_same_verdict_when_decoded_small(tmp_path):
 
 def test_thumbnails_of_big_photos_are_made_from_a_reduced_decode(tmp_path):
     from esmc_desktop.photos.thumbnails import ThumbnailCache
-    from PIL import Image
 
     _photo_like(3000, 2000).save(tmp_path / "big.jpg", quality=90)
     thumb = ThumbnailCache(tmp_path / "thumbs", size=160).thumbnail(tmp_path / "big.jpg", "ab" * 32)
