@@ -1,9 +1,11 @@
-"""Several prompts on one photo share its decoded image prefix and change nothing in the result."""
+"""The chat templates' token ids; several prompts on one photo share its decoded image prefix and change nothing."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES, get_template
 from esmc_desktop.mllm.runtime import LlavaRuntime
 
 PROMPTS = ["The color of the object is", "The shape of the object is", "What is in the background?"]
@@ -39,3 +41,34 @@ def test_hidden_states_cover_every_text_token_after_the_image_for_each_requested
     assert states.hidden.shape == (2, len(states.token_ids), n_embd)
     assert "".join(states.tokens).strip().startswith("The color of the object is")
     assert np.isfinite(states.hidden).all()
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_the_whole_sequence_has_the_hugging_face_tokenizers_ids_image_tokens_aside(tiny, image, name):
+    """LLaVA-1.5 was trained with the legacy SentencePiece Llama tokenizer, each text chunk around the image
+    tokenized on its own (LLaVA's tokenizer_image_token), so a "▁" comes before the "\n" after the image;
+    `legacy=True` is that tokenizer (AutoTokenizer in transformers 5 converts this tiny model's sentencepiece
+    file without even the first word's "▁", unlike sentencepiece itself)."""
+    from transformers import LlamaTokenizer
+
+    template = get_template(name)
+    hf = LlamaTokenizer.from_pretrained(tiny.hf_dir, legacy=True)
+    with LlavaRuntime(tiny.f16.lm, tiny.f16.mmproj, n_ctx=512, template=name) as rt:
+        run = rt.run(image, [PROMPTS[0]])
+        text_only = rt.tokenize(template.text(PROMPTS[0]), add_bos=True)
+    image_id = tiny.config.image_token_index
+    assert run.prefix_ids + [image_id] + run.prompts[0].token_ids == hf(template.full(PROMPTS[0])).input_ids
+    assert text_only == hf(template.text(PROMPTS[0])).input_ids
+    assert run.prefix_ids[0] == hf.bos_token_id
+
+
+def test_the_default_template_is_esmcs_llava_v1_with_the_system_prompt():
+    assert DEFAULT_TEMPLATE == "llava-v1"
+    assert get_template("llava-v1").full("The color of the car is") == (
+        "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+        "detailed, and polite answers to the human's questions. USER: <image>\nThe color of the car is ASSISTANT:")
+    assert get_template("llava-hf").full("The color of the car is") == (
+        "USER: <image>\nThe color of the car is ASSISTANT:")
+    assert get_template("llava-hf").text("What are common colors?") == "USER: What are common colors? ASSISTANT:"
+    with pytest.raises(ValueError, match="llava-v1, llava-hf"):
+        get_template("vicuna")

@@ -1,6 +1,7 @@
 """LLaVA through llama.cpp: encode a photo once, read hidden states at each prompt's tokens.
 
-Sequence layout per photo: sequence 0 holds `<s>USER: <image>`; each prompt of
+Sequence layout per photo: sequence 0 holds BOS, the template's text before
+the image and the image (`<s>{system} USER: <image>`); each prompt of
 a group is decoded in its own sequence 1..S after a KV copy of sequence 0, all
 in one batch, so extra criteria cost only their few text tokens. The KV cache
 is unified (one buffer for all sequences), otherwise llama.cpp splits n_ctx
@@ -32,7 +33,7 @@ from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
 from esmc_desktop.mllm.logs import route_llama_logs
-from esmc_desktop.mllm.prompts import LLAVA_1_5, ChatTemplate
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
 
 DEFAULT_MAX_PROMPTS = 8
 # Context room for text besides the image: the chat template around it and one group of prompts (a group
@@ -117,7 +118,7 @@ class LlavaRuntime:
         n_gpu_layers: int = 0,
         max_prompts: int = DEFAULT_MAX_PROMPTS,
         layers: Sequence[int] | None = None,
-        template: ChatTemplate = LLAVA_1_5,
+        template: ChatTemplate | str = DEFAULT_TEMPLATE,
         allow_legacy_mmproj: bool = False,
         early_stop: bool = True,
         cpu_repack: bool = False,
@@ -141,7 +142,7 @@ class LlavaRuntime:
             n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
         llama_cpp.llama_backend_init()
-        self.template = template
+        self.template = get_template(template) if isinstance(template, str) else template
         self.stats = RuntimeStats()
         self._llama = llama_cpp
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -345,7 +346,10 @@ class LlavaRuntime:
         raise ImageError("llama.cpp produced no image chunk")
 
     def _encode_prefix(self, image) -> tuple[list[int], int, int]:
-        """Decode `<s>USER: <image>` into sequence 0; returns (prefix ids, image tokens, n_past)."""
+        """Decode BOS, the template's text before the image and the image into sequence 0.
+
+        Returns (prefix ids, image tokens, n_past).
+        """
         chunks, bitmap = self._image_chunks(image, self.template.before_image + "<image>")
         mtmd = self._mtmd_lib
         try:
