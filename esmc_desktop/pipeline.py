@@ -31,11 +31,13 @@ from scipy import sparse
 from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
-from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords
-from esmc_desktop.method.localization import Localization, default_target, localize, sample_photos
+from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords, too_few_keywords
+from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SPAN, Localization, check_rule, default_target,
+                                              keyword_columns, localize, rule_key, sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template, prompt_positions
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
@@ -126,6 +128,7 @@ class ClusterResult:
     lens: LensParams
     images_encoded: int
     times: StageTimes = field(default_factory=StageTimes)
+    template: str = DEFAULT_TEMPLATE
 
     def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
         """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""
@@ -143,6 +146,15 @@ class RunSettings:
     n_ctx: int | None = None  # None: what one photo and its prompts need
     threads: int | None = None
     gpu_layers: int = 0  # layers llama.cpp offloads, as planned from the user's GpuLayers by mllm.gpu.plan_gpu
+    template: str = DEFAULT_TEMPLATE  # the chat format (mllm/prompts.py)
+    localization: str = DEFAULT_RULE  # 'separating' or 'paper' (method/localization.py)
+    span: str = DEFAULT_SPAN  # where localization searches: 'prompt' (the criterion's own tokens) or 'template'
+
+    def __post_init__(self) -> None:
+        get_template(self.template)
+        check_rule(self.localization)
+        if self.span not in ("prompt", "template"):
+            raise ValueError(f"unknown search span {self.span!r}; choose prompt or template")
 
 
 def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
@@ -156,14 +168,14 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
 
 
 def lens_key(params: LensParams) -> str:
-    """The lens part of a cached vector's key."""
+    """The lens part of a cached vector's key: every lens setting."""
     return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
 
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
     """The words the model itself names for a criterion (text only), for the user to check before a run."""
     with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers) as rt:
+                      n_gpu_layers=settings.gpu_layers, template=settings.template) as rt:
         return _model_keywords(criterion, rt)
 
 
@@ -205,22 +217,24 @@ class ClusterJob:
             model_fp = fingerprint(self.lm, self.mmproj)
             lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
             with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
-                              n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria)) as rt, \
+                              n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria), template=s.template) as rt, \
                     FeatureCache(self.cache_dir) as cache:
                 times.load = time.perf_counter() - started
                 found = scanning.result()
                 skipped = list(found.skipped)
                 keywords = [self._keywords(c, rt) for c in self.criteria]
-                kw_ids = [keyword_token_ids(k, rt.tokenize) for k in keywords]
+                kw_ids = [keyword_token_ids(k, rt.tokenize, rt.token_text) for k in keywords]
                 prompts = [c.prompt for c in self.criteria]
                 usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped,
                                                  times)
-                vectors, photos = self._pass(usable, self._keys(model_fp, prompts, [(t.layer, t.position) for t in targets]), rt, lens, cache,
-                                             skipped, times)
+                keys = self._keys(model_fp, rt, prompts, [(t.layer, t.position) for t in targets])
+                vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
+                # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
+                kw_ids = [{} if too_few_keywords(c.text, list(ids)) else ids for c, ids in zip(self.criteria, kw_ids)]
                 results = [self._cluster(c, p, kw, ids, t, vectors[i], rt) for i, (c, p, kw, ids, t)
                            in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
                 encoded = rt.stats.images_encoded
-        return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times)
+        return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times, s.template)
 
     def _scan(self, times: StageTimes):
         started = time.perf_counter()
@@ -228,9 +242,10 @@ class ClusterJob:
         times.scan = time.perf_counter() - started
         return found
 
-    def _keys(self, model_fp: str, prompts: list[str], places: list[tuple[int, int]]) -> list[VectorKey]:
-        """The cache key of each prompt's vector at its (layer, position)."""
-        return [VectorKey(model_fp, p, layer, pos, lens_key(self.settings.lens))
+    def _keys(self, model_fp: str, rt: LlavaRuntime, prompts: list[str],
+              places: list[tuple[int, int]]) -> list[VectorKey]:
+        """The cache key of each prompt's vector at its (layer, position) in the runtime's chat template."""
+        return [VectorKey(model_fp, rt.template.key, p, layer, pos, lens_key(self.settings.lens))
                 for p, (layer, pos) in zip(prompts, places)]
 
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
@@ -258,11 +273,16 @@ class ClusterJob:
         s = self.settings
         chosen = sample_photos(len(photos), s.n_samples, s.seed) if photos else np.array([], int)
         sample = [photos[i] for i in chosen]
-        token_ids = [np.array([t for ids in kw.values() for t in ids], np.int64) for kw in kw_ids]
-        if not any(len(t) for t in token_ids):
+        columns = [keyword_columns(kw) for kw in kw_ids]
+        pieces = [[rt.token_text(t) for t in rt.tokenize(rt.template.suffix(p))] for p in prompts]
+        spans = [self._span(p, pc) for p, pc in zip(prompts, pieces)]
+        too_few = [too_few_keywords(c.text, list(kw)) for c, kw in zip(self.criteria, kw_ids)]
+        if all(too_few):
             sample = []
-        cache_key = {"model": model_fp, "prompts": prompts, "keywords": [sorted(t.tolist()) for t in token_ids],
-                     "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens)}
+        cache_key = {"model": model_fp, "template": rt.template.key, "prompts": prompts,
+                     "keywords": [[[w, sorted(ids)] for w, ids in kw.items()] for kw in kw_ids],
+                     "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens),
+                     "rule": rule_key(s.localization), "span": s.span}
         cached = cache.get_localization(cache_key)
         bad: set[str] = set()
         if cached is None:
@@ -285,30 +305,32 @@ class ClusterJob:
                     lens_started = time.perf_counter()
                     projected = [lens.project(states.hidden) for states in run.prompts]
                     for i, states in enumerate(run.prompts):
-                        if len(token_ids[i]):
-                            lensed = projected[i].prob_of(token_ids[i])
-                            probs[i].append(lensed.reshape(*states.hidden.shape[:2], len(token_ids[i])))
+                        if too_few[i] is None:
+                            token_ids, membership = columns[i]
+                            lensed = projected[i].prob_of(token_ids) @ membership
+                            probs[i].append(lensed.reshape(*states.hidden.shape[:2], membership.shape[1]))
                     times.lens += time.perf_counter() - lens_started
                     readings.append((photo.sha256, projected))
                     _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
                 times.decode_wait += ready.waited
             found = []
-            for i, prompt in enumerate(prompts):
-                if probs[i]:
-                    loc = localize(np.stack(probs[i]), s.threshold, list(rt.layers))
+            for i, kw in enumerate(kw_ids):
+                if too_few[i] is None and probs[i]:
+                    loc = localize(np.stack(probs[i]), s.threshold, list(rt.layers), rule=s.localization,
+                                   span=spans[i], keywords=list(kw), tokens=pieces[i])
                 else:
-                    loc = default_target(rt.n_layer, n_pos[i], "no keywords for this criterion" if not kw_ids[i]
-                                         else "no sample photo could be decoded")
+                    loc = default_target(rt.n_layer, n_pos[i], too_few[i] or "no sample photo could be decoded",
+                                         spans[i], pieces[i], s.localization)
                 found.append({"layer": loc.layer, "position": loc.position, "fallback": loc.fallback,
                               "message": loc.message, "counts": loc.counts.tolist(),
-                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples})
+                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples, "rule": loc.rule})
             places = [(t["layer"], t["position"]) for t in found]
-            self._keep_sample_vectors(readings, self._keys(model_fp, prompts, places), n_pos, cache)
+            self._keep_sample_vectors(readings, self._keys(model_fp, rt, prompts, places), n_pos, cache)
             if not bad:
                 cache.put_localization(cache_key, {"targets": found})
             cached = {"targets": found}
         targets = [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
-                                t["fallback"], t["message"]) for t in cached["targets"]]
+                                t["fallback"], t["message"], t["rule"]) for t in cached["targets"]]
         return [p for p in photos if p.sha256 not in bad], targets
 
     @staticmethod
@@ -320,6 +342,11 @@ class ClusterJob:
                 row = key.layer * n + key.position
                 vectors[key] = (lensed.indices[row], lensed.values[row])
             cache.put_photo(sha, vectors)
+
+    def _span(self, prompt: str, pieces: list[str]) -> list[int]:
+        """The suffix positions localization searches: the criterion's own tokens, or the whole suffix."""
+        own = prompt_positions(pieces, prompt) if self.settings.span == "prompt" else []
+        return own or list(range(len(pieces)))
 
     def _pass(self, photos, keys, rt, lens, cache, skipped, times):
         """Every photo's vector per criterion, from the cache or one model run per photo."""
@@ -405,7 +432,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     kept: list[Photo] = []
     with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
                       n_gpu_layers=settings.gpu_layers, max_prompts=len(saved.criteria),
-                      layers=sorted({c.layer for c in saved.criteria})) as rt:
+                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt:
         started = time.perf_counter()
         ready = Prefetch(found.photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
         with ready:

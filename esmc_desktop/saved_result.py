@@ -17,6 +17,7 @@ from esmc_desktop.method.onnx_head import OnnxHead, export_onnx, rewrite_metadat
 from esmc_desktop.photos.export import STATE_DIR
 
 RESULT_FILE = "result.json"
+LEGACY_TEMPLATE = "llava-hf"  # results saved before the template was recorded were read in this format
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SavedResult:
     lens_top_k: int
     lens_final_norm: bool
     criteria: list[SavedCriterion]
+    template: str  # the chat template the heads were trained on; new photos must be read in it too
 
 
 def save_result(result, out: Path | str) -> Path:
@@ -52,13 +54,14 @@ def save_result(result, out: Path | str) -> Path:
         meta = {"criterion": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
                 "names": list(c.names), "keywords": c.keywords, "model_fingerprint": result.model_fingerprint,
                 "lens_top_k": result.lens.top_k, "lens_final_norm": result.lens.final_norm,
-                "localization": c.where_read}
+                "localization": c.where_read, "localization_rule": c.computed.localization.rule,
+                "template": result.template}
         export_onnx(c.weights, head, meta)
         criteria.append({"text": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
                          "names": list(c.names), "head": head.name})
     data = {"lm": str(Path(result.lm).resolve()), "mmproj": str(Path(result.mmproj).resolve()),
             "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
-            "lens_final_norm": result.lens.final_norm, "criteria": criteria}
+            "lens_final_norm": result.lens.final_norm, "template": result.template, "criteria": criteria}
     path = state / RESULT_FILE
     write_atomic(path, json.dumps(data, indent=2))
     return path
@@ -73,7 +76,8 @@ def load_result(out: Path | str) -> SavedResult:
         criteria = [SavedCriterion(c["text"], c["prompt"], int(c["layer"]), int(c["position"]), list(c["names"]),
                                    path.parent / c["head"]) for c in data["criteria"]]
         return SavedResult(Path(data["lm"]), Path(data["mmproj"]), data["model_fingerprint"],
-                           int(data["lens_top_k"]), bool(data["lens_final_norm"]), criteria)
+                           int(data["lens_top_k"]), bool(data["lens_final_norm"]), criteria,
+                           data.get("template", LEGACY_TEMPLATE))
     except (ValueError, KeyError, TypeError) as exc:
         raise EsmcError(f"{path} is damaged ({exc})") from exc
 

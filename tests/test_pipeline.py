@@ -181,7 +181,7 @@ def _cache_rows(cache: Path) -> int:
         return 0
     try:
         with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+            return con.execute("SELECT COUNT(*) FROM lens_vectors").fetchone()[0]
     except sqlite3.Error:
         return 0
 

@@ -94,6 +94,7 @@ class SortResult:
         self.lm, self.mmproj = Path(lm), Path(mmproj)
         self.model_fingerprint: str = computed.model_fingerprint
         self.lens: LensParams = computed.lens
+        self.template: str = computed.template  # the chat format the vectors were read in
         self.images_encoded: int = computed.images_encoded
         self.edited = False  # renames and moves that no export has written yet
 

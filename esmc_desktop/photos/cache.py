@@ -1,8 +1,12 @@
 """Per-photo lens vectors and localization results, in SQLite under the user cache folder.
 
 Keys use the photo's content hash, so changed bytes are a different entry (the
-old one is never served), and the model fingerprint, prompt, (layer, position)
-and lens parameters, so a different model or setting never reuses a vector.
+old one is never served), and everything the vector is computed from: the model
+fingerprint, the chat template (name and a digest of its wording), the prompt,
+(layer, position) and the lens parameters, so a different model or setting never
+reuses a vector. The localization rule, its version and search span only decide
+(layer, position); they are part of the localization key, and a vector read at
+the same place with the same template is the same vector whichever rule chose it.
 Each photo's vectors are committed as soon as they exist: a run killed at any
 point resumes without recomputing finished photos. WAL mode keeps readers and
 the writer from blocking each other.
@@ -26,16 +30,18 @@ import platformdirs
 from esmc_desktop.files import move_aside
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS vectors (
-    photo TEXT NOT NULL, model TEXT NOT NULL, prompt TEXT NOT NULL,
+DROP TABLE IF EXISTS vectors;
+CREATE TABLE IF NOT EXISTS lens_vectors (
+    photo TEXT NOT NULL, model TEXT NOT NULL, template TEXT NOT NULL, prompt TEXT NOT NULL,
     layer INTEGER NOT NULL, position INTEGER NOT NULL, lens TEXT NOT NULL,
     indices BLOB NOT NULL, vals BLOB NOT NULL,
-    PRIMARY KEY (photo, model, prompt, layer, position, lens)
+    PRIMARY KEY (photo, model, template, prompt, layer, position, lens)
 );
 CREATE TABLE IF NOT EXISTS localizations (
     key TEXT PRIMARY KEY, value TEXT NOT NULL
 );
 """
+# `vectors` was the table before the template was part of the key: its rows can't say which template made them.
 
 
 class _FailedCheck(sqlite3.DatabaseError):
@@ -53,6 +59,7 @@ class VectorKey:
     """Everything a cached lens vector depends on, besides the photo."""
 
     model: str
+    template: str  # ChatTemplate.key
     prompt: str
     layer: int
     position: int
@@ -104,8 +111,9 @@ class FeatureCache:
 
     def get(self, photo: str, key: VectorKey) -> tuple[np.ndarray, np.ndarray] | None:
         row = self._db.execute(
-            "SELECT indices, vals FROM vectors WHERE photo=? AND model=? AND prompt=? AND layer=? AND position=? "
-            "AND lens=?", (photo, key.model, key.prompt, key.layer, key.position, key.lens)).fetchone()
+            "SELECT indices, vals FROM lens_vectors WHERE photo=? AND model=? AND template=? AND prompt=? AND layer=? "
+            "AND position=? AND lens=?",
+            (photo, key.model, key.template, key.prompt, key.layer, key.position, key.lens)).fetchone()
         if row is None:
             return None
         return np.frombuffer(row[0], np.int32).copy(), np.frombuffer(row[1], np.float32).copy()
@@ -114,8 +122,8 @@ class FeatureCache:
         """Store all of one photo's vectors in one transaction."""
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(photo, k.model, k.prompt, k.layer, k.position, k.lens,
+                "INSERT OR REPLACE INTO lens_vectors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(photo, k.model, k.template, k.prompt, k.layer, k.position, k.lens,
                   np.asarray(i, np.int32).tobytes(), np.asarray(v, np.float32).tobytes())
                  for k, (i, v) in vectors.items()])
 
@@ -133,4 +141,4 @@ class FeatureCache:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
 
     def count_vectors(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM lens_vectors").fetchone()[0])
