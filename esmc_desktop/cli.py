@@ -17,6 +17,8 @@ from typing import Sequence
 from esmc_desktop import __version__
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.method.localization import RULE_VERSIONS, SPANS
+from esmc_desktop.mllm.prompts import TEMPLATES
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -208,7 +210,10 @@ def _settings(args: argparse.Namespace):
     samples, seed = getattr(args, "samples", 10), getattr(args, "seed", 0)
     if samples < 1:
         raise EsmcError("--samples must be at least 1")
-    return RunSettings(n_samples=samples, seed=seed, n_ctx=args.n_ctx, threads=args.threads)
+    method = {"template": getattr(args, "template", None), "localization": getattr(args, "localization", None),
+              "span": getattr(args, "search", None)}
+    return RunSettings(n_samples=samples, seed=seed, n_ctx=args.n_ctx, threads=args.threads,
+                       **{k: v for k, v in method.items() if v is not None})
 
 
 def _criteria(args: argparse.Namespace):
@@ -251,7 +256,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
         "criteria": [{
             "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
-            "layer": c.layer, "position": c.position, "localization": c.where_read, "note": c.note,
+            "layer": c.layer, "position": c.position, "localization": c.where_read,
+            "localization_rule": c.computed.localization.rule, "template": result.template, "note": c.note,
             "k": len(c.names), "clustering_head_used": c.computed.used_head,
             "clusters": [{"id": k, "name": name, "count": len(c.members(k)), "explanation": c.explanations[k]}
                          for k, name in enumerate(c.names)],
@@ -359,7 +365,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
     model = _model(args)
     return run_gui(model.lm, model.mmproj, _settings(args), cache_dir=args.cache,
-                   remembered_model=args.model is None, gpu_layers=args.gpu_layers)
+                   remembered_model=args.model is None, gpu_layers=args.gpu_layers, template=args.template)
 
 
 def _planned(args: argparse.Namespace, model):
@@ -446,6 +452,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, help="folder for the feature cache (default: the user cache folder)")
     p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
+    _add_method_options(p)
 
 
 def _gpu_layers(text: str) -> GpuLayers:
@@ -465,6 +472,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
     p.add_argument("--n-ctx", type=int, default=None,
                    help="context size in tokens (default: what one photo and its prompts need)")
+    p.add_argument("--template", choices=TEMPLATES, default=None,
+                   help="chat format: llava-v1 (default; LLaVA's system prompt, as ESMC's code) or llava-hf "
+                        "(no system prompt); `assign` always uses the result's own")
+
+
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    """How each criterion is localized (read by _settings)."""
+    p.add_argument("--localization", choices=RULE_VERSIONS, default=None,
+                   help="separating (default: the earliest layer among the places that read the most sample photos "
+                        "and tell them apart) or paper (ESMC's Algorithm 1 as written)")
+    p.add_argument("--search", choices=SPANS, default=None,
+                   help="where to look: prompt (default: the criterion's own tokens, as the paper) or template "
+                        "(also the chat template's tokens after the image)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -520,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated photos")
+    _add_method_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_demo)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -266,6 +268,9 @@ def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_ta
     text = view.photo_why.text()
     assert window.result.photos[photo].path.name in text and crit.names[crit.labels[photo]] in text
     assert f"layer {reading.layer}" in text and f"{truth} {reading.tokens[0][1]:.2f}" in text
+    where = view.where.text()  # where the criterion is read, and why there, above the clusters
+    assert f"Read at layer {reading.layer}, token" in where
+    assert html.escape(window.result.source.criteria[0].localization.message) in where
 
 
 def test_photos_dragged_from_another_criterion_s_grid_are_not_taken(window, qtbot, tmp_path):
@@ -349,6 +354,12 @@ def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(w
     window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
     assert window.settings.threads == 2 and Preferences().threads() == 2
     assert Preferences().gpu_layers() == choice.gpu_layers
+    assert dialog.template.currentText() == "llava-v1"
+    dialog.template.setCurrentText("llava-hf")
+    choice = dialog.choice()
+    window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads, choice.template)
+    assert window.settings.template == "llava-hf" == Preferences().template()
+    window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads, "llava-v1")
 
 
 def test_the_theme_can_be_dark_light_or_the_system_s_and_is_remembered(window, qtbot):

@@ -154,6 +154,20 @@ def test_keywords_are_asked_of_the_model_when_not_given(tmp_path, tiny):
     assert loc.message  # says how the target was chosen, even when it had to fall back
 
 
+def test_the_template_the_localization_rule_and_its_search_span_are_chosen_on_the_command_line(tmp_path, tiny,
+                                                                                               capsys):
+    from esmc_desktop.saved_result import load_result
+
+    photos = make_photos(tmp_path / "photos", 6)
+    out = tmp_path / "sorted"
+    code, summary = run_cli(["cluster", str(photos), *CRITERIA, "--out", str(out), "--cache", str(tmp_path / "c"),
+                             "--template", "llava-hf", "--localization", "paper", "--search", "template",
+                             *model_args(tiny)], capsys)
+    assert code == EXIT_OK
+    assert {(c["template"], c["localization_rule"]) for c in summary["criteria"]} == {("llava-hf", "paper")}
+    assert load_result(out).template == "llava-hf"  # `assign` reads new photos in the same template
+
+
 @pytest.mark.parametrize("spec, text, k", [("color of the car", "color of the car", None),
                                            ("color of the car:4", "color of the car", 4),
                                            ("the place: auto", "the place", None)])

@@ -49,7 +49,7 @@ def inspect_photo(image: Path | str, prompts: list[str], model: ModelFiles, *, t
     feedback.say(where)
     lens = LogitLens.from_gguf(model.lm, LensParams(top_k=max(top, DEFAULT_TOP_K)))
     with LlavaRuntime(model.lm, model.mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers) as rt:
+                      n_gpu_layers=settings.gpu_layers, template=settings.template) as rt:
         run = rt.run(picture, prompts)
         tables = []
         for states in run.prompts:

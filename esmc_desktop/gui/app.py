@@ -30,10 +30,10 @@ def settle_startup() -> None:
 
 
 def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | None = None,
-            remembered_model: bool = True, gpu_layers: GpuLayers | None = None) -> int:
+            remembered_model: bool = True, gpu_layers: GpuLayers | None = None, template: str | None = None) -> int:
     """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out.
 
-    `gpu_layers` and `settings.threads` as given on the command line win over the remembered ones.
+    `gpu_layers`, `template` and `settings.threads` as given on the command line win over the remembered ones.
     """
     from dataclasses import replace
 
@@ -58,6 +58,7 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
             pass  # moved or deleted since: the default pair it is
     if settings.threads is None:
         settings = replace(settings, threads=prefs.threads())
+    settings = replace(settings, template=template or prefs.template())
     settle_startup()
     window = MainWindow(lm, mmproj, settings=settings, cache_dir=cache_dir,
                         gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())

@@ -100,6 +100,10 @@ class CriterionView(QWidget):
         self.clusters.itemChanged.connect(self._renamed)
         self.clusters.photos_dropped.connect(self.move_requested)
         self.photos.selectionModel().currentChanged.connect(self._show_photo)
+        self.where = QLabel(self.where_text())
+        self.where.setWordWrap(True)
+        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where.setAccessibleName(f"Where {crit.text} is read in the model, and why there")
         self.why = QLabel()
         self.why.setWordWrap(True)
         self.why.setAccessibleName("Why these photos belong together")
@@ -125,6 +129,7 @@ class CriterionView(QWidget):
         split.setSizes([220, 680])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.where)
         layout.addWidget(split)
         self.refresh()
 
@@ -189,6 +194,12 @@ class CriterionView(QWidget):
                 f"Read at layer {reading.layer}, token “{_token(reading.token)}” of "
                 f"“{html.escape(reading.prompt)}”: {tokens or 'nothing above zero'}"
                 + (f". The cluster's words: {html.escape(', '.join(words))}" if words else ""))
+
+    def where_text(self) -> str:
+        """Where the criterion is read (layer and prompt token) and why there: the localization's own words."""
+        crit = self.crit
+        return (f"Read at layer {crit.layer}, token “{_token(crit.computed.target_token)}” of "
+                f"“{html.escape(crit.prompt)}”. Why there: {html.escape(crit.where_read)}")
 
     def thumbnail_ready(self, sha: str) -> None:
         self.photos.thumbnail_ready(sha)

@@ -74,7 +74,8 @@ class MainWindow(QMainWindow):
         self.criteria_panel.message.connect(lambda s: self.status.setText(s))
         self.criteria_panel.refused.connect(self._error)
         self.criteria_panel.suggest_requested.connect(self.suggest)
-        self.model_panel = ModelPanel(self.model, self.gpu_layers, self.settings.threads, self.prefs)
+        self.model_panel = ModelPanel(self.model, self.gpu_layers, self.settings.threads, self.settings.template,
+                                      self.prefs)
         self.model_panel.changed.connect(self._model_changed)
         self.run_panel = RunPanel()
         self.run_panel.run_button.clicked.connect(self.start)
@@ -159,7 +160,7 @@ class MainWindow(QMainWindow):
     def _model_changed(self) -> None:
         panel = self.model_panel
         self.model, self.gpu_layers = panel.model, panel.gpu_layers
-        self.settings = replace(self.settings, threads=panel.threads)
+        self.settings = replace(self.settings, threads=panel.threads, template=panel.template)
         self.status.setText(panel.describe())
         self._show_model()
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QWidget)
 
 from esmc_desktop.app.model import ModelFiles, check_model
 from esmc_desktop.gui.jobs import JobRunner
 from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES
 
 TYPING_PAUSE_MS = 300
 
@@ -27,13 +28,14 @@ class ModelChoice:
     mmproj: Path
     gpu_layers: GpuLayers
     threads: int | None  # None: all cores
+    template: str = DEFAULT_TEMPLATE  # the chat format, a name in mllm.prompts.TEMPLATES
 
 
 class ModelDialog(QDialog):
     checked = Signal(bool)  # the verdict on the fields as they are now: True when the pair works
 
     def __init__(self, lm: Path, mmproj: Path, parent: QWidget | None = None, *, gpu_layers: GpuLayers = GpuLayers(),
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, template: str = DEFAULT_TEMPLATE) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model")
         self.jobs = JobRunner(self)
@@ -51,6 +53,12 @@ class ModelDialog(QDialog):
         self.threads.setValue(threads or 0)
         self.threads.setAccessibleName("CPU threads")
         self.threads.setToolTip("CPU threads for the parts that run on the CPU")
+        self.template = QComboBox()
+        self.template.addItems(list(TEMPLATES))
+        self.template.setCurrentText(template)
+        self.template.setAccessibleName("Chat template")
+        self.template.setToolTip("How prompts are put to the model: llava-v1 (LLaVA's system prompt, as ESMC's "
+                                 "code; the default) or llava-hf (no system prompt)")
         self.verdict = QLabel(wordWrap=True)
         self.verdict.setAccessibleName("Model check")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -61,6 +69,7 @@ class ModelDialog(QDialog):
         form.addRow("Vision projector:", self._with_browse(self.mmproj, "Vision projector (…-mmproj-….gguf)"))
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("CPU threads:", self.threads)
+        form.addRow("Chat template:", self.template)
         form.addRow(self.verdict)
         form.addRow(self.buttons)
         self._pause = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS, timeout=self.check)
@@ -113,7 +122,7 @@ class ModelDialog(QDialog):
     def choice(self) -> ModelChoice:
         gpu = GpuLayers() if self.gpu_layers.value() < 0 else GpuLayers(self.gpu_layers.value())
         return ModelChoice(Path(self.lm.text().strip()), Path(self.mmproj.text().strip()), gpu,
-                           self.threads.value() or None)
+                           self.threads.value() or None, self.template.currentText())
 
     def done(self, result: int) -> None:
         self.jobs.shutdown()  # a check still running ends before the dialog goes

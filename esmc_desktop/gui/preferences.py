@@ -8,9 +8,10 @@ from PySide6.QtCore import QSettings
 
 from esmc_desktop.errors import SettingsError
 from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES
 
-LM, MMPROJ, GPU_LAYERS, THREADS, RECENT, THEME = (
-    "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "folders/recent", "view/theme")
+LM, MMPROJ, GPU_LAYERS, THREADS, TEMPLATE, RECENT, THEME = (
+    "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "model/template", "folders/recent", "view/theme")
 MAX_RECENT = 8
 THEMES = ("system", "light", "dark")
 
@@ -43,6 +44,14 @@ class Preferences:
     def set_compute(self, gpu_layers: GpuLayers, threads: int | None) -> None:
         self._settings.setValue(GPU_LAYERS, str(gpu_layers))
         self._settings.setValue(THREADS, str(threads or ""))
+
+    def template(self) -> str:
+        """The chat template (a name in mllm.prompts.TEMPLATES)."""
+        value = str(self._settings.value(TEMPLATE, DEFAULT_TEMPLATE))
+        return value if value in TEMPLATES else DEFAULT_TEMPLATE
+
+    def set_template(self, template: str) -> None:
+        self._settings.setValue(TEMPLATE, template)
 
     def recent_folders(self) -> list[Path]:
         """The photo folders opened last, newest first, leaving out those that are gone."""
