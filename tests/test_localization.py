@@ -116,3 +116,12 @@ def test_keyword_forms_are_the_first_sub_tokens_of_the_word_as_written_mid_sente
     ids = keyword_token_ids(["Burgundy", "gray"], fig3_tokenize)
     texts = {w: [fig3_token_text(t) for t in v] for w, v in ids.items()}
     assert texts == {"Burgundy": [" Bur", " bur"], "gray": [" gray", " Gray"]}
+
+
+def test_a_search_span_outside_the_positions_is_refused_in_words():
+    from esmc_desktop.method.validation import MethodInputError
+
+    with pytest.raises(MethodInputError, match="search span"):
+        localize(prior_trap(), span=[N_POSITIONS])
+    with pytest.raises(MethodInputError, match="unknown localization rule 'newest'"):
+        localize(prior_trap(), rule="newest")

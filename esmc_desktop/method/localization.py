@@ -136,10 +136,11 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
     _check(probs, threshold)
     check_rule(rule)
     n_photos, n_layers, n_positions, n_keywords = probs.shape
+    positions = list(range(n_positions)) if span is None else list(span)
+    if not positions or not all(0 <= p < n_positions for p in positions):
+        raise MethodInputError(f"the search span {positions} is not within the {n_positions} positions")
     allowed = np.zeros((n_layers, n_positions), bool)
-    allowed[:, list(range(n_positions)) if span is None else list(span)] = True
-    if not allowed.any():
-        raise MethodInputError("the search span holds no position")
+    allowed[:, positions] = True
     names = _Places(list(range(n_layers)) if layers is None else list(layers), tokens, keywords, n_keywords)
     mass = probs.sum(axis=3).mean(axis=0)
     top_p = probs.max(axis=3)
