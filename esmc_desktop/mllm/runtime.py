@@ -181,6 +181,8 @@ class LlavaRuntime:
             self.close()
             raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        # llama.cpp pads n_ctx (to 256) but keeps n_batch as asked: a decode call takes at most n_batch tokens
+        self.n_batch = llama_cpp.llama_n_batch(self._ctx)
         self._mem = llama_cpp.llama_get_memory(self._ctx)
 
         self._mtmd = None
@@ -368,7 +370,7 @@ class LlavaRuntime:
                     f"the image alone needs {n_image + len(prefix_ids)} tokens; the context holds {self.n_ctx}")
             self._llama.llama_memory_clear(self._mem, True)
             new_n_past = self._llama.llama_pos(0)
-            status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_ctx, False,
+            status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
                                                   ctypes.byref(new_n_past))
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
@@ -382,7 +384,7 @@ class LlavaRuntime:
 
     def _prompt_groups(self, suffixes: list[list[int]], n_past: int) -> list[list[int]]:
         """Indices of prompts decoded together: at most max_prompts, and they must fit n_ctx."""
-        room = self.n_ctx - n_past
+        room = min(self.n_ctx - n_past, self.n_batch)
         groups: list[list[int]] = [[]]
         used = 0
         for i, ids in enumerate(suffixes):
@@ -453,8 +455,8 @@ class LlavaRuntime:
     def run_text(self, text: str) -> PromptStates:
         """Hidden states at every token of a raw text (BOS included), no image, no template."""
         ids = self.tokenize(text, add_bos=True)
-        if len(ids) > self.n_ctx:
-            raise PromptTooLongError(f"the text needs {len(ids)} tokens; the context holds {self.n_ctx}")
+        if len(ids) > self.n_batch:
+            raise PromptTooLongError(f"the text needs {len(ids)} tokens; one decode takes {self.n_batch}")
 
         def compute() -> dict[int, np.ndarray]:
             self._llama.llama_memory_clear(self._mem, True)
@@ -480,7 +482,7 @@ class LlavaRuntime:
         llama_cpp = self._llama
         if image is None:
             ids = self.tokenize(self.template.text(prompt), add_bos=True)
-            if len(ids) + max_tokens > self.n_ctx:
+            if len(ids) + max_tokens > self.n_ctx or len(ids) > self.n_batch:
                 raise PromptTooLongError(f"the prompt needs {len(ids)} tokens; the context holds {self.n_ctx}")
             llama_cpp.llama_memory_clear(self._mem, True)
             self._decode([(t, k, 0) for k, t in enumerate(ids)], outputs=False)
