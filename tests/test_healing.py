@@ -17,12 +17,13 @@ import pytest
 from PIL import Image
 
 from esmc_desktop.mllm.logit_lens import LogitLens
+from esmc_desktop.mllm.prompts import LLAVA_V1
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.thumbnails import ThumbnailCache
 from tests.test_pipeline import make_photos, model_args
 
 REPO = Path(__file__).resolve().parent.parent
-KEY = VectorKey("model", "The color is", 3, 2, "top50-raw")
+KEY = VectorKey("model", LLAVA_V1.key, "The color is", 3, 2, "top50-raw")
 
 
 def garbage(path: Path) -> bytes:
