@@ -8,7 +8,8 @@ same photos, each criterion scored on the photos labelled under it:
   esmc-no-head           k-means on the same vectors (ESMC Table 3, "w/o MLP")
   esmc-last-token        the head on the lens vector of the last prompt token at the last
                          block: no localization (where the model predicts its answer)
-  esmc-algorithm-1       the head at the target the paper's Algorithm 1 picks (see paper_target)
+  esmc-algorithm-1       the same job with the paper's Algorithm 1 as written (`--localization
+                         paper`): its target, its vectors, the head
   zero-shot-keywords     each photo's most probable keyword at ESMC's target (the keywords
                          ESMC used: the model's own, or the criteria file's)
   zero-shot-label-names  the same with the true label names: USES LABELS, an upper bound
@@ -40,7 +41,7 @@ from esmc_desktop.errors import ImageError
 from esmc_desktop.method.baselines import KMEANS_RESTARTS, READOUTS, esmc_head, kmeans, text_vectors, zero_shot
 from esmc_desktop.method.head import OPTIMIZERS
 from esmc_desktop.method.keywords import keyword_token_ids
-from esmc_desktop.method.localization import Localization, localize, sample_photos
+from esmc_desktop.method.localization import Localization
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.mllm.gguf_files import fingerprint
@@ -48,7 +49,7 @@ from esmc_desktop.mllm.logit_lens import LogitLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
+from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings, lens_key
 
 METHODS = {
     "esmc": "ESMC: the clustering head on the lens vectors at the localized target",
@@ -64,7 +65,6 @@ METHODS = {
 USES_LABELS = frozenset({"zero-shot-label-names"})
 NO_KMEANS = frozenset({"zero-shot-keywords", "zero-shot-label-names"})
 METRICS = ("nmi", "ri", "ari", "acc")
-LOCALIZATION_RULES = ("product", "paper")
 KEYWORD_QUESTION = "Which keywords describe the image?"  # the text-guided clustering paper's keyword-guided question
 
 
@@ -76,7 +76,6 @@ class BenchConfig:
     alpha: float | None = None  # None: the dataset's criteria.toml, else RunSettings.alpha (0.3)
     readout: str = "argmax"  # the head's labels: MLP argmax (Algorithm 2) or k-means on its outputs (released script)
     optimizer: str = "sgd"  # the head's optimizer: "sgd" (ours) or "adam" (released script, lr 1e-4)
-    localization: str = "product"  # the esmc row's target: the product's rule or the paper's Algorithm 1
     answers: int = 6  # sampled answers per photo and question (the text-guided paper's choice)
     answer_tokens: int = 80  # at most this many tokens per answer (the text-guided paper's 80)
     temperature: float = 1.0  # plain sampling, "without any additional parameters"
@@ -91,8 +90,7 @@ class BenchConfig:
             raise EsmcError(f"--alpha must be in (0, 1], got {self.alpha}")
         if self.answers < 1 or self.answer_tokens < 1:
             raise EsmcError("--answers and --answer-tokens must be at least 1")
-        for name, value, allowed in (("--readout", self.readout, READOUTS), ("--optimizer", self.optimizer, OPTIMIZERS),
-                                     ("--localization", self.localization, LOCALIZATION_RULES)):
+        for name, value, allowed in (("--readout", self.readout, READOUTS), ("--optimizer", self.optimizer, OPTIMIZERS)):
             if value not in allowed:
                 raise EsmcError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -130,36 +128,11 @@ class Report:
     settings: dict[str, str]
 
 
-def paper_target(keyword_probs: np.ndarray, threshold: float, layers: list[int]) -> Localization:
-    """The paper's Algorithm 1, literally: at each (layer, position) count the (photo, keyword)
-    pairs whose lens probability exceeds the threshold; the most counted pair wins.
-
-    keyword_probs: (n_photos, n_layers, n_positions, n_keywords). The paper returns every pair
-    with the top count; among those we take the earliest layer (its own preference: less
-    language prior), then the later position. Hook for the `--localization paper` rule of
-    method/localization.py (issue #12) until it lands there; the product's rule differs in
-    counting each photo once per pair.
-    """
-    probs = np.asarray(keyword_probs, dtype=np.float64)
-    counts = (probs > threshold).sum(axis=(0, 3))
-    if counts.max() == 0:
-        return localize(probs, threshold, layers)  # nothing counted: the product's stated fallback
-    n_layers, n_positions = counts.shape
-    best = np.argwhere(counts == counts.max())
-    li, pi = min(best, key=lambda lp: (lp[0], -lp[1]))
-    mass = probs.sum(axis=3).mean(axis=0)
-    return Localization(layers[li], int(pi), counts, mass, probs.shape[0], False,
-                        f"Algorithm 1: layer {layers[li]}, position {pi}, {int(counts[li, pi])} keyword hits "
-                        f"above {threshold} in {probs.shape[0]} photos")
-
-
 @dataclass
 class _Readings:
     """What the bench's own pass read per criterion (rows follow ClusterResult.photos)."""
 
-    algorithm_1: list[Localization]
     last_token: list[tuple[int, int]]
-    algorithm_1_vectors: list[sparse.csr_matrix]
     last_token_vectors: list[sparse.csr_matrix]
     keyword_logits: list[np.ndarray]  # (n_photos, n_keywords) at ESMC's target
     label_logits: list[np.ndarray]  # (n_photos, n_labels) at ESMC's target
@@ -177,11 +150,6 @@ def _label_words(names: list[str]) -> list[str]:
     return [n.replace("_", " ").split()[0].lower() for n in names]
 
 
-def _per_keyword(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:
-    """(..., n_token_ids) -> (..., n_keywords): a keyword's probability is the sum over its forms."""
-    return np.stack([probs[..., g].sum(axis=-1) for g in groups], axis=-1)
-
-
 def _keyword_logits(logits: np.ndarray, ids: dict[str, list[int]], words: list[str]) -> np.ndarray:
     """A keyword's score is its most probable form's logit (softmax is monotone, so argmax is the
     most probable keyword); a word with no token gets -inf."""
@@ -189,7 +157,7 @@ def _keyword_logits(logits: np.ndarray, ids: dict[str, list[int]], words: list[s
 
 
 class _Reader:
-    """The bench's own pass: Algorithm 1's targets, the last-token vectors, keyword logits,
+    """The bench's own pass: the last-token vectors, keyword logits,
     image embeddings and sampled answers; everything cached like the product's vectors."""
 
     def __init__(self, result: ClusterResult, data: list[BenchCriterion], lm: Path, mmproj: Path,
@@ -197,82 +165,43 @@ class _Reader:
         self.result, self.data, self.lm, self.mmproj = result, data, lm, mmproj
         self.settings, self.config, self.cache_dir, self.progress = settings, config, cache_dir, progress
         self.model = fingerprint(lm, mmproj)
-        self.lens_key = f"top{settings.lens.top_k}-{'norm' if settings.lens.final_norm else 'raw'}"
+        self.lens_key = lens_key(settings.lens)
 
     def read(self) -> _Readings:
         s = self.settings
         lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
         prompts = [c.prompt for c in self.result.criteria]
         with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads, n_gpu_layers=s.gpu_layers,
-                          max_prompts=len(prompts)) as rt, FeatureCache(self.cache_dir) as cache:
-            kw_ids = [keyword_token_ids(c.keywords, rt.tokenize) for c in self.result.criteria]
+                          max_prompts=len(prompts), template=s.template) as rt, FeatureCache(self.cache_dir) as cache:
+            kw_ids = [keyword_token_ids(c.keywords, rt.tokenize, rt.token_text) for c in self.result.criteria]
             labels = [_label_words(d.label_names) for d in self.data]
-            label_ids = [keyword_token_ids(words, rt.tokenize) for words in labels]
-            algo = self._algorithm_1(rt, lens, cache, prompts, kw_ids)
+            label_ids = [keyword_token_ids(words, rt.tokenize, rt.token_text) for words in labels]
             pieces = [[rt.token_text(t) for t in rt.tokenize(rt.template.suffix(p))] for p in prompts]
             last = [(rt.n_layer - 1, len(p) - 1) for p in pieces]
-            readings = self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last)
+            readings = self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, last)
             readings.pieces = pieces
             return readings
-
-    def _algorithm_1(self, rt, lens, cache, prompts, kw_ids) -> list[Localization]:
-        s = self.settings
-        photos = self.result.photos
-        sample = [photos[i] for i in sample_photos(len(photos), s.n_samples, s.seed)]
-        key = {"bench": "algorithm-1", "model": self.model, "prompts": prompts, "threshold": s.threshold,
-               "keywords": [sorted((w, sorted(i)) for w, i in ids.items()) for ids in kw_ids],
-               "photos": [p.sha256 for p in sample], "lens": self.lens_key}
-        cached = cache.get_localization(key)
-        if cached is None:
-            rt.set_layers(None)
-            probs: list[list[np.ndarray]] = [[] for _ in prompts]
-            for n, photo in enumerate(sample):
-                run = rt.run(load_rgb(photo.path), prompts)
-                for i, states in enumerate(run.prompts):
-                    flat = np.array([t for ids in kw_ids[i].values() for t in ids], np.int64)
-                    if not len(flat):
-                        continue
-                    groups, start = [], 0
-                    for ids in kw_ids[i].values():
-                        groups.append(list(range(start, start + len(ids))))
-                        start += len(ids)
-                    p = lens.project(states.hidden).prob_of(flat).reshape(*states.hidden.shape[:2], len(flat))
-                    probs[i].append(_per_keyword(p, groups))
-                self._report("bench: Algorithm 1", n + 1, len(sample))
-            found = []
-            for i, c in enumerate(self.result.criteria):
-                loc = (paper_target(np.stack(probs[i]), s.threshold, list(rt.layers)) if probs[i]
-                       else c.localization)
-                found.append({"layer": loc.layer, "position": loc.position, "counts": np.asarray(loc.counts).tolist(),
-                              "mass": np.asarray(loc.mean_keyword_prob).tolist(), "n": loc.n_samples,
-                              "fallback": loc.fallback, "message": loc.message})
-            cache.put_localization(key, {"targets": found})
-            cached = {"targets": found}
-        return [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
-                             t["fallback"], t["message"]) for t in cached["targets"]]
 
     def _report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(Progress(stage, done, total))
 
-    def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, algo, last) -> _Readings:
-        model = self.model
+    def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, last) -> _Readings:
+        model, template = self.model, rt.template.key
         esmc = [(r.localization.layer, r.localization.position) for r in self.result.criteria]
         words = [list(r.keywords) for r in self.result.criteria]
 
         def vkey(i, target, kind):
-            return VectorKey(model, prompts[i], target[0], target[1], kind)
+            return VectorKey(model, template, prompts[i], target[0], target[1], kind)
 
-        algo_t = [(t.layer, t.position) for t in algo]
         keys = {
-            "algorithm-1": [vkey(i, algo_t[i], f"bench-{self.lens_key}") for i in range(len(prompts))],
             "last-token": [vkey(i, last[i], f"bench-{self.lens_key}") for i in range(len(prompts))],
             "keywords": [vkey(i, esmc[i], "bench-logits:" + ",".join(words[i])) for i in range(len(prompts))],
             "labels": [vkey(i, esmc[i], "bench-logits:" + ",".join(labels[i])) for i in range(len(prompts))],
         }
-        image_key = VectorKey(model, "(image embedding)", -1, -1, "mean projector output")
+        image_key = VectorKey(model, "", "(image embedding)", -1, -1, "mean projector output")
         questions = [question(r.criterion.text) for r in self.result.criteria] + [KEYWORD_QUESTION]
-        rt.set_layers(sorted({t[0] for t in algo_t + last + esmc}))
+        rt.set_layers(sorted({t[0] for t in last + esmc}))
         out = {name: [[] for _ in prompts] for name in keys}
         embeddings, answers = [], {q: [] for q in questions}
         photos = self.result.photos
@@ -290,9 +219,8 @@ class _Reader:
                 run = rt.run(image, prompts)
                 new = {}
                 for i, states in enumerate(run.prompts):
-                    for name, target in (("algorithm-1", algo_t[i]), ("last-token", last[i])):
-                        v = lens.project(states.layer(target[0])[target[1]][None])
-                        new[keys[name][i]] = (v.indices[0], v.values[0])
+                    v = lens.project(states.layer(last[i][0])[last[i][1]][None])
+                    new[keys["last-token"][i]] = (v.indices[0], v.values[0])
                     logits = lens.logits(states.layer(esmc[i][0])[esmc[i][1]][None])[0]
                     for name, ids, ws in (("keywords", kw_ids[i], words[i]), ("labels", label_ids[i], labels[i])):
                         new[keys[name][i]] = (np.arange(len(ws), dtype=np.int32), _keyword_logits(logits, ids, ws))
@@ -318,7 +246,7 @@ class _Reader:
                                       np.arange(0, sum(len(i) for i, _ in rows) + 1, len(rows[0][0]))),
                                      shape=(len(rows), lens.n_vocab))
 
-        return _Readings(algo, last, [csr(r) for r in out["algorithm-1"]], [csr(r) for r in out["last-token"]],
+        return _Readings(last, [csr(r) for r in out["last-token"]],
                          [np.stack([v for _, v in r]) for r in out["keywords"]],
                          [np.stack([v for _, v in r]) for r in out["labels"]], np.stack(embeddings), answers, [])
 
@@ -369,6 +297,11 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
     criteria = [Criterion(c.phrase, len(c.label_names), c.keywords) for c in data.criteria]
     result = ClusterJob(data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
                         progress=progress).run()
+    paper = result if settings.localization == "paper" else ClusterJob(
+        data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=replace(settings, localization="paper"),
+        progress=progress).run()
+    if [p.sha256 for p in paper.photos] != [p.sha256 for p in result.photos]:
+        raise ImageError("the photos changed while the bench ran; run it again")
     readings = _Reader(result, data.criteria, Path(lm), Path(mmproj), settings, config, cache_dir, progress).read()
     text = {q: text_vectors([" ".join(a) for a in per_photo]) for q, per_photo in readings.answers.items()}
     rows, infos, esmc_runs = [], [], {}
@@ -376,11 +309,11 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
         keep = np.array([p.sha256 in c.labels for p in result.photos])
         truth = [c.labels[p.sha256] for p in result.photos if p.sha256 in c.labels]
         k = len(c.label_names)
-        esmc_X = readings.algorithm_1_vectors[i] if config.localization == "paper" else res.vectors
+        esmc_X = res.vectors
         inputs = {
             "esmc": esmc_X[keep], "esmc-no-head": esmc_X[keep],
             "esmc-last-token": readings.last_token_vectors[i][keep],
-            "esmc-algorithm-1": readings.algorithm_1_vectors[i][keep],
+            "esmc-algorithm-1": paper.criteria[i].vectors[keep],
             "output-text": text[question(res.criterion.text)][keep],
             "output-text-keywords": text[KEYWORD_QUESTION][keep],
             "image-kmeans": readings.embeddings[keep],
@@ -398,7 +331,7 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
                 esmc_runs[c.phrase] = (keep, runs)
             mean, std = _summary(truth, runs)
             rows.append(Row(c.phrase, method, mean, std, restarts, method in USES_LABELS, note))
-        loc, algo, last = res.localization, readings.algorithm_1[i], readings.last_token[i]
+        loc, algo, last = res.localization, paper.criteria[i].localization, readings.last_token[i]
         infos.append(CriterionInfo(
             c.folder, c.phrase, res.prompt, int(keep.sum()), k, list(res.keywords), c.label_names,
             f"layer {loc.layer}, position {loc.position} ({res.target_token!r})",
@@ -415,7 +348,8 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
     used = {
         "model": f"{Path(lm).name} + {Path(mmproj).name}", "photos": str(len(result.photos)),
         "seeds": str(config.seeds), "alpha": f"{alpha:g}", "head read-out": config.readout,
-        "head optimizer": config.optimizer, "localization (esmc row)": config.localization,
+        "head optimizer": config.optimizer, "localization (esmc row)": settings.localization,
+        "chat template": settings.template,
         "k-means restarts (every method)": str(KMEANS_RESTARTS),
         "localization samples": str(settings.n_samples), "threshold": f"{settings.threshold:g}",
         "lens": f"top-{settings.lens.top_k}, {'final norm' if settings.lens.final_norm else 'raw'}",

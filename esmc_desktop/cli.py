@@ -414,7 +414,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from esmc_desktop.benchmark import BenchConfig, run_benchmark
 
     config = BenchConfig(seeds=args.seeds, alpha=args.alpha, readout=args.readout, optimizer=args.optimizer,
-                         localization=args.localization, answers=args.answers, answer_tokens=args.answer_tokens,
+                         answers=args.answers, answer_tokens=args.answer_tokens,
                          phrases=parse_mapping(args.criterion))
     config.check()
     checks.photo_folder(args.dataset)
@@ -558,11 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the head's labels: MLP argmax (Algorithm 2) or k-means on its outputs (released script)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="the head's optimizer: momentum SGD (ours) or Adam, lr 1e-4 (released script)")
-    p.add_argument("--localization", choices=("product", "paper"), default="product",
-                   help="the esmc row's target: the product's rule or the paper's Algorithm 1")
     p.add_argument("--answers", type=int, default=6, help="sampled answers per photo for the output-text baselines")
     p.add_argument("--answer-tokens", type=int, default=80, help="at most this many tokens per sampled answer")
     _add_job_options(p)
+    _add_method_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
 

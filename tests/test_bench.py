@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from esmc_desktop.bench_dataset import CRITERIA_FILE, load_dataset, parse_mapping
-from esmc_desktop.benchmark import METHODS, NO_KMEANS, USES_LABELS, paper_target, question
+from esmc_desktop.benchmark import METHODS, NO_KMEANS, USES_LABELS, question
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
 from esmc_desktop.demo.world import write_dataset
 from esmc_desktop.errors import EsmcError
@@ -47,15 +47,6 @@ def test_the_criteria_file_and_the_command_line_give_each_folder_its_phrase(tmp_
         load_dataset(root, {"size": "size of the flower"})
     with pytest.raises(EsmcError, match="FOLDER=PHRASE"):
         parse_mapping(["color"])
-
-
-def test_algorithm_1_counts_every_keyword_above_the_threshold_and_prefers_the_earlier_layer():
-    probs = np.zeros((3, 4, 2, 2))  # photos, layers, positions, keywords
-    probs[:, 1, 0, :] = 0.3  # both keywords above 0.2 in every photo: 6 hits
-    probs[:, 2, 1, 0] = 0.9  # one keyword, surer, every photo: 3 hits
-    probs[:, 3, 0, :] = 0.3  # ties with layer 1
-    found = paper_target(probs, 0.2, [10, 11, 12, 13])
-    assert (found.layer, found.position) == (11, 0) and found.counts[1, 0] == 6
 
 
 def test_no_head_is_the_heads_own_kmeans_with_the_same_restarts():
@@ -121,7 +112,7 @@ def test_every_method_appears_for_every_criterion_with_its_spread(bench_report):
     for r in rows:
         assert 0.0 <= float(r["nmi"]) <= 1.0 and float(r["nmi_std"]) >= 0.0 and -1 <= float(r["ari"]) <= 1
     table = (out / "bench.md").read_text(encoding="utf-8")
-    for setting in ("alpha: 0.3", "head read-out: argmax", "head optimizer: sgd", "localization (esmc row): product",
+    for setting in ("alpha: 0.3", "head read-out: argmax", "head optimizer: sgd", "localization (esmc row): separating",
                     "k-means restarts (every method): 10", "seeds: 2"):
         assert setting in table
     assert "Independence" in table and " ± " in table

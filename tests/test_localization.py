@@ -42,6 +42,15 @@ def test_a_place_where_every_photo_reads_the_same_keyword_never_wins_over_one_th
     assert "'red': the language prior" in found.message  # says what it skipped, and why
 
 
+def test_a_prior_that_the_photo_overrules_only_now_and_then_does_not_win_either():
+    """Where the answer first forms, an LLM's prior often still speaks for most photos: 9 of 10 read it there."""
+    probs = prior_trap(prior_layers=(1, 2), prior_position=NOUN)
+    probs[3, [1, 2], NOUN, :] = [0.01, 0.01, 0.7, 0.01]  # one photo's own answer breaks through
+    found = localize(probs, keywords=["red", "blue", "green", "white"])
+    assert (found.layer, found.position) == (DEEP[0], NOUN)
+    assert "Skipped layer 1, position 2, where 9 of the 10 photos read 'red': the language prior" in found.message
+
+
 def test_the_papers_rule_as_written_counts_every_keyword_and_falls_for_an_earlier_prior():
     found = localize(prior_trap((2, 3, 4), LAST), rule="paper")
     assert (found.layer, found.position) == (2, LAST)
@@ -56,7 +65,8 @@ def test_the_papers_rule_counts_a_hesitant_photo_twice_the_default_counts_each_p
     assert (localize(probs, rule="paper").layer, localize(probs, rule="paper").position) == (1, 0)
     default = localize(probs)
     assert default.counts[1, 0] == default.counts[2, 3] == N_PHOTOS
-    assert (default.layer, default.position) == (1, 0)  # as many photos read: the earlier layer
+    # as many photos read, but the hesitant place says less than half as much about each photo as the sure one
+    assert (default.layer, default.position) == (2, 3)
 
 
 def test_the_search_span_limits_the_positions_and_a_wider_span_still_skips_the_prior():

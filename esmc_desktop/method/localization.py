@@ -13,16 +13,20 @@ counted pairs the earliest layer (then the earliest position) is the target.
 
 `separating` (the default) counts the photos that a place *reads* (their most
 probable keyword passes the threshold) but only at places that *tell the photos
-apart* (at least two different keywords come out on top). Among the places
-that read the most photos it takes the earliest layer. Why, for a real
-LLaVA-1.5-7b: the keyword mass of the image's answer appears at the criterion
-noun from about 80% of the depth and stays there to the last layer (the paper's
-Figure 3: "black" at E27..E30 of the "color" token). An LLM also has language
-priors, an image-independent favourite answer, strongest at the answer slot
-(the paper's Table 3, "Output"). A prior passes the threshold for every photo
+apart*: at least two different keywords come out on top there, and the place
+carries at least half as much information about which photo it looks at as the
+best place does (the mutual information between photo and keyword reading, the
+keyword probabilities plus "anything else"). Among the places that read the
+most photos it takes the earliest layer. Why, for a real LLaVA-1.5-7b: the
+keyword mass of the image's answer appears at the criterion noun from about 80%
+of the depth and stays there to the last layer (the paper's Figure 3: "black" at
+E27..E30 of the "color" token). An LLM also has language priors, an
+image-independent favourite answer, strongest at the answer slot (the paper's
+Table 3, "Output"), and often only partly overruled by the image at the layers
+where the answer first forms. A prior passes the threshold for every photo
 alike, so counting alone (the paper's rule) can pick it, and the clustering is
-then noise; a place where every photo reads the same keyword says nothing
-about the photos, so it never wins while another place separates them.
+then noise; a place where (nearly) every photo reads the same keyword says
+little about the photos, so it never wins while another place separates them.
 Counting each photo once (not each keyword) keeps a place where the lens
 hesitates between two keywords from outvoting one where it is sure. Among
 places that read as many photos, the earliest layer carries the least language
@@ -47,10 +51,12 @@ from esmc_desktop.method.validation import MethodInputError
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_SAMPLES = 10
 DEFAULT_RULE = "separating"
-RULE_VERSIONS = {"separating": 1, "paper": 1}
+RULE_VERSIONS = {"separating": 2, "paper": 1}
 """Bump a rule's version whenever its choices change: cached targets are keyed by it."""
 SPANS = ("prompt", "template")
 DEFAULT_SPAN = "prompt"
+INFORMATION_SHARE = 0.5
+"""A place tells the photos apart when it carries at least this share of the best place's information about them."""
 DEFAULT_TARGET_DEPTH = 0.85
 """Where a criterion is read when nothing can be localized: ESMC's LLaVA-1.5-7b targets sit at block 25-27 of 32."""
 
@@ -160,7 +166,9 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
     top_kw = probs.argmax(axis=3)
     per_keyword = np.stack([(reads & (top_kw == k)).sum(axis=0) for k in range(n_keywords)], axis=-1)
     counts = reads.sum(axis=0)
-    separates = (per_keyword > 0).sum(axis=-1) >= 2
+    information = photo_information(probs)
+    best = np.where(allowed, information, 0.0).max()
+    separates = ((per_keyword > 0).sum(axis=-1) >= 2) & (information >= INFORMATION_SHARE * best) & (best > 0)
     chosen = _earliest(counts, confidence, allowed & separates)
     if chosen is not None:
         li, pi = chosen
@@ -171,8 +179,10 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
         prior = _earliest(counts, confidence, allowed & ~separates & (counts > 0))
         if prior is not None and (counts[prior], -prior[0]) >= (counts[li, pi], -li):  # it would have won
             keyword = names.keywords[int(per_keyword[prior].argmax())]
-            message += (f". Skipped {names.where(*prior)}, where all {int(counts[prior])} photos read {keyword!r}: "
-                        f"the language prior, not the photo")
+            alike = int(per_keyword[prior].max())
+            everyone = "all" if alike == counts[prior] else f"{alike} of the"
+            message += (f". Skipped {names.where(*prior)}, where {everyone} {int(counts[prior])} photos read "
+                        f"{keyword!r}: the language prior, not the photo")
         return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule)
 
     chosen = _earliest(counts, confidence, allowed)
@@ -185,6 +195,24 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
                f"{names.where(li, pi)}, where {int(counts[li, pi])} photos read {keyword!r}. Sample more photos "
                f"or check the keywords.")
     return Localization(names.layers[li], pi, counts, mass, n_photos, True, message, rule)
+
+
+def photo_information(probs: np.ndarray) -> np.ndarray:
+    """Per (layer, position): the mutual information (bits) between the sample photo and its keyword reading.
+
+    Each photo's reading is its keyword probabilities plus "anything else" (the rest of the lens's mass).
+    A language prior reads alike in every photo: about 0 bits. A place that gives each photo its own
+    keyword, surely: up to the entropy of the keywords over the sample (2 bits for 4 equally common ones).
+    """
+    keyword = np.clip(probs, 0.0, None)
+    total = keyword.sum(axis=3, keepdims=True)
+    keyword = keyword / np.maximum(total, 1.0)  # first sub-tokens shared by two keywords must not exceed 1
+    reading = np.concatenate([keyword, 1.0 - keyword.sum(axis=3, keepdims=True)], axis=3).clip(0.0, 1.0)
+
+    def entropy(p: np.ndarray) -> np.ndarray:
+        return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
+
+    return entropy(reading.mean(axis=0)) - entropy(reading).mean(axis=0)
 
 
 def _earliest(counts: np.ndarray, confidence: np.ndarray, allowed: np.ndarray,

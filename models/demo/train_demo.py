@@ -52,7 +52,7 @@ from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, rende
 from models.tiny_llava import CLIP_MEAN, CLIP_STD, TinyLlavaSpec, build_config, save_checkpoint  # noqa: E402
 
 SPEC = TinyLlavaSpec(vision_hidden=128, vision_layers=4, vision_heads=4, image_size=64, patch_size=8,
-                     text_hidden=128, text_layers=4, text_heads=4, text_ffn=512, sp_vocab=1000)
+                     text_hidden=256, text_layers=4, text_heads=4, text_ffn=768, sp_vocab=700)
 VALUES = {"color": list(COLORS), "shape": list(SHAPES), "background": list(BACKGROUNDS)}
 ATTRIBUTES = {attribute: criterion for criterion, attribute in CRITERIA.items()}
 # The language prior: how often each value is written about in the text-only data (most common
@@ -68,16 +68,11 @@ CHECK_SEED_OFFSET = 2000  # photos for the accuracy printed during training
 N_IMAGE = (SPEC.image_size // SPEC.patch_size) ** 2
 
 
-SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-          "The assistant gives helpful, detailed, and polite answers to the human's questions.")
-
-
 def chat_template():
     """The llava_v1 conversation template (LLaVA's system prompt), as the product's runtime builds it."""
-    from esmc_desktop.mllm.prompts import ChatTemplate
+    from esmc_desktop.mllm.prompts import LLAVA_V1
 
-    return ChatTemplate(before_image=SYSTEM + " USER: ", after_image="\n{prompt} ASSISTANT:",
-                        text_only=SYSTEM + " USER: {prompt} ASSISTANT:")
+    return LLAVA_V1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,13 +200,52 @@ def tokenize_texts(hf_dir: Path, work: Path) -> dict[str, dict[str, list[int]]]:
     return out
 
 
-def load_vision(model, mmproj: Path) -> None:
-    """Copy the vision tower of a shipped mmproj GGUF into a transformers LLaVA (the projector starts fresh)."""
+def tokenizer_from_gguf(lm: Path, out_file: Path) -> int:
+    """Rebuild the sentencepiece model a shipped LM GGUF was converted from (its pieces, scores and
+    types, with our trainer's settings), so the fine-tuned model keeps its token ids. Returns its size."""
+    import gguf
+    from sentencepiece import sentencepiece_model_pb2 as sp_model
+
+    from models.tiny_llava import train_sentencepiece
+
+    reader = gguf.GGUFReader(lm)
+    field = reader.fields
+    tokens = [bytes(field["tokenizer.ggml.tokens"].parts[i]).decode("utf-8")
+              for i in field["tokenizer.ggml.tokens"].data]
+    scores = [float(field["tokenizer.ggml.scores"].parts[i][0]) for i in field["tokenizer.ggml.scores"].data]
+    types = [int(field["tokenizer.ggml.token_type"].parts[i][0]) for i in field["tokenizer.ggml.token_type"].data]
+    n_sp = tokens.index("<image>")  # the converter appends llava-hf's <image> and <pad> after the pieces
+    train_sentencepiece(out_file, 300)  # only for the trainer and normalizer settings
+    proto = sp_model.ModelProto()
+    proto.ParseFromString(out_file.read_bytes())
+    del proto.pieces[:]
+    for piece, score, kind in zip(tokens[:n_sp], scores[:n_sp], types[:n_sp]):
+        proto.pieces.add(piece=piece, score=score, type=kind)  # gguf.TokenType numbers sentencepiece's types
+    proto.trainer_spec.vocab_size = n_sp
+    out_file.write_bytes(proto.SerializeToString())
+    return n_sp
+
+
+def _dequantized(t, shape) -> np.ndarray:
+    import gguf
+
+    data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+    assert data.size == int(np.prod(shape)), (t.name, data.shape, shape)
+    return data.reshape(tuple(shape)).copy()
+
+
+def _unpermute_qk(w: np.ndarray, n_head: int) -> np.ndarray:
+    """The converter interleaves rotary halves per head for llama.cpp; transformers keeps them split."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def load_shipped(model, source: Path) -> None:
+    """Start from the shipped demo model: vision tower, projector and LM read back from its GGUFs
+    (the LM dequantized from Q4_K_M), the way LLaVA starts from a pre-trained CLIP and Vicuna."""
     import gguf
     import torch
 
-    reader = gguf.GGUFReader(mmproj)
-    tensors = {t.name: t for t in reader.tensors}
+    mmproj = {t.name: t for t in gguf.GGUFReader(source / "demo-mmproj-f16.gguf").tensors}
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.MMPROJ, SPEC.vision_layers)
     tower = {}
     for key, param in model.model.vision_tower.state_dict().items():
@@ -219,33 +253,42 @@ def load_vision(model, mmproj: Path) -> None:
             continue  # not in an mmproj; LLaVA never uses them
         name = names.get_name("vision_tower.vision_model." + key.removeprefix("vision_model."),
                               try_suffixes=(".weight", ".bias"))
-        tower[key] = torch.from_numpy(_tensor(tensors[name], param.shape))
+        tower[key] = torch.from_numpy(_dequantized(mmproj[name], param.shape))
     missing = model.model.vision_tower.load_state_dict(tower, strict=False).missing_keys
     assert all("post_layernorm" in k or "position_ids" in k for k in missing), missing
+    projector = {key: torch.from_numpy(_dequantized(mmproj[f"mm.{0 if 'linear_1' in key else 2}.{key.split('.')[-1]}"],
+                                                     param.shape))
+                 for key, param in model.model.multi_modal_projector.state_dict().items()}
+    model.model.multi_modal_projector.load_state_dict(projector)
 
-
-def _tensor(t, shape) -> np.ndarray:
-    data = np.asarray(t.data, dtype=np.float32)
-    assert data.size == int(np.prod(shape)), (t.name, data.shape, shape)
-    return data.reshape(tuple(shape)).copy()
+    lm = {t.name: t for t in gguf.GGUFReader(source / "demo-Q4_K_M.gguf").tensors}
+    text = model.config.text_config
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, text.num_hidden_layers)
+    language = {}
+    for key, param in model.model.language_model.state_dict().items():
+        if key.endswith("rotary_emb.inv_freq"):
+            continue
+        w = _dequantized(lm[names.get_name("model." + key, try_suffixes=(".weight", ".bias"))], param.shape)
+        if key.endswith(("q_proj.weight", "k_proj.weight")):
+            heads = text.num_attention_heads if "q_proj" in key else text.num_key_value_heads
+            w = _unpermute_qk(w, heads)
+        language[key] = torch.from_numpy(w)
+    model.model.language_model.load_state_dict(language, strict=False)
+    model.lm_head.weight.data = torch.from_numpy(_dequantized(lm["output.weight"], model.lm_head.weight.shape))
 
 
 def prepare(work: Path, seed: int, source: Path) -> None:
-    import sentencepiece as spm
     import torch
     from transformers import LlavaForConditionalGeneration
-
-    from models.tiny_llava import train_sentencepiece
 
     torch.manual_seed(seed)
     hf = work / "hf"
     shutil.rmtree(hf, ignore_errors=True)
-    (work / "checkpoint.pt").unlink(missing_ok=True)  # trained on the old vocabulary
+    (work / "checkpoint.pt").unlink(missing_ok=True)  # trained from another start
     hf.mkdir(parents=True)
-    train_sentencepiece(hf / "tokenizer.model", SPEC.sp_vocab, corpus())
-    n_sp = spm.SentencePieceProcessor(model_file=str(hf / "tokenizer.model")).get_piece_size()
+    n_sp = tokenizer_from_gguf(source / "demo-Q4_K_M.gguf", hf / "tokenizer.model")
     model = LlavaForConditionalGeneration(build_config(SPEC, n_sp))
-    load_vision(model, source / "demo-mmproj-f16.gguf")
+    load_shipped(model, source)
     save_checkpoint(model, hf, n_sp)
     texts = tokenize_texts(hf, work / "vocab")
     texts.update(n_sp=n_sp, pad=model.config.pad_token_id, image=model.config.image_token_index)
@@ -433,7 +476,8 @@ def check(model, texts: dict, check_set, device: str) -> str:
     return " | ".join(out)
 
 
-def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device: str, save_every: int) -> None:
+def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device: str, save_every: int,
+          lr: float) -> None:
     import torch
     from transformers import LlavaForConditionalGeneration
 
@@ -447,8 +491,8 @@ def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device
     model = LlavaForConditionalGeneration.from_pretrained(work / "hf").to(device)
     model.model.vision_tower.requires_grad_(False)  # frozen, as in LLaVA-1.5 (and precomputed here)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=2e-3, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
     batches = Batches(texts, data["labels"], rng)
     start, elapsed, schedule_start = 0, 0.0, 0
     ckpt = work / "checkpoint.pt"
@@ -462,7 +506,7 @@ def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device
             schedule.load_state_dict(saved["schedule"])
         else:  # more --steps than the checkpoint's run: a second one-cycle over the added steps
             schedule_start = start
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps - start,
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps - start,
                                                            pct_start=0.05)
         print(f"resumed at step {start} of {steps}", flush=True)
     model.train()
@@ -524,6 +568,8 @@ def main() -> None:
     parser.add_argument("--text-batch", type=int, default=6, help="text-only sequences per step")
     parser.add_argument("--photos", type=int, default=20000, help="rendered training photos")
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=5e-4,
+                        help="peak learning rate (one-cycle); low, as the model starts from the shipped one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads; 1 is fastest on a busy machine (0: torch's choice)")
@@ -538,7 +584,7 @@ def main() -> None:
     if args.stage in ("all", "features"):
         features(args.work, args.photos, args.seed, args.device)
     if args.stage in ("all", "train"):
-        train(args.work, args.steps, args.batch, args.text_batch, args.seed, args.device, args.save_every)
+        train(args.work, args.steps, args.batch, args.text_batch, args.seed, args.device, args.save_every, args.lr)
     if args.stage in ("all", "convert"):
         convert_trained(args.work, args.out)
 
