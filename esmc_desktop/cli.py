@@ -561,7 +561,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", type=int, default=6, help="sampled answers per photo for the output-text baselines")
     p.add_argument("--answer-tokens", type=int, default=80, help="at most this many tokens per sampled answer")
     _add_job_options(p)
-    _add_method_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
 

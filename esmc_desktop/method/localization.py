@@ -180,9 +180,14 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
         if prior is not None and (counts[prior], -prior[0]) >= (counts[li, pi], -li):  # it would have won
             keyword = names.keywords[int(per_keyword[prior].argmax())]
             alike = int(per_keyword[prior].max())
-            everyone = "all" if alike == counts[prior] else f"{alike} of the"
-            message += (f". Skipped {names.where(*prior)}, where {everyone} {int(counts[prior])} photos read "
-                        f"{keyword!r}: the language prior, not the photo")
+            if alike == counts[prior]:
+                message += (f". Skipped {names.where(*prior)}, where all {alike} photos read {keyword!r}: the "
+                            f"language prior, not the photo")
+            else:
+                message += (f". Skipped {names.where(*prior)}, where {alike} of the {int(counts[prior])} photos "
+                            f"read {keyword!r}: it tells the photos apart less than half as well "
+                            f"({information[prior]:.2f} bits against {best:.2f}), the mark of a language prior "
+                            f"that the photo only sometimes overrules")
         return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule)
 
     chosen = _earliest(counts, confidence, allowed)

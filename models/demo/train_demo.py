@@ -62,7 +62,7 @@ PRIOR = {"color": [0.32, 0.22, 0.16, 0.12, 0.1, 0.08], "shape": [0.34, 0.24, 0.1
 PRIOR_ORDER = {"color": ["red", "blue", "green", "yellow", "orange", "purple"],
                "shape": ["circle", "square", "star", "triangle", "cross"],
                "background": ["sky", "grass", "sand", "brick"]}
-ATTRIBUTE_MIX = [0.25, 0.3, 0.45]  # how often photos are asked about colour, shape, background (slowest learnt)
+ATTRIBUTE_MIX = (0.25, 0.3, 0.45)  # how often photos are asked about colour, shape, background (--mix)
 POOL_SEED_OFFSET = 1000  # the training photos' seed is --seed + this; benchmarks use other seeds
 CHECK_SEED_OFFSET = 2000  # photos for the accuracy printed during training
 N_IMAGE = (SPEC.image_size // SPEC.patch_size) ** 2
@@ -341,10 +341,11 @@ def features(work: Path, photos: int, seed: int, device: str) -> None:
 class Batches:
     """Random training sequences (token ids, loss mask, image slot) built from the tokenized texts."""
 
-    def __init__(self, texts: dict, labels: np.ndarray, rng: np.random.Generator):
+    def __init__(self, texts: dict, labels: np.ndarray, rng: np.random.Generator,
+                 mix: tuple[float, ...] = ATTRIBUTE_MIX):
         from esmc_desktop.method.keywords import keyword_question
 
-        self.t, self.labels, self.rng = texts, labels, rng
+        self.t, self.labels, self.rng, self.mix = texts, labels, rng, np.asarray(mix) / sum(mix)
         self.template = chat_template()
         self.keyword_turns = [self.template.text(keyword_question(ATTRIBUTES[a])) for a in VALUES]
         self.prior = {a: [PRIOR[a][PRIOR_ORDER[a].index(v)] for v in VALUES[a]] for a in VALUES}
@@ -365,7 +366,7 @@ class Batches:
             if self.rng.random() < 0.4:
                 text = self._pick(descriptions(values["color"], values["shape"], values["background"]))
             else:
-                attribute = self.rng.choice(list(VALUES), p=ATTRIBUTE_MIX)
+                attribute = self.rng.choice(list(VALUES), p=self.mix)
                 text = self._pick(captions(attribute, values[attribute]))
             caption = t["caption"]["\n" + text] + [t["eos"]]
             return t["bos"] + image + caption, [0] * (len(t["bos"]) + N_IMAGE + 1) + [1] * (len(caption) - 1)
@@ -383,7 +384,7 @@ class Batches:
         if self.rng.random() < 0.1:
             return [(self._pick(DESCRIBE), self._pick(descriptions(values["color"], values["shape"],
                                                                   values["background"])))]
-        order = self.rng.choice(list(VALUES), size=1 + self.rng.integers(3), replace=False, p=ATTRIBUTE_MIX)
+        order = self.rng.choice(list(VALUES), size=1 + self.rng.integers(3), replace=False, p=self.mix)
         out = []
         for attribute in order:
             i = int(self.rng.choice(4, p=[0.4, 0.3, 0.15, 0.15]))  # the product's two prompts most often
@@ -477,7 +478,7 @@ def check(model, texts: dict, check_set, device: str) -> str:
 
 
 def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device: str, save_every: int,
-          lr: float) -> None:
+          lr: float, mix: tuple[float, ...] = ATTRIBUTE_MIX) -> None:
     import torch
     from transformers import LlavaForConditionalGeneration
 
@@ -493,7 +494,7 @@ def train(work: Path, steps: int, batch: int, text_batch: int, seed: int, device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
-    batches = Batches(texts, data["labels"], rng)
+    batches = Batches(texts, data["labels"], rng, mix)
     start, elapsed, schedule_start = 0, 0.0, 0
     ckpt = work / "checkpoint.pt"
     if ckpt.is_file():
@@ -568,6 +569,8 @@ def main() -> None:
     parser.add_argument("--text-batch", type=int, default=6, help="text-only sequences per step")
     parser.add_argument("--photos", type=int, default=20000, help="rendered training photos")
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--mix", default=",".join(map(str, ATTRIBUTE_MIX)),
+                        help="how often photo sequences are about colour, shape, background (relative weights)")
     parser.add_argument("--lr", type=float, default=5e-4,
                         help="peak learning rate (one-cycle); low, as the model starts from the shipped one")
     parser.add_argument("--seed", type=int, default=0)
@@ -584,7 +587,8 @@ def main() -> None:
     if args.stage in ("all", "features"):
         features(args.work, args.photos, args.seed, args.device)
     if args.stage in ("all", "train"):
-        train(args.work, args.steps, args.batch, args.text_batch, args.seed, args.device, args.save_every, args.lr)
+        train(args.work, args.steps, args.batch, args.text_batch, args.seed, args.device, args.save_every, args.lr,
+              tuple(float(x) for x in args.mix.split(",")))
     if args.stage in ("all", "convert"):
         convert_trained(args.work, args.out)
 
