@@ -166,11 +166,9 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
         head = (None, names) if report.renamed else None
         return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], [], head
 
-    head = OnnxHead(criterion.head)
-    X = _vectors(rows, cache, key, int(head.metadata["n_vocab"]))
-    proba = head.predict_proba(X)
+    X = _vectors(rows, cache, key, int(OnnxHead(criterion.head).metadata["n_vocab"]))
     labels = np.array([r.cluster_id for r in rows])
-    learnt = learn_from_corrections(X, labels, proba, corrections)
+    learnt = learn_from_corrections(X, labels, corrections)
     report.retrained = True
     new_names = [names[c] for c in learnt.kept]
     report.removed = [names[c] for c in sorted(set(range(len(names))) - set(learnt.kept))]
@@ -293,9 +291,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
               set(crit.placed), source.weights)
-    # The head before this step gives the photos' current clusters their probabilities.
-    proba = source.weights.predict_proba(source.vectors)
-    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), proba, corrections, alpha=alpha, seed=seed)
+    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed)
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
