@@ -41,7 +41,6 @@ from esmc_desktop.errors import ImageError
 from esmc_desktop.method.baselines import KMEANS_RESTARTS, READOUTS, esmc_head, kmeans, text_vectors, zero_shot
 from esmc_desktop.method.head import OPTIMIZERS
 from esmc_desktop.method.keywords import keyword_token_ids
-from esmc_desktop.method.localization import Localization
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.mllm.gguf_files import fingerprint

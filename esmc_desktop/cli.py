@@ -301,7 +301,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
     model = _model(args) if args.model is not None or args.mmproj is not None else None
     done = assign_photos(args.photos, args.result, model, settings=_settings(args), gpu=args.gpu_layers or GpuLayers(),
-                         mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet or args.json))
+                         mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet or args.json),
+                         cache_dir=args.cache)
     summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
                "model_evaluations": done.images_encoded, "files_placed": done.export.files,
                "skipped": [{"path": str(s.path), "reason": s.reason} for s in done.skipped]}

@@ -416,10 +416,21 @@ class Assignment:
     images_encoded: int
 
 
+def saved_vector_key(saved, criterion) -> VectorKey:
+    """The cache key of a saved criterion's lens vectors, as the clustering that made the result keyed them."""
+    lens = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
+    return VectorKey(saved.model_fingerprint, get_template(saved.template).key, criterion.prompt, criterion.layer,
+                     criterion.position, lens_key(lens))
+
+
 def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Path | str, *,
                       settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None,
-                      cancel: threading.Event | None = None) -> Assignment:
-    """Sort new photos into a saved result with its ONNX heads: no re-clustering."""
+                      cancel: threading.Event | None = None, cache_dir: Path | str | None = None) -> Assignment:
+    """Sort new photos into a saved result with its ONNX heads: no re-clustering.
+
+    Each photo's lens vectors go into the feature cache (`cache_dir`), keyed as a clustering keys them,
+    so `learn` can retrain on the assigned photos too.
+    """
     from esmc_desktop.saved_result import load_heads
 
     cancel = cancel or threading.Event()
@@ -427,12 +438,15 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     heads = load_heads(saved, model_fp)
     found = scan(photos_dir)
     skipped = list(found.skipped)
-    lens = LogitLens.from_gguf(lm, LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
+    lens_params = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
+    lens = LogitLens.from_gguf(lm, lens_params)
+    keys = [saved_vector_key(saved, c) for c in saved.criteria]
     per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
     kept: list[Photo] = []
     with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
                       n_gpu_layers=settings.gpu_layers, max_prompts=len(saved.criteria),
-                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt:
+                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt, \
+            FeatureCache(cache_dir) as cache:
         started = time.perf_counter()
         ready = Prefetch(found.photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
         with ready:
@@ -445,12 +459,15 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                     continue
                 run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
                 kept.append(photo)
-                for c, head, states in zip(saved.criteria, heads, run.prompts):
+                vectors = {}
+                for c, key, head, states in zip(saved.criteria, keys, heads, run.prompts):
                     vec = lens.project(states.layer(c.layer)[c.position][None])
+                    vectors[key] = (vec.indices[0], vec.values[0])
                     proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
                     cluster = int(proba.argmax())
                     per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
                                         else float("nan")))
+                cache.put_photo(photo.sha256, vectors)
                 _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
         encoded = rt.stats.images_encoded
     return Assignment(kept, skipped, per, encoded)

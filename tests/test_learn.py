@@ -29,7 +29,7 @@ def wrong_clusters(photos, head) -> dict[int, int]:
 def test_corrected_photos_stay_and_only_untouched_photos_change(clustered):
     photos, X, head = clustered
     corrections = {i: (int(head.labels_[i]) + 1) % 4 for i in range(0, 40, 4)}  # 10 photos moved by hand
-    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    learnt = learn_from_corrections(X, head.labels_, corrections)
     assert learnt.kept == [0, 1, 2, 3]
     for photo, cluster in corrections.items():
         assert learnt.labels[photo] == cluster and learnt.confidences[photo] == 1.0
@@ -41,11 +41,28 @@ def test_corrected_photos_stay_and_only_untouched_photos_change(clustered):
     assert ((probability > 0) & (probability <= 1)).all()
 
 
+def test_a_few_corrections_move_the_look_alikes_of_the_corrected_photos(clustered):
+    photos, X, _ = clustered
+    truth = photos.labels["color"]
+    labels = truth.copy()
+    misplaced = np.flatnonzero(truth == 3)[::2]  # half of colour 3 sorted with colour 2: the mistake
+    labels[misplaced] = 2
+    corrections = {int(i): 3 for i in misplaced[:5]}  # the user puts five of them back
+
+    learnt = learn_from_corrections(X, labels, corrections)
+
+    untouched = np.setdiff1d(np.arange(photos.n), list(corrections))
+    wrong_before = (labels[untouched] != truth[untouched]).sum()
+    wrong_after = (learnt.labels[untouched] != truth[untouched]).sum()
+    assert wrong_before == len(misplaced) - 5 and wrong_after <= wrong_before // 4
+    assert all(learnt.labels[i] == 3 for i in corrections)
+
+
 def test_a_correction_into_a_new_cluster_grows_k_and_the_saved_head_knows_it(clustered, tmp_path):
     photos, X, head = clustered
     biggest = np.bincount(head.labels_).argmax()
     newcomers = np.flatnonzero(head.labels_ == biggest)[:6]
-    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), {int(i): 4 for i in newcomers})
+    learnt = learn_from_corrections(X, head.labels_, {int(i): 4 for i in newcomers})
     assert learnt.kept == [0, 1, 2, 3, 4] and learnt.weights.w2.shape[1] == 5
     assert (learnt.labels[newcomers] == 4).all()
     export_onnx(learnt.weights, tmp_path / "learnt.onnx", {})
@@ -59,7 +76,7 @@ def test_a_cluster_emptied_by_hand_is_removed(clustered):
     smallest = int(np.bincount(head.labels_).argmin())
     elsewhere = (smallest + 1) % 4
     corrections = {int(i): elsewhere for i in np.flatnonzero(head.labels_ == smallest)}
-    learnt = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    learnt = learn_from_corrections(X, head.labels_, corrections)
     assert learnt.kept == [c for c in range(4) if c != smallest]
     assert learnt.weights.w2.shape[1] == 3 and set(learnt.labels) <= {0, 1, 2}
 
@@ -67,8 +84,8 @@ def test_a_cluster_emptied_by_hand_is_removed(clustered):
 def test_learning_is_seeded_and_reproducible(clustered):
     _, X, head = clustered
     corrections = {3: 1, 8: 2, 13: 0}
-    a = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
-    b = learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+    a = learn_from_corrections(X, head.labels_, corrections)
+    b = learn_from_corrections(X, head.labels_, corrections)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.weights.w1, b.weights.w1)
 
@@ -81,13 +98,13 @@ def test_learning_is_seeded_and_reproducible(clustered):
 def test_impossible_corrections_get_a_clear_error(clustered, corrections, message):
     _, X, head = clustered
     with pytest.raises(MethodInputError, match=message):
-        learn_from_corrections(X, head.labels_, head.predict_proba(X), corrections)
+        learn_from_corrections(X, head.labels_, corrections)
 
 
 def test_corrections_leaving_one_cluster_are_refused(clustered):
     photos, X, head = clustered
     with pytest.raises(MethodInputError, match="single cluster"):
-        learn_from_corrections(X, head.labels_, head.predict_proba(X), {i: 0 for i in range(photos.n)})
+        learn_from_corrections(X, head.labels_, {i: 0 for i in range(photos.n)})
 
 
 def test_confidences_are_calibrated_probabilities_and_a_centroid_head_has_none(clustered):

@@ -125,3 +125,24 @@ def test_a_photo_moved_into_a_new_folder_makes_a_new_cluster_and_an_emptied_one_
 def test_learn_without_an_export_says_what_to_do(tmp_path, capsys):
     assert main(["learn", str(tmp_path)]) == 1
     assert "run `esmc-desktop cluster` first" in capsys.readouterr().err
+
+
+def test_photos_assigned_into_an_export_join_it_and_learn_re_sorts_them_with_the_rest(tmp_path, tiny, capsys):
+    _, out, cache = cluster(tmp_path, tiny, capsys, "copy")
+    clustered = manifest(out)
+    new = make_photos(tmp_path / "new", 6, size=60)  # other bytes than the clustered photos
+    code, _ = run_cli(["assign", str(new), "--result", str(out), "--cache", str(cache), *model_args(tiny)], capsys)
+    assert code == EXIT_OK
+    joined = manifest(out)
+    assert set(clustered) < set(joined) and len(joined) == 24 + 6  # the earlier photos are still in the manifest
+
+    placed, _ = correct_by_hand(out)
+    crit = learn(out, cache, capsys)["criteria"][0]
+
+    assert crit["corrections"] == 2 and crit["retrained"]
+    after = manifest(out)
+    assert set(after) == set(joined)  # learning saw every photo: clustered and assigned
+    for sha, path in placed.items():
+        assert after[sha]["destination"] == str(path)
+    for sha, row in after.items():
+        assert content_hash(Path(row["destination"])) == sha

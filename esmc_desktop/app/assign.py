@@ -26,8 +26,12 @@ class AssignReport:
 
 def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles | None = None, *,
                   settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(), mode: str = "copy",
-                  dry_run: bool = False, feedback: Feedback | None = None) -> AssignReport:
+                  dry_run: bool = False, feedback: Feedback | None = None,
+                  cache_dir: Path | str | None = None) -> AssignReport:
     """Place the photos of `folder` into `result_dir`'s clusters. `model` None: the pair the result was made with.
+
+    The photos join the export: its manifest keeps the earlier photos, and their lens vectors go into
+    the feature cache (`cache_dir`), so a later `learn` re-sorts all of them.
 
     Raises Cancelled (nothing exported) when `feedback.cancel` is set during the photo pass.
     """
@@ -40,7 +44,7 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
     settings, where = compute_settings(model, settings, gpu)
     feedback.say(where)
     done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings, progress=feedback.progress,
-                             cancel=feedback.cancel)
-    placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run)
+                             cancel=feedback.cancel, cache_dir=cache_dir)
+    placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run, add=True)
     return AssignReport(done.photos, done.skipped, done.images_encoded,
                         ExportReport(Path(result_dir), mode, dry_run, placements))

@@ -38,13 +38,13 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.files import write_atomic
 from esmc_desktop.method.learn import learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
-from esmc_desktop.mllm.logit_lens import LensParams, SparseLens
+from esmc_desktop.mllm.logit_lens import SparseLens
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name, journal_places, read_manifest,
                                         relocate, rounded, safe_name, write_manifest)
 from esmc_desktop.photos.scan import content_hash
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
-from esmc_desktop.pipeline import lens_key
+from esmc_desktop.pipeline import saved_vector_key
 from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
 
 PLACED_FILE = "placed.json"
@@ -93,7 +93,6 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     placed = _load_placed(out)
     move_export = (out / STATE_DIR / JOURNAL).is_file()
     reports, rows_out, moves, ignored, heads = [], [], [], [], []
-    lens = lens_key(LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
     with FeatureCache(cache_dir) as cache:
         for index, criterion in enumerate(saved.criteria):
             rows = [r for r in manifest if r.criterion == criterion.text]
@@ -102,8 +101,7 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
             found = _find(rows)
             ignored += found.ignored
             report, new_rows, planned, head = _learn_criterion(criterion, rows, found, placed, cache,
-                                                               VectorKey(saved.model_fingerprint, criterion.prompt,
-                                                                         criterion.layer, criterion.position, lens))
+                                                               saved_vector_key(saved, criterion))
             reports.append(report)
             if head is not None:
                 heads.append((index, *head))
@@ -166,11 +164,9 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
         head = (None, names) if report.renamed else None
         return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], [], head
 
-    head = OnnxHead(criterion.head)
-    X = _vectors(rows, cache, key, int(head.metadata["n_vocab"]))
-    proba = head.predict_proba(X)
+    X = _vectors(rows, cache, key, int(OnnxHead(criterion.head).metadata["n_vocab"]))
     labels = np.array([r.cluster_id for r in rows])
-    learnt = learn_from_corrections(X, labels, proba, corrections)
+    learnt = learn_from_corrections(X, labels, corrections)
     report.retrained = True
     new_names = [names[c] for c in learnt.kept]
     report.removed = [names[c] for c in sorted(set(range(len(names))) - set(learnt.kept))]
@@ -293,9 +289,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
               set(crit.placed), source.weights)
-    # The head before this step gives the photos' current clusters their probabilities.
-    proba = source.weights.predict_proba(source.vectors)
-    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), proba, corrections, alpha=alpha, seed=seed)
+    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed)
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]

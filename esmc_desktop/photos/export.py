@@ -149,18 +149,19 @@ def plan(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, fl
 
 def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
            mode: str = "copy", dry_run: bool = False,
-           progress: Callable[[int, int], None] | None = None) -> list[Placement]:
-    """Export every photo into every criterion's tree, or tag it; returns what went where.
+           progress: Callable[[int, int], None] | None = None, add: bool = False) -> list[Placement]:
+    """Export every photo into every criterion's tree, or tag it; returns what went where (this call's photos).
 
     `photos` holds Sources (see `sources`), or (path, hash) pairs. `progress(done, total)` is
-    called after each file placed or tagged.
+    called after each file placed or tagged. `add`: the photos join an earlier export into `out`
+    (`assign`), so its manifest keeps the earlier photos; otherwise the manifest is this export's alone.
     """
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     out = Path(out)
     photos = _as_sources(photos)
     if mode in TAG_MODES:
-        return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress)
+        return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress, add)
     rows = plan(photos, assignments, out)
     companions = {p.path: p.companions for p in photos}
     total = sum(1 + len(companions[row[0]]) for row in rows)
@@ -189,7 +190,7 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
                     if progress is not None:
                         progress(len(placements), total)
             if not dry_run:
-                write_manifest(out, placements)
+                _write_manifest(out, placements, add)
             if journal is not None:
                 _remove_originals([f for p in photos for f in p.files()], by_source)
         finally:
@@ -246,7 +247,8 @@ def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
 
 
 def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path,
-                 embedded: bool, dry_run: bool, progress: Callable[[int, int], None] | None) -> list[Placement]:
+                 embedded: bool, dry_run: bool, progress: Callable[[int, int], None] | None,
+                 add: bool) -> list[Placement]:
     """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too)."""
     per_photo = list(zip(*assignments.values())) if assignments else [() for _ in photos]
     jobs, rows = [], []
@@ -269,7 +271,7 @@ def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, st
                   for (path, sha, chosen), target in zip(rows, targets)
                   for criterion, (cluster, name, conf) in zip(assignments, chosen)]
     if not dry_run:
-        write_manifest(out, placements)
+        _write_manifest(out, placements, add)
     if problems:
         raise ExportError(describe_problems(problems, len(jobs)))
     return placements
@@ -340,6 +342,18 @@ def undo_export(out: Path | str) -> tuple[int, int]:
         for name in ("manifest.csv", "manifest.json"):
             (out / name).unlink(missing_ok=True)
     return moved or 0, tagged or 0
+
+
+def _write_manifest(out: Path, placements: list[Placement], add: bool) -> None:
+    """This export's placements; with `add`, after the earlier export's rows that no placement here replaces.
+
+    A photo (content hash) exported again under the same criterion replaces its earlier row: it is one photo,
+    and `learn` reads each photo's place once.
+    """
+    if add and (out / "manifest.json").is_file():
+        new = {(p.criterion, p.sha256) for p in placements}
+        placements = [p for p in read_manifest(out) if (p.criterion, p.sha256) not in new] + placements
+    write_manifest(out, placements)
 
 
 def write_manifest(out: Path, placements: list[Placement]) -> None:
