@@ -2,10 +2,11 @@
 
 Generates sample photos, sorts them with the shipped demo model and saves the main states
 under docs/ (start, sorting, results with thumbnails and a selected photo, its keywords,
-the same in the dark theme, export dialog in folder and tags mode), then does the same with a
-folder of real photographs found on this machine (the sample photos matplotlib and scikit-learn
-ship, and crops of them). Settings go to a temporary folder, not the user's.
-With QT_SCALE_FACTOR=2 in the environment it shows the window as on a high-DPI screen.
+the same in the dark theme, export dialog in folder and tags mode, a learning step from
+corrections), then does the same with a folder of real photographs found on this machine
+(the sample photos matplotlib and scikit-learn ship, and crops of them). Settings go to a
+temporary folder, not the user's. With QT_SCALE_FACTOR=2 in the environment it shows the
+window as on a high-DPI screen. `screenshots.py learn` retakes only docs/gui-learn.png.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,19 +74,49 @@ def wait_for_result(app: QApplication, window: MainWindow) -> None:
         settle(app, 0.05)
 
 
+def learning_step(app: QApplication, model: list[Path], work: Path, truth: dict[str, str], docs: Path) -> None:
+    """Six colours sorted into five clusters; three photos of a colour that shares a cluster start a new
+    cluster, named after it, and Apply corrections pulls the rest of that colour after them."""
+    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    window.show()
+    sort(app, window, work / "photos", [("color of the object", 5)])
+    window.start()
+    wait_for_result(app, window)
+    crit, view = window.result.criterion(0), window.view(0)
+    colour_of = {i: truth[p.path.name] for i, p in enumerate(window.result.photos)}
+    mixed = max(range(len(crit.names)), key=lambda k: len({colour_of[p] for p in crit.members(k)}))
+    colour = Counter(colour_of[p] for p in crit.members(mixed)).most_common()[-1][0]
+    window.move_to_new_cluster(0, [p for p in crit.members(mixed) if colour_of[p] == colour][:3])
+    window.rename_cluster(0, len(crit.names) - 1, colour)
+    view.learn.apply_button.click()
+    while view.learning:
+        settle(app, 0.05)
+    settle(app, 1.0)
+    window.thumbnails.wait()
+    settle(app, 0.5)
+    view.photos.setCurrentIndex(view.model.index(0))
+    settle(app, 0.3)
+    window.grab().save(str(docs / "gui-learn.png"))
+    window.result.edited = False  # nothing to keep: close without asking
+    window.close()
+
+
 def main() -> None:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop-screenshots")
     work = Path(tempfile.mkdtemp(prefix="esmc-shots-"))
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(work / "settings"))
-    write_photo_folder(work / "photos", 300, seed=11, size=256)
+    truth = {p.name: spec.color for p, spec in write_photo_folder(work / "photos", 300, seed=11, size=256)}
     (work / "photos" / "shopping list.txt").write_text("not a photo")
     model = [DEMO_DIR / f for f in DEMO_FILES]
+    docs = REPO / "docs"
+    if sys.argv[1:] == ["learn"]:
+        learning_step(app, model, work, truth, docs)
+        return print("saved", docs / "gui-learn.png")
     window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     window.show()
     sort(app, window, work / "photos", [("color of the object", 6), ("shape of the object", 5),
                                         ("background of the photo", 0)])
-    docs = REPO / "docs"
     window.grab().save(str(docs / "gui-start.png"))
     window.start()
     while not (window.status.text().startswith("Reading photos") and window.run_panel.progress.value() > 60):
@@ -115,6 +147,7 @@ def main() -> None:
     dialog.grab().save(str(docs / "gui-export-tags.png"))
     dialog.close()
     window.close()
+    learning_step(app, model, work, truth, docs)
 
     real = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     real.show()
@@ -127,7 +160,7 @@ def main() -> None:
     settle(app, 0.5)
     real.grab().save(str(docs / "gui-real-photos.png"))
     print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "keywords", "results-dark",
-                                                       "export", "export-tags", "real-photos")))
+                                                       "export", "export-tags", "learn", "real-photos")))
 
 
 if __name__ == "__main__":

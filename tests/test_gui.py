@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent  # noqa: E
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
-from esmc_desktop.gui.criterion_view import COUNT_ROLE  # noqa: E402
+from esmc_desktop.gui.cluster_list import COUNT_ROLE  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.scan import content_hash  # noqa: E402
@@ -443,10 +443,14 @@ def test_the_context_menu_moves_the_selected_photos_to_the_cluster_it_names(wind
     moving = crit.members(0)[:2]
     view.select_photos([0, 1])
     menu = view.move_menu()
-    assert [a.text() for a in menu.actions()] == [f"Move to {n}" for n in crit.names[1:]]
-    menu.actions()[-1].trigger()
+    assert [a.text() for a in menu.actions()] == [f"Move to {n}" for n in crit.names[1:]] + ["Move to a new cluster"]
+    menu.actions()[-2].trigger()
     assert all(crit.labels[p] == len(crit.names) - 1 and crit.confidences[p] == 1.0 for p in moving)
     assert view.shown_photos() == crit.members(0)
+    alone = view.shown_photos()[0]
+    view.select_photos([0])
+    view.move_menu().actions()[-1].trigger()
+    assert crit.names[-1] == "new cluster" and crit.members(len(crit.names) - 1) == [alone]
 
 
 def test_a_cancelled_run_resumes_from_the_photos_it_had_read(window, qtbot, tmp_path):

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QGroupBox, QL
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from esmc_desktop.app.assign import assign_photos
+from esmc_desktop.app.clusters import remove_cluster
 from esmc_desktop.app.export import TAG_MODES, UNDOABLE, export_result
 from esmc_desktop.app.keywords import suggest_keywords
 from esmc_desktop.app.model import ModelFiles
@@ -28,6 +29,7 @@ from esmc_desktop.gui.download_dialog import DownloadDialog
 from esmc_desktop.gui.export_dialog import ExportDialog, finished_box
 from esmc_desktop.gui.folder_panel import FolderPanel
 from esmc_desktop.gui.jobs import JobRunner
+from esmc_desktop.gui.learning import LearningSteps
 from esmc_desktop.gui.log_file import WarningsToStatus, log_dir
 from esmc_desktop.gui.menus import Menus
 from esmc_desktop.gui.model_panel import ModelPanel
@@ -102,6 +104,11 @@ class MainWindow(QMainWindow):
         self.tabs = ResultsTabs(self.thumbnails)
         self.tabs.rename_requested.connect(self.rename_cluster)
         self.tabs.move_requested.connect(self.move_photos)
+        self.tabs.new_cluster_requested.connect(self.move_to_new_cluster)
+        self.tabs.remove_requested.connect(self.remove_cluster)
+        self.learning = LearningSteps(self.jobs, self.tabs, lambda sentence: self.status.setText(sentence), self._error)
+        self.tabs.apply_requested.connect(self.learning.apply)
+        self.tabs.undo_requested.connect(self.learning.undo)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(side)
         split.addWidget(self.tabs)
@@ -227,7 +234,9 @@ class MainWindow(QMainWindow):
 
     def show_result(self, result: SortResult) -> None:
         self.result = result
+        self.learning.reset(result)
         self.tabs.show_result(result)
+        self.menus.enable_learning(bool(result.criteria))
         self.folder_panel.set_skipped(result.skipped)
         skipped = f"; {count(len(result.skipped), 'file')} skipped" if result.skipped else ""
         self.status.setText(f"Sorted {count(len(result.photos), 'photo')} by "
@@ -258,6 +267,22 @@ class MainWindow(QMainWindow):
             self.result.move(criterion, photo, cluster)
         self.view(criterion).refresh()
         self.status.setText(f"Moved {len(photos)} photo(s) to '{self.result.criterion(criterion).names[cluster]}'.")
+
+    def move_to_new_cluster(self, criterion: int, photos: list[int]) -> None:
+        """Photos dropped on "New cluster": a cluster of their own, to rename; learning then fills it."""
+        names = {n.casefold() for n in self.result.criterion(criterion).names}
+        name = next(n for n in (f"new cluster {i}" if i > 1 else "new cluster" for i in range(1, len(names) + 2))
+                    if n not in names)
+        self.move_photos(criterion, photos, self.result.add_cluster(criterion, name))
+
+    def remove_cluster(self, criterion: int, cluster: int) -> None:
+        name = self.result.criterion(criterion).names[cluster]
+        try:
+            remove_cluster(self.result, criterion, cluster)
+        except EsmcError as e:
+            return self._error(str(e))
+        self.tabs.refresh(criterion)
+        self.status.setText(f"Removed the empty cluster '{name}'.")
 
     # -- export, undo, assign ------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""The window's menu bar: File, Edit, Model, View, Help; the actions call the window's public methods."""
+"""The window's menu bar: File, Edit, Clusters, Model, View, Help; the actions call the window's public methods."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
+from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN
 from esmc_desktop.gui.preferences import THEMES
 
 
@@ -31,6 +32,21 @@ class Menus:
         self.assign_action.setToolTip("Sort new photos into an exported result with its saved heads, "
                                       "without clustering again")
         edit.addAction(self.assign_action)
+        clusters = bar.addMenu("&Clusters")
+        self.apply_action = QAction("&Apply corrections", window, shortcut="Ctrl+L",
+                                    triggered=lambda _=False: window.learning.apply())
+        self.apply_action.setToolTip("Learn from the photos you placed in the criterion shown; re-sort the others")
+        self.undo_learning_action = QAction("&Undo learning", window, shortcut="Ctrl+Shift+L",
+                                            triggered=lambda _=False: window.learning.undo())
+        self.changed_action = QAction("Photos &changed by learning", window,
+                                      triggered=lambda _=False: window.learning.show_review(CHANGED))
+        self.uncertain_action = QAction("&Least certain photos", window, shortcut="Ctrl+U",
+                                        triggered=lambda _=False: window.learning.show_review(UNCERTAIN))
+        self.learning_actions = [self.apply_action, self.undo_learning_action, self.changed_action,
+                                 self.uncertain_action]
+        for action in self.learning_actions:
+            action.setEnabled(False)
+            clusters.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(QAction("&Model files and GPU…", window, triggered=window.model_panel.open_dialog))
         model.addAction(QAction("&Download…", window, triggered=window.open_download_dialog))
@@ -45,6 +61,11 @@ class Menus:
             view.addAction(action)
             self.theme_actions[choice] = action
         bar.addMenu("&Help").addAction(QAction("Open &log folder", window, triggered=window.open_log_folder))
+
+    def enable_learning(self, enabled: bool) -> None:
+        """The Clusters menu works once there are clusters."""
+        for action in self.learning_actions:
+            action.setEnabled(enabled)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtCore import QRect, QSize, Signal
+from PySide6.QtGui import QIcon, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QStyleOptionViewItem
 
-from esmc_desktop.gui.photo_model import PhotoModel
 from esmc_desktop.app.scan import Photo
+from esmc_desktop.gui.photo_model import PLACED_ROLE, PhotoModel, PhotoTexts
 
 THUMB = 120
+BADGE = 16  # the "placed by you" dot, in pixels
+
+
+class PlacedBadge(QStyledItemDelegate):
+    """Marks a photo the user placed by hand with a dot in its thumbnail's corner (learning never moves it)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        super().paint(painter, option, index)
+        if not index.data(PLACED_ROLE):
+            return
+        cell = option.rect
+        dot = QRect(cell.center().x() + THUMB // 2 - BADGE, cell.top() + 4, BADGE, BADGE)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Base), 2))
+        painter.setBrush(option.palette.color(QPalette.ColorRole.Highlight))
+        painter.drawEllipse(dot)
+        painter.restore()
 
 
 class PhotoGrid(QListView):
@@ -18,11 +36,13 @@ class PhotoGrid(QListView):
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
 
     def __init__(self, photos: list[Photo], icons: dict[str, QIcon], criterion: int | None = None,
-                 confidences: list[float] | None = None) -> None:
+                 texts: PhotoTexts | None = None) -> None:
         super().__init__()
         cell = QSize(THUMB + 24, THUMB + 36)
-        self.model = PhotoModel(photos, cell, icons, criterion, confidences)
+        self.model = PhotoModel(photos, cell, icons, criterion, texts)
         self.setModel(self.model)
+        if texts is not None:
+            self.setItemDelegate(PlacedBadge(self))
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setGridSize(cell)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QSize, Qt, QUrl
 from PySide6.QtGui import QIcon
@@ -10,6 +11,7 @@ from PySide6.QtGui import QIcon
 from esmc_desktop.app.scan import Photo
 
 PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
+PLACED_ROLE = Qt.ItemDataRole.UserRole + 5
 PHOTOS_MIME = "application/x-esmc-desktop-photos"
 
 
@@ -26,18 +28,28 @@ def dragged_photos(mime: QMimeData, criterion: int) -> list[int] | None:
     return [int(i) for i in payload["photos"]]
 
 
+class PhotoTexts(Protocol):
+    """What a criterion's grid says about a photo, asked when it is drawn (so it follows the result's edits)."""
+
+    def caption(self, photo: int) -> str: ...
+
+    def tooltip(self, photo: int) -> str: ...
+
+    def placed(self, photo: int) -> bool: ...
+
+
 class PhotoModel(QAbstractListModel):
     """Rows are indices into `photos`; icons arrive later, by content hash.
 
     Icons live in a dict the window shares between grids. With a criterion (and its
-    confidences, a list the result updates in place) rows can be dragged onto that
-    criterion's clusters; without, it is a plain view of a folder.
+    texts) rows can be dragged onto that criterion's clusters; without, it is a plain view
+    of a folder, captioned with file names.
     """
 
     def __init__(self, photos: list[Photo], cell: QSize, icons: dict[str, QIcon], criterion: int | None = None,
-                 confidences: list[float] | None = None) -> None:
+                 texts: PhotoTexts | None = None) -> None:
         super().__init__()
-        self.photos, self.cell, self.criterion, self.confidences = photos, cell, criterion, confidences
+        self.photos, self.cell, self.criterion, self.texts = photos, cell, criterion, texts
         self._icons = icons  # shared by every grid of the window: a thumbnail made once shows everywhere
         self.rows: list[int] = []
         self._row_of: dict[str, list[int]] = {}
@@ -59,11 +71,13 @@ class PhotoModel(QAbstractListModel):
         i = self.rows[index.row()]
         photo = self.photos[i]
         if role == Qt.ItemDataRole.DisplayRole:
-            return photo.path.name
+            return self.texts.caption(i) if self.texts else photo.path.name
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icons.get(photo.sha256)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return str(photo.path) + (f"\nconfidence {self.confidences[i]:.2f}" if self.confidences else "")
+            return self.texts.tooltip(i) if self.texts else str(photo.path)
+        if role == PLACED_ROLE:
+            return bool(self.texts and self.texts.placed(i))
         if role == Qt.ItemDataRole.SizeHintRole:
             return self.cell
         if role == PHOTO_ROLE:

@@ -18,6 +18,10 @@ class ResultsTabs(QTabWidget):
 
     rename_requested = Signal(int, int, str)  # criterion, cluster, new name
     move_requested = Signal(int, list, int)  # criterion, photo indices, cluster
+    new_cluster_requested = Signal(int, list)  # criterion, photo indices
+    remove_requested = Signal(int, int)  # criterion, empty cluster
+    apply_requested = Signal(int)  # criterion
+    undo_requested = Signal(int)  # criterion
 
     def __init__(self, thumbnails: ThumbnailLoader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +53,10 @@ class ResultsTabs(QTabWidget):
             view = CriterionView(result, ci, self.icons)
             view.rename_requested.connect(lambda k, name, c=ci: self.rename_requested.emit(c, k, name))
             view.move_requested.connect(lambda photos, k, c=ci: self.move_requested.emit(c, photos, k))
+            view.new_cluster_requested.connect(lambda photos, c=ci: self.new_cluster_requested.emit(c, photos))
+            view.remove_requested.connect(lambda k, c=ci: self.remove_requested.emit(c, k))
+            view.apply_requested.connect(lambda c=ci: self.apply_requested.emit(c))
+            view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
             view.thumbnails_wanted.connect(self._want_thumbnails)
             self.views.append(view)
             self.addTab(view, crit.text)
@@ -57,6 +65,11 @@ class ResultsTabs(QTabWidget):
 
     def view(self, criterion: int) -> CriterionView:
         return self.views[criterion]
+
+    def current_criterion(self) -> int | None:
+        """The criterion whose tab is shown; None on the All photos tab."""
+        widget = self.currentWidget()
+        return self.views.index(widget) if widget in self.views else None
 
     def refresh(self, criterion: int) -> None:
         """Redraw a criterion's clusters after an edit (later: not while its list is inside its own signal)."""

@@ -1,0 +1,197 @@
+"""Learning from corrections in the window (offscreen), on photos the shipped demo model sorts for real.
+
+Six colours sorted into three clusters: some clusters hold two colours. Two photos of one
+of them dragged onto New cluster, then Apply corrections, should pull the rest of that
+colour after them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from esmc_desktop.app.learn import least_certain  # noqa: E402
+from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN  # noqa: E402
+from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
+from esmc_desktop.gui.photo_model import PLACED_ROLE  # noqa: E402
+from esmc_desktop.method.head import ClusteringHead  # noqa: E402
+from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
+from esmc_desktop.pipeline import RunSettings  # noqa: E402
+from tests.test_gui import drag_photos_onto_cluster, export_and_wait, sort_generated_photos  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path):
+    """Each test starts with nothing remembered, and remembers into its own folder."""
+    QCoreApplication.setOrganizationName("esmc-desktop-test")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings().clear()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(n_samples=6, threads=1))
+    qtbot.addWidget(w)
+    return w
+
+
+@pytest.fixture
+def colours(window, qtbot, tmp_path) -> dict[int, str]:
+    """24 photos sorted by colour into 3 clusters; each photo's true colour by photo index."""
+    photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 24, 3, "color of the object", 3)
+    truth = {p.name: spec.color for p, spec in photos}
+    return {i: truth[photo.path.name] for i, photo in enumerate(window.result.photos)}
+
+
+def drop_on_new_cluster(view, rows: list[int]) -> bool:
+    """The drag-enter and drop events a mouse drag of these grid rows onto New cluster produces; True if taken."""
+    mime = view.model.mimeData([view.model.index(r) for r in rows])
+    point = view.new_cluster.rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    for event in (QDragEnterEvent(point, *args), QDropEvent(QPointF(point), *args)):
+        QApplication.sendEvent(view.new_cluster, event)
+        if not event.isAccepted():
+            return False
+    return True
+
+
+def start_a_cluster_of_its_own(window, colours) -> list[int]:
+    """Drag two photos of a colour that shares its cluster with another colour onto New cluster."""
+    view, crit = window.view(0), window.result.criterion(0)
+    mixed = next(k for k in range(len(crit.names)) if len({colours[p] for p in crit.members(k)}) > 1)
+    view.clusters.setCurrentRow(mixed)
+    colour = Counter(colours[p] for p in crit.members(mixed)).most_common()[-1][0]
+    rows = [r for r, p in enumerate(view.shown_photos()) if colours[p] == colour][:2]
+    placed = [view.shown_photos()[r] for r in rows]
+    assert drop_on_new_cluster(view, rows)
+    return placed
+
+
+def apply_and_wait(window, qtbot) -> None:
+    view = window.view(0)
+    view.learn.apply_button.click()
+    assert not view.photos.isEnabled(), "the step runs in a background job; the criterion waits for it"
+    qtbot.waitUntil(lambda: view.photos.isEnabled(), timeout=60_000)
+
+
+def test_apply_corrections_re_sorts_untouched_photos_and_the_changed_view_says_from_where_to_where(
+        window, qtbot, colours):
+    view, crit = window.view(0), window.result.criterion(0)
+    placed = start_a_cluster_of_its_own(window, colours)
+    new = len(crit.names) - 1
+    assert crit.names[new] == "new cluster" and all(crit.labels[p] == new for p in placed)
+    view.clusters.setCurrentRow(new)
+    assert [view.model.index(r).data(PLACED_ROLE) for r in range(view.model.rowCount())] == [True, True]
+    assert "placed by you" in view.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    names, labels = list(crit.names), list(crit.labels)
+
+    apply_and_wait(window, qtbot)
+
+    changed = [p for p in range(len(labels)) if crit.labels[p] != labels[p]]
+    assert changed, "the colour's other photos follow the two placed in the new cluster"
+    assert all(crit.labels[p] == new for p in placed), "photos the user placed stay where they were put"
+    assert set(changed).isdisjoint(placed)
+    assert f"{len(changed)} other photos changed cluster" in window.status.text()
+    assert view.reviewing == CHANGED and view.shown_photos() == changed
+    assert [view.model.index(r).data() for r in range(len(changed))] == \
+        [f"{names[labels[p]]} → {crit.names[crit.labels[p]]}" for p in changed]
+    assert view.learn.review.item(0).text() == f"Changed by learning ({len(changed)})"
+    assert view.learn.undo_button.isEnabled() and window.result.edited
+
+
+def test_undo_learning_puts_back_the_clusters_the_photos_and_the_head(window, qtbot, colours):
+    crit = window.result.criterion(0)
+    placed = start_a_cluster_of_its_own(window, colours)
+    names, labels, confidences, head = list(crit.names), list(crit.labels), list(crit.confidences), crit.weights
+    apply_and_wait(window, qtbot)
+    assert crit.labels != labels and crit.weights is not head
+
+    window.menus.undo_learning_action.trigger()  # on the criterion's tab, shown
+
+    assert (crit.names, crit.labels, crit.confidences) == (names, labels, confidences) and crit.weights is head
+    assert crit.placed == set(placed) and "Undid the learning step" in window.status.text()
+    view = window.view(0)
+    assert view.changes is None and not view.learn.undo_button.isEnabled() and view.shown_photos() == []
+
+
+def test_least_certain_lists_the_photos_to_correct_first_and_a_corrected_one_leaves_the_list(window, qtbot,
+                                                                                              colours):
+    view, crit = window.view(0), window.result.criterion(0)
+    window.tabs.setCurrentIndex(0)  # All photos
+    window.menus.uncertain_action.trigger()
+    assert window.status.text().startswith("Choose a criterion's tab first")
+    window.tabs.setCurrentWidget(view)
+    window.menus.apply_action.trigger()
+    assert "No photo of 'color of the object' was moved by hand yet" in window.status.text()
+    assert not view.learn.apply_button.isEnabled()
+    window.menus.uncertain_action.trigger()
+    listed = view.shown_photos()
+    assert view.reviewing == UNCERTAIN and len(listed) == 5 * len(crit.names)
+    assert listed == least_certain(window.result, 0)[:len(listed)]
+    first = view.model.index(0)
+    confidence = crit.confidences[listed[0]]
+    assert first.data() == f"{crit.names[crit.labels[listed[0]]]} {confidence:.2f}"
+    assert f"confidence {confidence:.2f}" in first.data(Qt.ItemDataRole.ToolTipRole)
+
+    view.select_photos([0])
+    view.move_menu().actions()[0].trigger()  # every cluster is offered: the list spans them all
+    assert listed[0] in crit.placed and listed[0] not in view.shown_photos()
+    assert view.learn.apply_button.isEnabled()
+
+
+def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window, qtbot, colours):
+    crit = window.result.criterion(0)
+    # An MLP that learned nothing: the head falls back to nearest centroids, as the pipeline then hands it over.
+    fallback = ClusteringHead(len(crit.names), seed=0, epochs=1, learning_rate=1e-9).fit(crit.computed.vectors)
+    assert not fallback.used_head_
+    crit.computed = replace(crit.computed, weights=fallback.weights_)
+    crit.labels[:], crit.confidences[:] = fallback.labels_.tolist(), fallback.confidences_.tolist()
+    window.show_result(window.result)
+    view = window.view(0)
+
+    view.photos.setCurrentIndex(view.model.index(0))
+    assert "confidence not known" in view.photo_why.text()
+    assert "confidence not known" in view.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    window.menus.uncertain_action.trigger()
+    assert "No confidence figures for 'color of the object'" in view.why.text()
+    captions = [view.model.index(r).data() for r in range(view.model.rowCount())]
+    assert captions and all(c in crit.names for c in captions), "cluster names, no numbers"
+
+
+def test_an_emptied_cluster_can_be_removed_and_one_with_photos_cannot(window, qtbot, colours):
+    view, crit = window.view(0), window.result.criterion(0)
+    head_outputs = crit.weights.w2.shape[1]
+    assert not view.cluster_menu(0).actions()[0].isEnabled()
+    view.clusters.setCurrentRow(0)
+    assert drag_photos_onto_cluster(view, list(range(view.model.rowCount())), 1)
+    others = {p: crit.names[crit.labels[p]] for p in range(len(crit.labels))}
+    removed = crit.names[0]
+    qtbot.waitUntil(lambda: view.clusters.item(0).data(Qt.ItemDataRole.ToolTipRole).startswith("0 photos"))
+
+    view.cluster_menu(0).actions()[0].trigger()
+
+    assert removed not in crit.names and len(crit.names) == head_outputs - 1 == crit.weights.w2.shape[1]
+    assert {p: crit.names[crit.labels[p]] for p in range(len(crit.labels))} == others
+    assert window.status.text() == f"Removed the empty cluster '{removed}'."
+    qtbot.waitUntil(lambda: view.clusters.count() == len(crit.names))
+
+
+def test_a_learning_step_not_exported_is_not_thrown_away_without_asking(window, qtbot, colours, tmp_path,
+                                                                       monkeypatch):
+    start_a_cluster_of_its_own(window, colours)
+    export_and_wait(window, qtbot, tmp_path / "sorted")
+    assert not window.result.edited
+    apply_and_wait(window, qtbot)
+    window.show()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[1]) or QMessageBox.StandardButton.No)
+    assert not window.close() and asked == ["Quit?"]
