@@ -22,7 +22,8 @@ from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN, LearnPanel, changed
 from esmc_desktop.gui.learning import Changes
 from esmc_desktop.gui.photo_grid import PhotoGrid
 from esmc_desktop.gui.photo_model import PHOTO_ROLE
-from esmc_desktop.gui.photo_texts import confidence_text, keywords_text, lens_text, no_confidence_text
+from esmc_desktop.gui.photo_texts import (confidence_text, keywords_text, lens_text, no_confidence_text,
+                                         where_read_text)
 
 # Least certain photos listed per cluster: a handful of corrections per cluster is what a
 # learning step needs, and a short list is one the user can go through.
@@ -229,10 +230,7 @@ class CriterionView(QWidget):
         return lens_text(self.result, self.index, photo)
 
     def where_text(self) -> str:
-        """Where the criterion is read (layer and prompt token) and why there: the localization's own words."""
-        crit = self.crit
-        return (f"Read at layer {crit.layer}, token “{_token(crit.computed.target_token)}” of "
-                f"“{html.escape(crit.prompt)}”. Why there: {html.escape(crit.where_read)}")
+        return where_read_text(self.crit)
 
     def thumbnail_ready(self, sha: str) -> None:
         self.photos.thumbnail_ready(sha)

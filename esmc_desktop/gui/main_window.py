@@ -330,9 +330,9 @@ class MainWindow(QMainWindow):
 
     def assign(self, photos: Path, result: Path) -> None:
         """Sort the photos in `photos` into the exported result at `result` (copies), in a background job."""
-        model, settings, gpu = self.model, self.settings, self.gpu_layers
+        model, settings, gpu, cache_dir = self.model, self.settings, self.gpu_layers, self.cache_dir
         self.run_long(lambda feedback: assign_photos(photos, result, model, settings=settings, gpu=gpu,
-                                                     feedback=feedback),
+                                                     feedback=feedback, cache_dir=cache_dir),
                       lambda done: self.status.setText(f"Assigned: {done.export.files} files placed into {result}."),
                       f"Assigning the photos of {photos} to {result}…")
 

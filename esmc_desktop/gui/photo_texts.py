@@ -14,6 +14,12 @@ def _token(text: str) -> str:
     return html.escape(text.strip() or repr(text))
 
 
+def where_read_text(crit: CriterionClusters) -> str:
+    """Where the criterion is read (layer and prompt token) and why there: the localization's own words."""
+    return (f"Read at layer {crit.layer}, token “{_token(crit.computed.target_token)}” of "
+            f"“{html.escape(crit.prompt)}”. Why there: {html.escape(crit.where_read)}")
+
+
 def confidence_text(crit: CriterionClusters, photo: int) -> str:
     """How sure the head is of a photo's cluster, in words; never a number that means nothing."""
     if photo in crit.placed:

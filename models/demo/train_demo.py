@@ -82,6 +82,12 @@ def _a(word: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
+def _shaped(shape: str) -> str:
+    """'star-shaped': the shape's word right after "is", as "The shape of the object is star." has it. With
+    "It is a star." a 4-layer model learnt to answer " a" at the prompt's " is" for a third of the photos."""
+    return f"{shape}-shaped"
+
+
 def prompts(attribute: str) -> list[str]:
     """Questions about one attribute; the first two are exactly what the product sends."""
     from esmc_desktop.benchmark import question
@@ -96,7 +102,7 @@ def prompts(attribute: str) -> list[str]:
 def answers(attribute: str, value: str, prompt_index: int) -> list[str]:
     """The ways an answer to prompts(attribute)[prompt_index] is worded."""
     criterion = ATTRIBUTES[attribute]
-    thing = _a(value) if attribute == "shape" else value
+    thing = _shaped(value) if attribute == "shape" else value
     sentences = [f"The {criterion} is {value}.", f"It is {thing}."]
     sentences.append(f"The background is {value}." if attribute == "background" else f"The object is {thing}.")
     one_word = [f"{value.capitalize()}.", value, value.capitalize()]
@@ -119,7 +125,7 @@ def descriptions(color: str, shape: str, background: str) -> list[str]:
 def captions(attribute: str, value: str) -> list[str]:
     """One-attribute captions, the sentences whose words the product's prompts reuse."""
     out = [f"The {ATTRIBUTES[attribute]} is {value}."]
-    out.append(f"The object is {_a(value) if attribute == 'shape' else value}." if attribute != "background"
+    out.append(f"The object is {_shaped(value) if attribute == 'shape' else value}." if attribute != "background"
                else f"The background is {value}.")
     return out
 
