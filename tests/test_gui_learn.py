@@ -151,7 +151,10 @@ def test_least_certain_lists_the_photos_to_correct_first_and_a_corrected_one_lea
 def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window, qtbot, colours):
     crit = window.result.criterion(0)
     # An MLP that learned nothing: the head falls back to nearest centroids, as the pipeline then hands it over.
-    fallback = ClusteringHead(len(crit.names), seed=0, epochs=1, learning_rate=1e-9).fit(crit.computed.vectors)
+    # One hidden unit and no learning: the logits are the random output biases plus a term of about 0.01, so the
+    # argmax cannot spread over every cluster.
+    fallback = ClusteringHead(len(crit.names), seed=0, epochs=1, learning_rate=1e-9,
+                              hidden=1).fit(crit.computed.vectors)
     assert not fallback.used_head_
     crit.computed = replace(crit.computed, weights=fallback.weights_)
     crit.labels[:], crit.confidences[:] = fallback.labels_.tolist(), fallback.confidences_.tolist()

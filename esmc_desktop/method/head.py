@@ -140,7 +140,7 @@ class ClusteringHead:
             weights = calibrate(weights, X[held_out], kmeans.labels_[held_out])
         else:
             # The MLP emptied a cluster k-means had populated: it failed to learn it. Keep k-means.
-            weights = _centroid_weights(kmeans.cluster_centers_)
+            weights = centroid_weights(kmeans.cluster_centers_)
         self.weights_ = weights
         proba = weights.predict_proba(X)
         self.labels_ = proba.argmax(axis=1)
@@ -236,7 +236,7 @@ def confidences(weights: HeadWeights, proba: np.ndarray) -> np.ndarray:
     return proba.max(axis=1)
 
 
-def _centroid_weights(centers: np.ndarray) -> HeadWeights:
+def centroid_weights(centers: np.ndarray) -> HeadWeights:
     """Nearest-centroid assignment as the same 2-layer network, so export and ONNX need nothing new.
 
     softmax(-|x - c|^2) = softmax(2 x.c - |c|^2): the |x|^2 term is shared by all clusters.

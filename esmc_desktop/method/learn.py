@@ -17,7 +17,8 @@ A correction is a photo the user put into a cluster by hand. Retraining a criter
   learnt is in the weights: `assign` and the saved ONNX heads use it.
 - Only untouched photos are re-sorted; a corrected photo keeps the user's cluster, always.
 - A retrained head that leaves a cluster with none of its untouched photos failed to learn
-  it: nothing is changed and the user is told to correct a few more of its photos.
+  it: as Algorithm 2's head does then, the constrained k-means clusters are kept, as
+  nearest-centroid weights whose softmax is no confidence (`HeadWeights.has_confidence`).
 
 Why not the ways measured worse (benchmarks/learn_from_corrections.py, README): pseudo-labels
 taken from the current head's surest photos let the retrained head drift wherever its cores
@@ -38,7 +39,7 @@ from typing import Mapping
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.method.head import HeadWeights, calibrate, confidences, train_mlp
+from esmc_desktop.method.head import HeadWeights, calibrate, centroid_weights, confidences, train_mlp
 from esmc_desktop.method.validation import MethodInputError, check_vectors
 
 # How many pseudo-labels one correction weighs. Above one, because a correction is the only
@@ -96,19 +97,19 @@ def learn_from_corrections(X, labels, corrections: Mapping[int, int], *, alpha: 
     untouched[fixed] = False
     sample_weight = np.where(untouched, 1.0, weight)
 
-    seeded, distances = constrained_kmeans(X, current, untouched, sample_weight)
+    seeded, distances, centres = constrained_kmeans(X, current, untouched, sample_weight)
     rows, row_targets = _pseudo_labels(seeded, distances, untouched, fixed, alpha)
     weights = train_mlp(X, rows, row_targets, k, sample_weight=sample_weight[rows].astype(np.float32),
                         hidden=hidden, epochs=epochs, learning_rate=learning_rate, seed=seed)
     held_out = np.setdiff1d(np.flatnonzero(untouched), rows)
     weights = calibrate(weights, X[held_out], seeded[held_out])
     proba = weights.predict_proba(X)
+    if set(seeded[untouched].tolist()) - set(proba[untouched].argmax(axis=1).tolist()):
+        # The MLP could not tell a cluster apart (it would get none of its untouched photos): as Algorithm 2's
+        # head does then, keep the (constrained) k-means clusters, as nearest-centroid weights without confidence.
+        weights = centroid_weights(centres)
+        proba = weights.predict_proba(X)
     new_labels = np.where(untouched, proba.argmax(axis=1), current)
-    lost = sorted(set(seeded[untouched].tolist()) - set(new_labels[untouched].tolist()))
-    if lost:
-        raise MethodInputError(
-            f"the retrained head puts none of the untouched photos into cluster {kept[lost[0]] + 1}: it could not "
-            "tell that cluster apart. Nothing was changed; move a few more of its photos by hand, then learn again")
     conf = confidences(weights, proba)
     conf[fixed] = 1.0
     before = new_id[labels]  # -1 where the photo's old cluster was removed (it had no photo left)
@@ -117,8 +118,9 @@ def learn_from_corrections(X, labels, corrections: Mapping[int, int], *, alpha: 
 
 
 def constrained_kmeans(X: sparse.csr_matrix, start: np.ndarray, free: np.ndarray,
-                       sample_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """k-means from the clusters `start`, reassigning only the `free` photos: (clusters, squared distances).
+                       sample_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-means from the clusters `start`, reassigning only the `free` photos: (clusters, squared distances,
+    centroids).
 
     Each centroid is its members' weighted mean, so a corrected photo (weight above one) pulls its
     cluster's centroid towards itself. Centroids are dense (K x |V|), photos stay sparse: at the
@@ -140,7 +142,7 @@ def constrained_kmeans(X: sparse.csr_matrix, start: np.ndarray, free: np.ndarray
         if (moved == clusters).all():
             break
         clusters = moved
-    return clusters, distances
+    return clusters, distances, centres
 
 
 def _pseudo_labels(clusters: np.ndarray, distances: np.ndarray, untouched: np.ndarray, fixed: np.ndarray,
