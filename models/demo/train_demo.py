@@ -6,11 +6,12 @@ next-token loss over whole answers in varied wording, and with a language prior 
 unequal frequency in its text-only data), so an image-independent guess exists that the method
 must see through.
 
-Recipe (reproducible from --seed; needs the convert extra):
-  1. prepare: a sentencepiece vocabulary trained on the recipe's own texts (system prompt
-     included, so its words are whole tokens as in LLaVA's 32,000), an untrained Llama LM
-     (256 x 4), and the vision tower + projector of the model shipped before it (--from), read
-     back from its mmproj GGUF. Every training text is tokenized with llama.cpp's own
+Recipe (reproducible from --seed and the starting model; needs the convert extra; the exact
+commands and their figures are in models/demo/README.md):
+  1. prepare: start from an earlier demo model (--from FOLDER with its two GGUFs), as LLaVA
+     starts from a pre-trained CLIP and Vicuna: its sentencepiece vocabulary is rebuilt from the
+     LM GGUF (same token ids), its vision tower and projector are read from the mmproj, its LM
+     is dequantized from Q4_K_M. Every training text is tokenized with llama.cpp's own
      tokenizer (an untrained GGUF of the same vocabulary), so training and inference see
      identical token ids. Writes WORK/hf and WORK/texts.json.
   2. features: renders the training photos and runs the frozen vision tower once per photo
@@ -20,18 +21,18 @@ Recipe (reproducible from --seed; needs the convert extra):
        - conversations in the llava_v1 template: the prompts the product sends ("The color of
          the object is", "What is the shape of the object? Answer with one word.") and other
          questions, answered in varied wording ("Red.", "The color of the object is red.",
-         "It is a star."), loss over the whole answer and </s>;
+         "It is star-shaped."), loss over the whole answer and </s>;
        - text-only language data, loss on every token: sentences about objects whose answer
          words follow unequal frequencies (the language prior), and the keyword questions
          ("What are common colors of objects? ...") in the template.
-     Checkpoints WORK/checkpoint.pt every --save-every steps; `train` resumes from it.
-     Prints the answers' accuracy and the logit lens at the criterion prompt's last token on
-     unseen photos as it goes.
+     Checkpoints WORK/checkpoint.pt every --save-every steps; `train` resumes from it (with
+     more --steps than the checkpoint's run: a second one-cycle over the added steps).
+     Prints, on unseen photos, the logit lens at the criterion prompt's last token per layer.
   4. convert: WORK/checkpoint.pt -> convert/llava_to_gguf.py -> OUT/demo-Q4_K_M.gguf +
      OUT/demo-mmproj-f16.gguf.
 
-Usage: python models/demo/train_demo.py all --out esmc_desktop/demo/model [--steps N] [--device cuda]
-       (or the stages one by one: prepare, features, train, convert; all take --work)
+Usage: python models/demo/train_demo.py STAGE --work DIR [--from FOLDER] [--steps N] [--device cuda]
+       (STAGE: prepare, features, train, convert, or all)
 """
 
 from __future__ import annotations
@@ -467,7 +468,8 @@ def check(model, texts: dict, check_set, device: str) -> str:
                 embeds[:, len(head):len(head) + N_IMAGE] = image
                 run = model(inputs_embeds=embeds, output_hidden_states=True)
                 if p_index == 1:  # the answer to "... Answer with one word."
-                    got = run.logits[:, -1, upper].argmax(-1).cpu().numpy()
+                    answer = run.logits[:, -1].softmax(-1)
+                    got = (answer[:, lower] + answer[:, upper]).argmax(-1).cpu().numpy()
                     row.append(f"answer {np.mean(got == truth):.2f}")
                 else:  # the lens at the prompt's last token ("is"), before " ASSISTANT:"
                     hidden = run.hidden_states
@@ -567,8 +569,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["all", "prepare", "features", "train", "convert"], nargs="?", default="all")
     parser.add_argument("--out", type=Path, default=REPO / "esmc_desktop" / "demo" / "model")
-    parser.add_argument("--from", dest="source", type=Path, default=REPO / "esmc_desktop" / "demo" / "model",
-                        help="folder of the shipped demo model whose vision tower is reused (it stays frozen)")
+    parser.add_argument("--from", dest="source", type=Path, default=None,
+                        help="folder with the demo model this one starts from (demo-Q4_K_M.gguf, "
+                             "demo-mmproj-f16.gguf); the README says which one")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "demo-train")
     parser.add_argument("--steps", type=int, default=1000, help="training steps")
     parser.add_argument("--batch", type=int, default=12, help="photo sequences (conversations, captions) per step")
@@ -589,6 +592,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.stage in ("all", "prepare"):
+        if args.source is None:
+            parser.error("prepare needs --from FOLDER: the demo model to start from (models/demo/README.md)")
         prepare(args.work, args.seed, args.source)
     if args.stage in ("all", "features"):
         features(args.work, args.photos, args.seed, args.device)
