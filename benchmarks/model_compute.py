@@ -5,8 +5,8 @@ Usage: python benchmarks/model_compute.py [--photos 12] [--rounds 3] [--threads 
 Early stop: photos/s reading a middle block (3 of 0..7) and a late one (6), each with the graph
 stopped after that block and at full depth, in the same process, rounds interleaved so a
 neighbour's load hits every variant alike. Weights: load time, photos/s and peak RSS with the
-weights used from the mapped file (default) and with llama.cpp's CPU repack copy, each in its
-own process. The model is built by benchmarks/model_layer.py's recipe when it is missing.
+weights used from the mapped file and repacked into llama.cpp's CPU layouts (the file read, not
+mapped), each in its own process. The model is built by benchmarks/model_layer.py's recipe when it is missing.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ def early_stop(lm: Path, mmproj: Path, n: int, rounds: int, threads: int) -> Non
               f"stopped after it {stopped:6.2f} photos/s ({stopped / full:.2f}x)")
 
 
-def weights_child(lm: str, mmproj: str, repack: bool, n: int, threads: int) -> None:
+def weights_child(lm: str, mmproj: str, weights: str, n: int, threads: int) -> None:
     from esmc_desktop.mllm.runtime import LlavaRuntime
 
     t0 = time.perf_counter()
-    rt = LlavaRuntime(lm, mmproj, n_threads=threads, cpu_repack=repack, layers=[6])
+    rt = LlavaRuntime(lm, mmproj, n_threads=threads, weights=weights, layers=[6])
     load = time.perf_counter() - t0
     images = _images(n, rt.image_size)
     rt.run(images[0], PROMPT)
@@ -102,10 +102,10 @@ def main() -> None:
     early_stop(lm, mmproj, args.photos, args.rounds, args.threads)
     print(f"weights on the CPU, {args.threads} threads, {args.photos} photos, reading block 6:")
     for _ in range(2):
-        for repack in (False, True):
-            out = subprocess.run([sys.executable, __file__, "--weights-child", str(lm), str(mmproj), str(int(repack)),
+        for weights in ("mapped", "repacked"):
+            out = subprocess.run([sys.executable, __file__, "--weights-child", str(lm), str(mmproj), weights,
                                   str(args.photos), str(args.threads)], capture_output=True, text=True, cwd=REPO)
-            name = "CPU repack copy" if repack else "mapped file (default)"
+            name = {"mapped": "mapped file", "repacked": "repacked, file read"}[weights]
             if out.returncode != 0:  # seen: SIGSEGV inside llama_decode with the repack on an AMX CPU
                 print(f"  {name}: the process died (exit status {out.returncode})")
                 continue
@@ -116,6 +116,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--weights-child":
-        weights_child(sys.argv[2], sys.argv[3], bool(int(sys.argv[4])), int(sys.argv[5]), int(sys.argv[6]))
+        weights_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:
         main()

@@ -12,10 +12,13 @@ deepest block in `layers`, for the image prefix and the prompts alike (see
 capture.py); a llama.cpp that does not honour the stop is detected and the
 full graph runs from then on.
 
-Memory on the CPU: the weights are used straight from the memory-mapped file
-(no CPU repack copy, see `cpu_repack`), and the context holds what one photo
-and a group of prompts need rather than a fixed 2048 tokens (the KV cache of
-a 7B model costs 0.5 MB per token).
+Memory on the CPU: the weights are in memory once, in one of two layouts
+(`weights`): `mapped`, straight from the memory-mapped file, or `repacked`,
+copied into llama.cpp's CPU-specific layouts with the file read rather than
+mapped (mapped and repacked together would hold most weights twice). Which
+is faster depends on the CPU; weight_layout.py measures it per machine. The
+context holds what one photo and a group of prompts need rather than a fixed
+2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ DEFAULT_MAX_PROMPTS = 8
 TEXT_ROOM = 256
 TEXT_ONLY_CTX = 512
 CTX_ALIGN = 256
+# How the weights sit in memory on the CPU: used from the memory-mapped file (llama.cpp's extra buffer types off),
+# or repacked into llama.cpp's CPU-specific layouts (extra buffer types on) from a file read, not mapped.
+MAPPED, REPACKED = "mapped", "repacked"
+WEIGHT_LAYOUTS = (MAPPED, REPACKED)
 
 
 def context_size(n_image_tokens: int) -> int:
@@ -121,11 +128,15 @@ class LlavaRuntime:
         template: ChatTemplate | str = DEFAULT_TEMPLATE,
         allow_legacy_mmproj: bool = False,
         early_stop: bool = True,
-        cpu_repack: bool = False,
+        weights: str = MAPPED,
     ) -> None:
-        """`n_ctx` None: sized to one photo and its prompts (context_size). `cpu_repack`: let llama.cpp copy
-        the weights into its CPU-specific layouts (a second copy of most weights next to the mapped file)."""
+        """`n_ctx` None: sized to one photo and its prompts (context_size). `weights`: MAPPED or REPACKED
+        (module docstring); weight_layout.choose_layout says which one runs faster on this machine."""
         import llama_cpp
+
+        if weights not in WEIGHT_LAYOUTS:
+            raise SettingsError(f"CPU weight layout {weights!r}: give {' or '.join(WEIGHT_LAYOUTS)} "
+                                "(weight_layout.choose_layout measures which one is faster here)")
 
         if n_ctx is not None and n_ctx < 64:
             raise SettingsError(f"a context of {n_ctx} tokens is too small for an image and a prompt; "
@@ -149,7 +160,10 @@ class LlavaRuntime:
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
-        mparams.use_extra_bufts = cpu_repack
+        mparams.use_extra_bufts = weights == REPACKED
+        if weights == REPACKED:  # read the file into the repacked buffers; a mapping would stay resident too
+            mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE  # (MAPPED keeps llama.cpp's auto: mmap on a CPU)
+        self.weights = weights
         self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
