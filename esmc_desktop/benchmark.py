@@ -171,7 +171,8 @@ class _Reader:
         lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
         prompts = [c.prompt for c in self.result.criteria]
         with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads, n_gpu_layers=s.gpu_layers,
-                          max_prompts=len(prompts), template=s.template) as rt, FeatureCache(self.cache_dir) as cache:
+                          weights=s.cpu_weights, max_prompts=len(prompts), template=s.template) as rt, \
+                FeatureCache(self.cache_dir) as cache:
             kw_ids = [keyword_token_ids(c.keywords, rt.tokenize, rt.token_text) for c in self.result.criteria]
             labels = [_label_words(d.label_names) for d in self.data]
             label_ids = [keyword_token_ids(words, rt.tokenize, rt.token_text) for words in labels]

@@ -19,6 +19,7 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.method.localization import RULE_VERSIONS, SPANS
 from esmc_desktop.mllm.prompts import TEMPLATES
+from esmc_desktop.mllm.weight_layout import AUTO, CHOICES as CPU_WEIGHTS
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -213,7 +214,7 @@ def _settings(args: argparse.Namespace):
     method = {"template": getattr(args, "template", None), "localization": getattr(args, "localization", None),
               "span": getattr(args, "search", None)}
     return RunSettings(n_samples=samples, seed=seed, n_ctx=args.n_ctx, threads=args.threads,
-                       **{k: v for k, v in method.items() if v is not None})
+                       cpu_weights=args.cpu_weights, **{k: v for k, v in method.items() if v is not None})
 
 
 def _criteria(args: argparse.Namespace):
@@ -374,7 +375,8 @@ def _planned(args: argparse.Namespace, model):
     from esmc_desktop.app.model import check_model, compute_settings
 
     check_model(model, n_ctx=args.n_ctx)
-    settings, where = compute_settings(model, _settings(args), args.gpu_layers or GpuLayers())
+    settings, where = compute_settings(model, _settings(args), args.gpu_layers or GpuLayers(),
+                                       note=lambda sentence: print(sentence, file=sys.stderr))
     print(where, file=sys.stderr)
     return settings
 
@@ -473,6 +475,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="'auto' (offload what fits in free GPU memory; CPU when no GPU build) or a number")
     p.add_argument("--n-ctx", type=int, default=None,
                    help="context size in tokens (default: what one photo and its prompts need)")
+    p.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=AUTO,
+                   help="how the weights sit in memory on the CPU: auto (default: the layout measured faster on "
+                        "this machine, once per model), mapped (the memory-mapped file) or repacked (llama.cpp's "
+                        "CPU layouts)")
     p.add_argument("--template", choices=TEMPLATES, default=None,
                    help="chat format: llava-v1 (default; LLaVA's system prompt, as ESMC's code) or llava-hf "
                         "(no system prompt); `assign` always uses the result's own")

@@ -38,7 +38,8 @@ from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_to
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template, prompt_positions
-from esmc_desktop.mllm.runtime import LlavaRuntime
+from esmc_desktop.mllm.runtime import MAPPED, LlavaRuntime
+from esmc_desktop.mllm.weight_layout import CHOICES
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.prefetch import Prefetch
@@ -146,6 +147,9 @@ class RunSettings:
     n_ctx: int | None = None  # None: what one photo and its prompts need
     threads: int | None = None
     gpu_layers: int = 0  # layers llama.cpp offloads, as planned from the user's GpuLayers by mllm.gpu.plan_gpu
+    # how the weights sit in memory on the CPU: mapped or repacked (mllm/runtime.py), or auto, which the
+    # application layer turns into the one measured faster on this machine (mllm/weight_layout.py)
+    cpu_weights: str = MAPPED
     template: str = DEFAULT_TEMPLATE  # the chat format (mllm/prompts.py)
     localization: str = DEFAULT_RULE  # 'separating' or 'paper' (method/localization.py)
     span: str = DEFAULT_SPAN  # where localization searches: 'prompt' (the criterion's own tokens) or 'template'
@@ -153,6 +157,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         get_template(self.template)
         check_rule(self.localization)
+        if self.cpu_weights not in CHOICES:
+            raise ValueError(f"unknown CPU weight layout {self.cpu_weights!r}; choose one of {', '.join(CHOICES)}")
         if self.span not in ("prompt", "template"):
             raise ValueError(f"unknown search span {self.span!r}; choose prompt or template")
 
@@ -174,8 +180,8 @@ def lens_key(params: LensParams) -> str:
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
     """The words the model itself names for a criterion (text only), for the user to check before a run."""
-    with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers, template=settings.template) as rt:
+    with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads, n_gpu_layers=settings.gpu_layers,
+                      weights=settings.cpu_weights, template=settings.template) as rt:
         return _model_keywords(criterion, rt)
 
 
@@ -217,7 +223,8 @@ class ClusterJob:
             model_fp = fingerprint(self.lm, self.mmproj)
             lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
             with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
-                              n_gpu_layers=s.gpu_layers, max_prompts=len(self.criteria), template=s.template) as rt, \
+                              n_gpu_layers=s.gpu_layers, weights=s.cpu_weights, max_prompts=len(self.criteria),
+                              template=s.template) as rt, \
                     FeatureCache(self.cache_dir) as cache:
                 times.load = time.perf_counter() - started
                 found = scanning.result()
@@ -444,7 +451,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
     kept: list[Photo] = []
     with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers, max_prompts=len(saved.criteria),
+                      n_gpu_layers=settings.gpu_layers, weights=settings.cpu_weights, max_prompts=len(saved.criteria),
                       layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt, \
             FeatureCache(cache_dir) as cache:
         started = time.perf_counter()

@@ -41,7 +41,7 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
     model = model or ModelFiles(saved.lm, saved.mmproj)
     checks.model_files(model.lm, model.mmproj)
     checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu)
+    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
     feedback.say(where)
     done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings, progress=feedback.progress,
                              cancel=feedback.cancel, cache_dir=cache_dir)

@@ -45,11 +45,11 @@ def inspect_photo(image: Path | str, prompts: list[str], model: ModelFiles, *, t
     picture = load_rgb(image)
     checks.model_files(model.lm, model.mmproj)
     checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu)
+    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
     feedback.say(where)
     lens = LogitLens.from_gguf(model.lm, LensParams(top_k=max(top, DEFAULT_TOP_K)))
     with LlavaRuntime(model.lm, model.mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers, template=settings.template) as rt:
+                      n_gpu_layers=settings.gpu_layers, weights=settings.cpu_weights, template=settings.template) as rt:
         run = rt.run(picture, prompts)
         tables = []
         for states in run.prompts:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from esmc_desktop.app import checks
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu
 from esmc_desktop.mllm.registry import ModelRegistry
+from esmc_desktop.mllm.runtime import MAPPED, REPACKED
+from esmc_desktop.mllm.weight_layout import choose_layout
 from esmc_desktop.pipeline import RunSettings
 
 
@@ -41,7 +44,20 @@ def check_model(model: ModelFiles, gpu: GpuLayers = GpuLayers(), n_ctx: int | No
     return plan_gpu(gpu, model.lm).message
 
 
-def compute_settings(model: ModelFiles, settings: RunSettings, gpu: GpuLayers) -> tuple[RunSettings, str]:
-    """`settings` with the GPU layers planned for this model, and the sentence saying where it runs."""
+def compute_settings(model: ModelFiles, settings: RunSettings, gpu: GpuLayers,
+                     note: Callable[[str], None] | None = None) -> tuple[RunSettings, str]:
+    """`settings` with the GPU layers planned and the CPU weight layout chosen, and the sentence saying both.
+
+    `cpu_weights` auto on the CPU: the layout measured faster here (cached; the first time for a
+    model two child processes measure it, and `note` says so first). With GPU layers auto keeps the
+    mapped file, as llama.cpp's CPU layouts concern only what stays on the CPU. The sentence names
+    the layout when it was measured or is not the plain mapped file.
+    """
     plan = plan_gpu(gpu, model.lm)
-    return replace(settings, gpu_layers=plan.n_gpu_layers), plan.message
+    settings = replace(settings, gpu_layers=plan.n_gpu_layers)
+    if settings.cpu_weights == REPACKED:
+        return settings, f"{plan.message}. CPU weights: repacked, as set"
+    if settings.cpu_weights == MAPPED or plan.n_gpu_layers:
+        return replace(settings, cpu_weights=MAPPED), plan.message
+    verdict = choose_layout(model.lm, settings.threads, on_measure=note)
+    return replace(settings, cpu_weights=verdict.layout), f"{plan.message}. {verdict.sentence()}"

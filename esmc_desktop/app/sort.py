@@ -27,7 +27,7 @@ def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelF
     checks.photo_folder(folder)
     checks.model_files(model.lm, model.mmproj)
     checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu)
+    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
     feedback.say(where)
     computed = ClusterJob(folder, criteria, model.lm, model.mmproj, cache_dir=cache_dir, settings=settings,
                           progress=feedback.progress, cancel=feedback.cancel).run()

@@ -2,18 +2,21 @@
 
 Reads the installed llama.cpp build (which backends it has), its devices and
 their free memory, and the registered models, and says for each model whether
-it fits on the GPU, partly, or runs from RAM. Offline; loads no model.
+it fits on the GPU, partly, or runs from RAM, and which CPU weight layout was
+measured faster here (weight_layout.py's cache). Offline; loads no model.
 """
 
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import dataclass
 
 import psutil
 
 from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
+from esmc_desktop.mllm.weight_layout import machine_verdicts
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ def report(registry: ModelRegistry | None = None) -> list[str]:
             lines.append(f"model {entry.name}{mark}: {fit(entry, gpus, ram.available).verdict}")
         except OSError:
             lines.append(f"model {entry.name}{mark}: its files are gone ({entry.lm}); remove it or move them back")
+    verdicts = machine_verdicts()
+    for verdict in verdicts:
+        when = time.strftime("%Y-%m-%d", time.localtime(verdict.measured_at))
+        threads = f"{verdict.threads} thread{'s' if verdict.threads != 1 else ''}"
+        lines.append(f"CPU weights for {verdict.lm}: {verdict.layout}, {verdict.reason} (measured {when}, {threads})")
+    if not verdicts:
+        lines.append("CPU weights: not measured on this machine yet (the first run of a model on the CPU measures "
+                     "whether llama.cpp's repacked layout beats the mapped file)")
     if not gpus:
         lines.append("no GPU in this llama.cpp build. For a GPU build on this machine:")
         lines.append(f"  {gpu_install_command()}")
