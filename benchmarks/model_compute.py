@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -77,6 +76,7 @@ def early_stop(lm: Path, mmproj: Path, n: int, rounds: int, threads: int) -> Non
 
 def weights_child(lm: str, mmproj: str, weights: str, n: int, threads: int) -> None:
     from esmc_desktop.mllm.runtime import LlavaRuntime
+    from esmc_desktop.mllm.weight_layout import peak_rss_bytes  # this process's own (ru_maxrss has the parent's)
 
     t0 = time.perf_counter()
     rt = LlavaRuntime(lm, mmproj, n_threads=threads, weights=weights, layers=[6])
@@ -88,7 +88,7 @@ def weights_child(lm: str, mmproj: str, weights: str, n: int, threads: int) -> N
         rt.run(image, PROMPT)
     rate = n / (time.perf_counter() - t0)
     print(json.dumps({"load_s": load, "photos_per_s": rate,
-                      "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "rss_peak_kb": peak_rss_bytes() // 1024}))
 
 
 def main() -> None:

@@ -137,7 +137,7 @@ def cache_key(lm: Path | str) -> str:
 # -- the trial in a child process -------------------------------------------------------------------
 
 
-def _peak_rss_bytes() -> int:
+def peak_rss_bytes() -> int:
     """This process's peak RSS. On Linux VmHWM, not ru_maxrss: ru_maxrss keeps the parent's peak across
     fork and exec (a child of a 600 MB process reports at least 600 MB), VmHWM is this program's own."""
     try:
@@ -177,7 +177,7 @@ def _trial_child(lm: str, layout: str, threads: int) -> None:
         started = time.perf_counter()
         rt.run_text(TEXT)
         seconds.append(time.perf_counter() - started)
-    print(json.dumps({"seconds_per_decode": min(seconds), "peak_rss_bytes": _peak_rss_bytes(),
+    print(json.dumps({"seconds_per_decode": min(seconds), "peak_rss_bytes": peak_rss_bytes(),
                       "load_seconds": load, "n_tokens": len(states.token_ids)}), flush=True)
 
 
