@@ -1,7 +1,7 @@
 """Figures for the real shape: a LLaVA-1.5-7b-shaped pair with random weights, through the real pipeline.
 
 Usage: python benchmarks/llava7b_shape.py [--workdir /work/bigmodels] [--threads 2] [--photos 8]
-       [--steps write,quantize,runtime,cluster]
+       [--steps write,quantize,runtime,choose,cluster]
 
 write:    the LM (4096 wide, 32 blocks, FFN 11008, vocab 32000; f16, about 13 GB) and the mmproj
           (CLIP ViT-L/14-336: 24 blocks, 576 patches, MLP projector 1024 -> 4096 -> 4096; f16) with
@@ -9,9 +9,11 @@ write:    the LM (4096 wide, 32 blocks, FFN 11008, vocab 32000; f16, about 13 GB
           tokenizer is the demo model's, padded with unused tokens to 32000.
 quantize: the LM to Q4_K_M with our quantizer (llama.cpp's).
 runtime:  LlavaRuntime load time, seconds per photo for 1 and 3 criteria, peak RSS, each with the
-          weights used from the mapped file (default) and with llama.cpp's CPU repack copy.
-cluster:  `esmc-desktop cluster` on --photos generated photos: wall time, model runs per photo, peak RSS.
-Each measurement runs in its own process; peak RSS is that process's ru_maxrss. Random weights
+          weights used from the mapped file and repacked by llama.cpp for this CPU (file read, not mapped);
+          then the product's own per-machine choice between the two (mllm/weight_layout.py) and its cost.
+cluster:  `esmc-desktop cluster` on --photos generated photos (the CPU weight layout as chosen): wall
+          time, model runs per photo, peak RSS.
+Each measurement runs in its own process; peak RSS is that process's own (VmHWM). Random weights
 compute exactly like real ones, so times and memory carry over; the clusters mean nothing.
 """
 
@@ -174,17 +176,18 @@ def photo(i: int):
     return render(spec, 1024).resize((6000, 4000), Image.BICUBIC)
 
 
-def runtime_child(lm: str, mmproj: str, threads: int, repack: bool, n_photos: int) -> None:
+def runtime_child(lm: str, mmproj: str, threads: int, layout: str, n_photos: int) -> None:
     """In its own process: load, then seconds per photo for 1 and 3 prompts, then this process's peak RSS."""
     from esmc_desktop.mllm.runtime import LlavaRuntime
+    from esmc_desktop.mllm.weight_layout import peak_rss_bytes
     from esmc_desktop.photos.decode import load_rgb
 
     folder = Path(lm).parent / "photos"
     images = [load_rgb(p, min_side=VISION["image"]) for p in sorted(folder.glob("*.jpg"))[:n_photos]]
     t0 = time.perf_counter()
-    rt = LlavaRuntime(lm, mmproj, n_threads=threads, cpu_repack=repack, layers=[25])
+    rt = LlavaRuntime(lm, mmproj, n_threads=threads, weights=layout, layers=[25])
     load = time.perf_counter() - t0
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_loaded = peak_rss_bytes() // 1024
     times = {}
     for n_prompts in (1, 3):
         t0 = time.perf_counter()
@@ -197,16 +200,17 @@ def runtime_child(lm: str, mmproj: str, threads: int, repack: bool, n_photos: in
     full = time.perf_counter() - t0
     print(json.dumps({"load_s": load, "s_per_photo_1": times[1], "s_per_photo_3": times[3], "full_depth_1": full,
                       "n_ctx": rt.n_ctx, "rss_after_load_kb": rss_loaded,
-                      "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "rss_peak_kb": peak_rss_bytes() // 1024}))
 
 
 def cluster_child(args: list[str]) -> None:
     from esmc_desktop.cli import main
+    from esmc_desktop.mllm.weight_layout import peak_rss_bytes
 
     t0 = time.perf_counter()
     code = main(args)
-    print(json.dumps({"code": code, "wall_s": time.perf_counter() - t0,
-                      "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), file=sys.stderr)
+    print(json.dumps({"code": code, "wall_s": time.perf_counter() - t0, "rss_peak_kb": peak_rss_bytes() // 1024}),
+          file=sys.stderr)
 
 
 def _child(*args: str) -> dict:
@@ -222,7 +226,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--runtime-photos", type=int, default=2)
-    parser.add_argument("--steps", default="write,quantize,runtime,cluster")
+    parser.add_argument("--steps", default="write,quantize,runtime,choose,cluster")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
     w = args.workdir
@@ -246,29 +250,36 @@ def main() -> None:
         q4.with_suffix(".partial").rename(q4)
         print(f"quantized to {q4.name}: {q4.stat().st_size / 2**30:.2f} GiB in {time.perf_counter() - t0:.0f} s",
               flush=True)
+    from esmc_desktop.mllm.weight_layout import choose_layout
+
     photos = w / "photos"
     if not photos.is_dir() or len(list(photos.glob("*.jpg"))) < args.photos:
         photos.mkdir(exist_ok=True)
         for i in range(args.photos):
             photo(i).save(photos / f"IMG_{i:04d}.jpg", quality=92)
     if "runtime" in steps:
-        for repack in (False, True):
-            r = _child("--runtime-child", str(q4), str(mmproj), str(args.threads), str(int(repack)),
-                       str(args.runtime_photos))
+        for layout in ("mapped", "repacked"):
+            r = _child("--runtime-child", str(q4), str(mmproj), str(args.threads), layout, str(args.runtime_photos))
             if "died" in r:
-                print(f"LlavaRuntime, {'CPU repack' if repack else 'mapped weights (default)'}: the process died "
-                      f"(exit status {r['died']})", flush=True)
+                print(f"LlavaRuntime, {layout} weights: the process died (exit status {r['died']})", flush=True)
                 continue
-            print(f"LlavaRuntime, {'CPU repack' if repack else 'mapped weights (default)'}, {args.threads} threads, "
+            print(f"LlavaRuntime, {layout} weights, {args.threads} threads, "
                   f"n_ctx {r['n_ctx']}, reading block 25 of 32: load {r['load_s']:.1f} s; "
                   f"{r['s_per_photo_1']:.1f} s/photo with 1 criterion, {r['s_per_photo_3']:.1f} s with 3; "
                   f"full depth {r['full_depth_1']:.1f} s; RSS after load {r['rss_after_load_kb'] / 2**20:.2f} GiB, "
                   f"peak {r['rss_peak_kb'] / 2**20:.2f} GiB", flush=True)
+    if "choose" in steps:
+        t0 = time.perf_counter()
+        verdict = choose_layout(q4, args.threads, cache_file=w / "cpu-weights.json")
+        print(f"the product's choice ({time.perf_counter() - t0:.0f} s): {verdict.sentence()}", flush=True)
+        for trial in verdict.trials:
+            print(f"  {trial.describe()}", flush=True)
     if "cluster" in steps:
         out = subprocess.run(
             [sys.executable, __file__, "--cluster-child", "cluster", str(photos), "--criterion",
              "color of the object:2", "--keywords", "color of the object=red,green,blue", "--model", str(q4),
              "--mmproj", str(mmproj), "--threads", str(args.threads), "--gpu-layers", "0", "--out", str(w / "sorted"),
+             "--cpu-weights", choose_layout(q4, args.threads, cache_file=w / "cpu-weights.json").layout,
              "--cache", str(w / f"cache-{time.time_ns()}"), "--json", "--quiet"],
             capture_output=True, text=True, cwd=REPO)
         if out.returncode != 0:
@@ -281,7 +292,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--runtime-child":
-        runtime_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), bool(int(sys.argv[5])), int(sys.argv[6]))
+        runtime_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--cluster-child":
         cluster_child(sys.argv[2:])
     else:
