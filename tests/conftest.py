@@ -28,6 +28,15 @@ class TinyModel:
         return self.torch_model.config
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """What the tests cache (vectors, the CPU weight layout verdicts) stays out of the user's own cache folder."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> TinyModel:
     root = tmp_path_factory.mktemp("tiny")
