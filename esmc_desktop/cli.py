@@ -17,7 +17,7 @@ from typing import Sequence
 from esmc_desktop import __version__
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.method.localization import RULE_VERSIONS, SPANS
+from esmc_desktop.method.localization import DEFAULT_SAMPLES, RULE_VERSIONS, SPANS
 from esmc_desktop.mllm.prompts import TEMPLATES
 from esmc_desktop.mllm.weight_layout import AUTO, CHOICES as CPU_WEIGHTS
 
@@ -453,7 +453,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that sorts photos (read by _settings and _feedback)."""
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cache", type=Path, help="folder for the feature cache (default: the user cache folder)")
-    p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="photos sampled to localize each criterion")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and clustering")
     _add_method_options(p)
 
@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("esmc-demo"), help="folder for the photos and sorted folders")
     p.add_argument("--photos", type=int, default=120, help="how many sample photos to generate")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--samples", type=int, default=10, help="photos sampled to localize each criterion")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="photos sampled to localize each criterion")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated photos")
     _add_method_options(p)
     _add_model_options(p)

@@ -32,8 +32,8 @@ from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords, too_few_keywords
-from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SPAN, Localization, check_rule, default_target,
-                                              keyword_columns, localize, rule_key, sample_photos)
+from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, Localization, check_rule,
+                                              default_target, keyword_columns, localize, rule_key, sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
@@ -139,7 +139,7 @@ class ClusterResult:
 
 @dataclass(frozen=True)
 class RunSettings:
-    n_samples: int = 10
+    n_samples: int = DEFAULT_SAMPLES
     seed: int = 0
     threshold: float = 0.2
     alpha: float = 0.3
