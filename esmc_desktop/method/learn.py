@@ -27,6 +27,19 @@ left room, and re-sorted up to 90 of 400 untouched photos, more of them wrongly 
 (Basu's Seeded-KMeans) start from the least certain photos, those at the borders, and lost up
 to 0.38 NMI.
 
+Measured for issue 18 and not kept: a discriminative step. A multinomial logistic regression on
+log lens probabilities, trained on the untouched photos in their constrained clusters plus the
+corrections (together 2x the untouched photos), re-sorts the untouched photos of a shape reading
+whose geometry follows colour (demo model, ' is' at 1:7 / 2:7, 5 corrections per cluster, 2 draws)
+by +0.13 / +0.27 NMI, where this k-means step gains +0.06, at -0.04 to +0.00 on colour readings
+near their ceiling (+0.04 on a background reading where this step gains +0.15); trained on the
+corrections alone it gains +0.29 / +0.57 there but loses 0.13-0.21 on colour and background
+readings (the corrected photos are borders, not samples of a cluster). But this head, an MLP on
+the raw lens probabilities, cannot hold that classifier: trained on its labels it kept +0.00 to
++0.05 of it (even fitted 2,000 Adam epochs on every photo it agreed on 72%), because the tokens
+that carry the hidden attribute have probabilities near 0.01 beside the dominant 0.5. Keeping the
+gain needs a head that reads log probabilities, in head.py and the ONNX export as well.
+
 Confidences are calibrated as in the first clustering (head.calibrate), on the untouched photos
 outside the training set, against the constrained clusters.
 """
