@@ -32,7 +32,7 @@ def own_settings(tmp_path):
 def window(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
     # one thread: see tests/test_pipeline.py, model_args
-    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(n_samples=6, threads=1))
+    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
     qtbot.addWidget(w)
     return w
 
@@ -215,7 +215,7 @@ def test_suggest_fills_the_keywords_with_the_model_s_own_words_and_add_uses_them
     assert {"red", "green", "blue"} <= set(words)
     window.criteria_panel.add_criterion()
     assert window.criteria()[0].keywords == tuple(words)
-    assert "keywords: red, green, blue" in window.criteria_panel.criteria_list.item(0).text()
+    assert f"keywords: {', '.join(words)}" in window.criteria_panel.criteria_list.item(0).text()
 
 
 def test_the_model_dialog_refuses_a_file_that_is_not_a_model_and_remembers_a_good_pair(window, qtbot, tmp_path):
@@ -270,7 +270,7 @@ def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_ta
     assert f"layer {reading.layer}" in text and f"{truth} {reading.tokens[0][1]:.2f}" in text
     where = view.where.text()  # where the criterion is read, and why there, above the clusters
     assert f"Read at layer {reading.layer}, token" in where
-    assert html.escape(window.result.source.criteria[0].localization.message) in where
+    assert html.escape(crit.where_read) in where
 
 
 def test_photos_dragged_from_another_criterion_s_grid_are_not_taken(window, qtbot, tmp_path):

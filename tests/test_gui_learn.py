@@ -39,7 +39,7 @@ def own_settings(tmp_path):
 @pytest.fixture
 def window(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(n_samples=6, threads=1))
+    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
     qtbot.addWidget(w)
     return w
 

@@ -160,9 +160,9 @@ class MainWindow(QMainWindow):
     # -- model and view ----------------------------------------------------------------------
 
     def set_model(self, lm: Path, mmproj: Path, gpu_layers: GpuLayers = GpuLayers(),
-                  threads: int | None = None) -> None:
-        """Use this pair and compute settings from now on, and next time the window opens."""
-        self.model_panel.set_model(lm, mmproj, gpu_layers, threads)
+                  threads: int | None = None, template: str | None = None) -> None:
+        """Use this pair (and chat template) from now on, and next time the window opens."""
+        self.model_panel.set_model(lm, mmproj, gpu_layers, threads, template)
 
     def _model_changed(self) -> None:
         panel = self.model_panel
