@@ -14,34 +14,16 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from esmc_desktop.app.learn import least_certain  # noqa: E402
 from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN  # noqa: E402
-from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.gui.photo_model import PLACED_ROLE  # noqa: E402
 from esmc_desktop.method.head import ClusteringHead  # noqa: E402
-from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
-from esmc_desktop.pipeline import RunSettings  # noqa: E402
-from tests.test_gui import drag_photos_onto_cluster, export_and_wait, sort_generated_photos  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def own_settings(tmp_path):
-    """Each test starts with nothing remembered, and remembers into its own folder."""
-    QCoreApplication.setOrganizationName("esmc-desktop-test")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    QSettings().clear()
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
-    qtbot.addWidget(w)
-    return w
+from tests.test_gui import (drag_photos_onto_cluster, export_and_wait, own_settings,  # noqa: E402,F401 (fixtures)
+                            sort_generated_photos, window)
 
 
 @pytest.fixture

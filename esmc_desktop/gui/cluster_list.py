@@ -42,17 +42,10 @@ class ClusterList(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
 
     def dragEnterEvent(self, event) -> None:
-        if dragged_photos(event.mimeData(), self.criterion) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_photos(event, self.criterion)
 
     def dragMoveEvent(self, event) -> None:
-        if dragged_photos(event.mimeData(), self.criterion) is not None \
-                and self.itemAt(event.position().toPoint()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_photos(event, self.criterion, self.itemAt(event.position().toPoint()) is not None)
 
     def dropEvent(self, event) -> None:
         photos = dragged_photos(event.mimeData(), self.criterion)
@@ -62,6 +55,14 @@ class ClusterList(QListWidget):
             event.acceptProposedAction()
         else:
             event.ignore()
+
+
+def accept_photos(event, criterion: int, there: bool = True) -> None:
+    """Take a drag only when it carries photos of this criterion (and the place under it can take them)."""
+    if there and dragged_photos(event.mimeData(), criterion) is not None:
+        event.acceptProposedAction()
+    else:
+        event.ignore()
 
 
 class NewClusterTarget(QLabel):
@@ -81,10 +82,7 @@ class NewClusterTarget(QLabel):
         self.setAcceptDrops(True)
 
     def dragEnterEvent(self, event) -> None:
-        if dragged_photos(event.mimeData(), self.criterion) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_photos(event, self.criterion)
 
     def dropEvent(self, event) -> None:
         photos = dragged_photos(event.mimeData(), self.criterion)
