@@ -73,6 +73,7 @@ class CriterionView(QWidget):
         self.photos.selectionModel().currentChanged.connect(self._show_photo)
         self.where = QLabel(self.where_text())
         self.where.setWordWrap(True)
+        self.where.setTextFormat(Qt.TextFormat.RichText)  # where_read_text escapes the model's words
         self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.where.setAccessibleName(f"Where {crit.text} is read in the model, and why there")
         self.why = QLabel()
@@ -107,7 +108,7 @@ class CriterionView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.where)
-        layout.addWidget(split)
+        layout.addWidget(split, 1)
         self.refresh()
 
     @property
