@@ -203,7 +203,7 @@ def _cache_rows(cache: Path) -> int:
 def test_a_killed_cluster_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path, tiny):
     photos = make_photos(tmp_path / "photos", 60, size=1400, fmt="jpg")
     args = ["cluster", str(photos), "--criterion", "color of the object:3", "--keywords",
-            "color of the object=red,green,blue", *model_args(tiny)]
+            "color of the object=red,green,blue", "--samples", "10", *model_args(tiny)]
     proc = _cli(args + ["--out", str(tmp_path / "a"), "--cache", str(tmp_path / "cache-a")])
     deadline = time.time() + 120
     while _cache_rows(tmp_path / "cache-a") < 15 and proc.poll() is None and time.time() < deadline:
