@@ -32,8 +32,9 @@ from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
 from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords, too_few_keywords
-from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, Localization, check_rule,
-                                              default_target, keyword_columns, localize, rule_key, sample_photos)
+from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS, Localization,
+                                              check_rule, default_target, keyword_columns, localize, rule_key,
+                                              sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
@@ -159,7 +160,7 @@ class RunSettings:
         check_rule(self.localization)
         if self.cpu_weights not in CHOICES:
             raise ValueError(f"unknown CPU weight layout {self.cpu_weights!r}; choose one of {', '.join(CHOICES)}")
-        if self.span not in ("prompt", "template"):
+        if self.span not in SPANS:
             raise ValueError(f"unknown search span {self.span!r}; choose prompt or template")
 
 
@@ -232,12 +233,14 @@ class ClusterJob:
                 keywords = [self._keywords(c, rt) for c in self.criteria]
                 kw_ids = [keyword_token_ids(k, rt.tokenize, rt.token_text) for k in keywords]
                 prompts = [c.prompt for c in self.criteria]
-                usable, targets = self._localize(found.photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped,
-                                                 times)
+                # why a criterion has too few keywords to localize with (None: it has enough)
+                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, kw_ids)]
+                usable, targets = self._localize(found.photos, prompts, kw_ids, too_few, rt, lens, cache, model_fp,
+                                                 skipped, times)
                 keys = self._keys(model_fp, rt, prompts, [(t.layer, t.position) for t in targets])
                 vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
                 # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
-                kw_ids = [{} if too_few_keywords(c.text, list(ids)) else ids for c, ids in zip(self.criteria, kw_ids)]
+                kw_ids = [{} if why else ids for why, ids in zip(too_few, kw_ids)]
                 results = [self._cluster(c, p, kw, ids, t, vectors[i], rt) for i, (c, p, kw, ids, t)
                            in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
                 encoded = rt.stats.images_encoded
@@ -270,7 +273,7 @@ class ClusterJob:
         times.model += time.perf_counter() - started
         return run
 
-    def _localize(self, photos, prompts, kw_ids, rt, lens, cache, model_fp, skipped, times):
+    def _localize(self, photos, prompts, kw_ids, too_few, rt, lens, cache, model_fp, skipped, times):
         """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets.
 
         The samples run at full depth; their lens vectors at the chosen targets go to the cache, so the
@@ -283,7 +286,6 @@ class ClusterJob:
         columns = [keyword_columns(kw) for kw in kw_ids]
         pieces = [[rt.token_text(t) for t in rt.tokenize(rt.template.suffix(p))] for p in prompts]
         spans = [self._span(p, pc) for p, pc in zip(prompts, pieces)]
-        too_few = [too_few_keywords(c.text, list(kw)) for c, kw in zip(self.criteria, kw_ids)]
         if all(too_few):
             sample = []
         cache_key = {"model": model_fp, "template": rt.template.key, "prompts": prompts,
@@ -296,7 +298,7 @@ class ClusterJob:
             rt.set_layers(None)
             probs: list[list[np.ndarray]] = [[] for _ in prompts]
             readings: list[tuple[str, list]] = []  # per sample photo: its lens over every (layer, position)
-            n_pos = [len(rt.tokenize(rt.template.suffix(prompt))) for prompt in prompts]
+            n_pos = [len(p) for p in pieces]
             started = time.perf_counter()
             with self._prefetch(sample, rt) as ready:
                 for n, prepared in enumerate(ready):
