@@ -1,6 +1,6 @@
 """Does learning from a few corrections re-sort the rest better? NMI of the untouched photos.
 
-Usage: python benchmarks/learn_from_corrections.py [--photos 400] [--places 3:4 2:3 1:3]
+Usage: python benchmarks/learn_from_corrections.py [--photos 400] [--places 1:7 2:7 2:8 3:8]
        [--criterion color] [--contrast 1.0] [--seeds 5] [--order random|least-certain]
        [--threads N] [--vectors FILE.npz] [--model NAME | --model LM --mmproj MMPROJ]
 
@@ -17,7 +17,9 @@ used by that simulated user and by the scores, nowhere else.
 Printed per place: the first clustering's NMI, the reading's ceiling (NMI of a logistic
 regression on the log lens probabilities trained on the true labels, 5-fold: how much of the
 criterion the reading carries at all; no clustering that sees only these vectors can be
-expected above it), then per number of corrections, mean ± sd over the seeds: NMI of the
+expected above it), a control (the learning step's k-means on log features started from the
+first clusters with no correction at all: how much of the gain the log scale alone gives),
+then per number of corrections, mean ± sd over the seeds: NMI of the
 photos the user did not touch without learning (the first clustering) and after learning, the
 gain, how many untouched photos changed cluster, and how many corrected photos left the
 user's cluster (must be 0). `--vectors` keeps the read lens vectors, so a rerun skips the model.
@@ -42,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from esmc_desktop.demo.world import CRITERIA, render, sample_specs  # noqa: E402
 from esmc_desktop.method.head import ClusteringHead  # noqa: E402
-from esmc_desktop.method.learn import learn_from_corrections  # noqa: E402
+from esmc_desktop.method.head import log_features  # noqa: E402
+from esmc_desktop.method.learn import LOG_FLOOR, constrained_kmeans, learn_from_corrections  # noqa: E402
 from esmc_desktop.method.metrics import scores  # noqa: E402
 from esmc_desktop.method.validation import MethodInputError  # noqa: E402
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens  # noqa: E402
@@ -128,7 +131,7 @@ def mean_sd(values: list[float], digits: int = 3) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=400)
-    parser.add_argument("--places", nargs="+", default=["3:4", "2:3", "1:3"],
+    parser.add_argument("--places", nargs="+", default=["1:7", "2:7", "2:8", "3:8"],
                         help="layer:position (position counted over the prompt's text tokens)")
     parser.add_argument("--criterion", default="color", choices=sorted(set(CRITERIA.values())))
     parser.add_argument("--contrast", type=float, default=1.0)
@@ -162,15 +165,19 @@ def main() -> None:
             save_vectors(args.vectors, vectors, truth, tokens)
     k = int(truth.max()) + 1
     print(f"simulated user: wrong photos {args.order}" + (f", {args.seeds} seeds" if args.order == "random" else ""))
-    print("| place (token) | first NMI | ceiling | corrections/cluster | photos corrected | untouched NMI, no learning "
-          "| untouched NMI, learning | gain | untouched changed | corrected moved back | learn s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| place (token) | first NMI | ceiling | log scale alone | corrections/cluster | photos corrected "
+          "| untouched NMI, no learning | untouched NMI, learning | gain | untouched changed | corrected moved back "
+          "| learn s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for place in places:
         X = vectors[place]
         head = ClusteringHead(k, seed=0).fit(X)
         first = scores(truth, head.labels_)["nmi"]
         name = f"{place[0]}:{place[1]} ({tokens[place[1]]!r})"
-        print(f"| {name} | {first:.3f} | {ceiling(X, truth):.3f} | 0 | 0 | {first:.3f} | (no learning) | | | | |")
+        alone = constrained_kmeans(log_features(X, LOG_FLOOR), head.labels_, np.ones(len(truth), bool),
+                                   np.ones(len(truth)))[0]
+        print(f"| {name} | {first:.3f} | {ceiling(X, truth):.3f} | {scores(truth, alone)['nmi']:.3f} | 0 | 0 "
+              f"| {first:.3f} | (no learning) | | | | |")
         if args.order == "random":
             orders = [np.random.default_rng(seed).permutation(len(truth)) for seed in range(args.seeds)]
         else:
@@ -197,10 +204,10 @@ def main() -> None:
                 row["gain"].append(row["after"][-1] - row["before"][-1])
                 row["changed"].append(len(learnt.changed))
             if not row["n"]:
-                print(f"| {name} | | | {per_cluster} | refused: {refused[0]} |")
+                print(f"| {name} | | | | {per_cluster} | refused: {refused[0]} |")
                 continue
             note = f" ({len(refused)} of {len(orders)} refused)" if refused else ""
-            print(f"| {name} | | | {per_cluster}{note} | {mean_sd(row['n'], 1)} | {mean_sd(row['before'])} | "
+            print(f"| {name} | | | | {per_cluster}{note} | {mean_sd(row['n'], 1)} | {mean_sd(row['before'])} | "
                   f"{mean_sd(row['after'])} | {np.mean(row['gain']):+.3f} ± {np.std(row['gain']):.3f} | "
                   f"{mean_sd(row['changed'], 1)} | {back} | {np.mean(row['s']):.1f} |")
 

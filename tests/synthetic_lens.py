@@ -226,3 +226,27 @@ def _top_k(rng, planted: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarra
 def make_figure3_photos(n: int, seed: int = 0) -> Figure3Photos:
     rng = np.random.default_rng(seed)
     return Figure3Photos(rng.integers(0, len(FIG3_COLORS), n), seed)
+
+
+PRIOR_TOKEN = 500
+
+
+def make_unsure_photos(n: int, seed: int = 0, unsure: float = 0.35) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """Colour lens vectors (4 values) where a fraction of photos is read unsure, as a weak place reads them.
+
+    A sure photo's colour token carries 0.5-0.8; an unsure one's only 0.01-0.05, beside a token
+    every unsure photo shares (a prior, 0.5-0.8), so a distance between probability vectors puts all
+    unsure photos together whatever their colour. Returns (vectors, colours, unsure mask).
+    """
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, N_VALUES["color"], n)
+    quiet = rng.random(n) < unsure
+    rows_i, rows_v = [], []
+    for i in range(n):
+        colour_p, prior_p = (rng.uniform(0.01, 0.05), rng.uniform(0.5, 0.8)) if quiet[i] else \
+            (rng.uniform(0.5, 0.8), rng.uniform(0.0, 0.05))
+        noise = rng.choice(NOISE_POOL, size=TOP_K - 2, replace=False, p=NOISE_P)
+        rest = rng.dirichlet(np.full(TOP_K - 2, 0.3)) * (1 - colour_p - prior_p)
+        rows_i.append(np.r_[TOKEN_OF[COLOR_WORDS[colours[i]]], PRIOR_TOKEN, noise])
+        rows_v.append(np.r_[colour_p, prior_p, rest])
+    return SparseLens(np.array(rows_i), np.array(rows_v), N_VOCAB).to_csr(), colours, quiet

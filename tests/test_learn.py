@@ -9,7 +9,7 @@ from esmc_desktop.method.head import ClusteringHead
 from esmc_desktop.method.learn import learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead, export_onnx
 from esmc_desktop.method.validation import MethodInputError
-from tests.synthetic_lens import make_photos
+from tests.synthetic_lens import make_photos, make_unsure_photos
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,21 @@ def test_a_few_corrections_move_the_look_alikes_of_the_corrected_photos(clustere
     wrong_after = (learnt.labels[untouched] != truth[untouched]).sum()
     assert wrong_before == len(misplaced) - 5 and wrong_after <= wrong_before // 4
     assert all(learnt.labels[i] == 3 for i in corrections)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_photos_read_unsure_and_sorted_together_go_to_their_own_clusters_after_a_few_corrections(seed):
+    X, colours, unsure = make_unsure_photos(240, seed=seed)
+    first = ClusteringHead(4, seed=0).fit(X)
+    assert first.labels_[unsure].tolist().count(np.bincount(first.labels_[unsure]).argmax()) > 0.9 * unsure.sum()
+    labels = np.where(unsure, 3, colours)  # the sure photos right, every unsure photo in colour 3's cluster
+    corrections = {int(i): c for c in range(3) for i in np.flatnonzero(unsure & (colours == c))[:5]}
+
+    learnt = learn_from_corrections(X, labels, corrections)
+
+    untouched = np.setdiff1d(np.arange(len(colours)), list(corrections))
+    assert (labels[untouched] == colours[untouched]).mean() < 0.85
+    assert (learnt.labels[untouched] == colours[untouched]).mean() > 0.97
 
 
 def test_a_correction_into_a_new_cluster_grows_k_and_the_saved_head_knows_it(clustered, tmp_path):

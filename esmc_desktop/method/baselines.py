@@ -33,9 +33,7 @@ def kmeans(X, k: int, seed: int, restarts: int = KMEANS_RESTARTS) -> KMeans:
 
 def head_outputs(head: ClusteringHead, X: sparse.csr_matrix) -> np.ndarray:
     """The trained MLP's logits (what ESMC's released script clusters with k-means)."""
-    w = head.weights_
-    hidden = np.maximum(X.tocsr()[:, w.active] @ w.w1 + w.b1, 0.0)
-    return hidden @ w.w2 + w.b2
+    return head.weights_.logits(X.tocsr())
 
 
 def esmc_head(X: sparse.csr_matrix, k: int, seed: int, *, alpha: float, readout: str = "argmax",

@@ -27,7 +27,7 @@ training fast at |V| = 32000 without torch.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, sparse
@@ -53,9 +53,14 @@ class HeadWeights:
     b2: np.ndarray  # (K,)
     n_vocab: int
     has_confidence: bool = True  # False: the softmax only ranks clusters, it is no probability
+    log_floor: float | None = None  # None: reads lens probabilities (Algorithm 2); else log_features(X, log_floor)
+
+    def inputs(self, X: sparse.csr_matrix) -> sparse.csr_matrix:
+        """What the first layer reads: the lens vectors themselves, or their log features."""
+        return X if self.log_floor is None else log_features(X, self.log_floor)
 
     def logits(self, X: sparse.csr_matrix) -> np.ndarray:
-        Xa = _restrict(X, self.active)
+        Xa = _restrict(self.inputs(X), self.active)
         return np.maximum(Xa @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
 
     def predict_proba(self, X: sparse.csr_matrix) -> np.ndarray:
@@ -68,6 +73,18 @@ class HeadWeights:
         """
         top2 = np.sort(self.logits(X), axis=1)[:, -2:]
         return top2[:, 1] - top2[:, 0]
+
+
+def log_features(X: sparse.csr_matrix, floor: float) -> sparse.csr_matrix:
+    """Lens probabilities on a log scale, still sparse: log(1 + p/floor) / log(1 + 1/floor).
+
+    0 for a token outside the top-k (as in the lens vector), 1 for probability 1, and a token at
+    1e-3 counts about half as much as one at 0.5 (with floor 1e-5), where in the probability vector
+    it weighs nothing beside it. See method/learn.py for why learning from corrections reads this.
+    """
+    Z = sparse.csr_matrix(X, dtype=np.float64, copy=True)
+    Z.data = np.log1p(Z.data / floor) / np.log1p(1.0 / floor)
+    return Z
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -226,7 +243,7 @@ def calibrate(weights: HeadWeights, X: sparse.csr_matrix, targets: np.ndarray) -
     # photo (the likelihood then keeps rising as T falls) stops at a finite, near-certain T.
     log_t = optimize.minimize_scalar(nll, bounds=(np.log(0.05), np.log(100.0)), method="bounded").x
     t = float(np.exp(log_t))
-    return HeadWeights(weights.active, weights.w1, weights.b1, weights.w2 / t, weights.b2 / t, weights.n_vocab)
+    return replace(weights, w2=weights.w2 / t, b2=weights.b2 / t)
 
 
 def confidences(weights: HeadWeights, proba: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 The graph takes the sparse lens vectors as they are stored (top-k indices and
 values per photo) and computes the same function as the dense |V| -> 512 -> K
 MLP: a vocabulary id is mapped to its row of W1 (absent ids to a zero row),
-rows are weighted by their probabilities and summed, then ReLU, W2, softmax.
+rows are weighted by their probabilities (or, for a head learnt from corrections,
+by their log features, `head.log_features`) and summed, then ReLU, W2, softmax.
 Metadata (criterion, prompt, layer, position, K, names, model fingerprint,
 lens parameters, whether its probabilities are confidences...) travels in the
 file as JSON under the key "esmc".
@@ -47,7 +48,22 @@ def export_onnx(weights: HeadWeights, path: Path | str, metadata: dict[str, Any]
     nodes = [
         helper.make_node("Gather", ["remap", "indices"], ["rows"], axis=0),
         helper.make_node("Gather", ["w1", "rows"], ["w1_rows"], axis=0),
-        helper.make_node("Unsqueeze", ["values", "axis2"], ["values3"]),
+    ]
+    inputs = "values"
+    if weights.log_floor is not None:  # log(1 + p/floor) / log(1 + 1/floor), as head.log_features
+        floor = weights.log_floor
+        inits += [numpy_helper.from_array(np.array(1.0 / floor, np.float32), "per_floor"),
+                  numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+                  numpy_helper.from_array(np.array(1.0 / np.log1p(1.0 / floor), np.float32), "log_scale")]
+        nodes += [
+            helper.make_node("Mul", ["values", "per_floor"], ["ratio"]),
+            helper.make_node("Add", ["ratio", "one"], ["ratio1"]),
+            helper.make_node("Log", ["ratio1"], ["log_ratio"]),
+            helper.make_node("Mul", ["log_ratio", "log_scale"], ["log_values"]),
+        ]
+        inputs = "log_values"
+    nodes += [
+        helper.make_node("Unsqueeze", [inputs, "axis2"], ["values3"]),
         helper.make_node("Mul", ["w1_rows", "values3"], ["weighted"]),
         helper.make_node("ReduceSum", ["weighted", "axis1"], ["pre"], keepdims=0),
         helper.make_node("Add", ["pre", "b1"], ["pre_b"]),
@@ -64,7 +80,7 @@ def export_onnx(weights: HeadWeights, path: Path | str, metadata: dict[str, Any]
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="esmc-desktop")
     meta = dict(metadata, n_clusters=int(weights.w2.shape[1]), n_vocab=int(weights.n_vocab),
-                has_confidence=bool(weights.has_confidence))
+                has_confidence=bool(weights.has_confidence), log_floor=weights.log_floor)
     helper.set_model_props(model, {METADATA_KEY: json.dumps(meta)})
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp:
