@@ -16,9 +16,9 @@ def test_the_demo_model_is_shipped_and_is_the_default(tmp_path, monkeypatch):
     assert ModelRegistry().get().name == "demo"
 
 
-# What the shipped demo model knows (models/demo/README.md): colour and background surely; shape at the prompt's
-# " is" right for about 96% of photos (held-out NMI 0.928), so a 24-photo sample may score lower.
-KNOWN = {"color of the object": 0.9, "shape of the object": 0.75, "background of the photo": 0.9}
+# What the shipped demo model knows (models/demo/README.md): colour and background surely; shape on the demo's
+# photos at NMI 0.957 (120 photos; these 24 scored 1.000), so one photo read wrong is allowed for.
+KNOWN = {"color of the object": 0.9, "shape of the object": 0.85, "background of the photo": 0.9}
 
 
 def test_demo_sorts_generated_photos_into_folders_and_scores_them(tmp_path, monkeypatch, capsys):

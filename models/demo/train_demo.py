@@ -307,21 +307,35 @@ def prepare(work: Path, seed: int, source: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # features
 
-def _normalised(spec) -> np.ndarray:
+def _pixels(spec, size: int) -> np.ndarray:
+    """The photo as the product hands it to llama.cpp: rendered at `size` px, then shrunk by a whole
+    factor with a box filter to the tower's size (photos/decode.py does the same with every photo)."""
+    image = render(spec, size)
+    if size > SPEC.image_size:
+        image = image.reduce(size // SPEC.image_size)
+    return np.asarray(image, np.float32)
+
+
+def _normalised(spec, size: int) -> np.ndarray:
     mean, std = np.asarray(CLIP_MEAN, np.float32), np.asarray(CLIP_STD, np.float32)
-    return ((np.asarray(render(spec, SPEC.image_size), np.float32) / 255 - mean) / std).transpose(2, 0, 1)
+    return ((_pixels(spec, size) / 255 - mean) / std).transpose(2, 0, 1)
 
 
-def tower_features(model, specs: list, device: str) -> np.ndarray:
-    """The frozen tower's second-to-last layer per photo, patch tokens only (what the projector reads)."""
+def tower_features(model, specs: list, device: str, sizes: tuple[int, ...]) -> np.ndarray:
+    """The frozen tower's second-to-last layer per photo, patch tokens only (what the projector reads).
+
+    Photo i is rendered at sizes[i % len(sizes)]: a photo drawn at 64 px has hard edges, one drawn at
+    128 px and box-shrunk to 64 soft ones, and the product sees both (the demo writes 128 px photos).
+    """
     import torch
 
     out = []
     layer = model.config.vision_feature_layer
     with torch.no_grad():
         for start in range(0, len(specs), 256):
-            pixels = torch.from_numpy(np.stack([_normalised(s) for s in specs[start:start + 256]])).to(device)
-            hidden = model.model.vision_tower(pixels, output_hidden_states=True).hidden_states[layer][:, 1:]
+            batch = range(start, min(start + 256, len(specs)))
+            pixels = torch.from_numpy(np.stack([_normalised(specs[i], sizes[i % len(sizes)]) for i in batch]))
+            hidden = model.model.vision_tower(pixels.to(device), output_hidden_states=True).hidden_states[layer][:, 1:]
             out.append(hidden.to(torch.float16).cpu().numpy())
     return np.concatenate(out)
 
@@ -330,7 +344,7 @@ def labels_of(specs: list) -> np.ndarray:
     return np.array([[VALUES[a].index(getattr(s, a)) for a in VALUES] for s in specs], dtype=np.int64)
 
 
-def features(work: Path, photos: int, seed: int, device: str) -> None:
+def features(work: Path, photos: int, seed: int, device: str, sizes: tuple[int, ...]) -> None:
     import torch
     from transformers import LlavaForConditionalGeneration
 
@@ -338,7 +352,8 @@ def features(work: Path, photos: int, seed: int, device: str) -> None:
     started = time.time()
     for name, n, s in (("features", photos, seed + POOL_SEED_OFFSET), ("check", 300, seed + CHECK_SEED_OFFSET)):
         specs = sample_specs(n, seed=s)
-        np.savez(work / f"{name}.npz", features=tower_features(model, specs, device), labels=labels_of(specs))
+        np.savez(work / f"{name}.npz", features=tower_features(model, specs, device, sizes),
+                 labels=labels_of(specs))
     print(f"features of {photos} photos in {time.time() - started:.0f} s", flush=True)
 
 
@@ -577,6 +592,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=12, help="photo sequences (conversations, captions) per step")
     parser.add_argument("--text-batch", type=int, default=6, help="text-only sequences per step")
     parser.add_argument("--photos", type=int, default=20000, help="rendered training photos")
+    parser.add_argument("--sizes", default=str(SPEC.image_size),
+                        help="sizes the training photos are rendered at before they are shrunk to the tower's, "
+                             "e.g. 64,128,192,256 (comma-separated; photo i gets size i mod their number)")
     parser.add_argument("--save-every", type=int, default=50)
     parser.add_argument("--mix", default=",".join(map(str, ATTRIBUTE_MIX)),
                         help="how often photo sequences are about colour, shape, background (relative weights)")
@@ -596,7 +614,7 @@ def main() -> None:
             parser.error("prepare needs --from FOLDER: the demo model to start from (models/demo/README.md)")
         prepare(args.work, args.seed, args.source)
     if args.stage in ("all", "features"):
-        features(args.work, args.photos, args.seed, args.device)
+        features(args.work, args.photos, args.seed, args.device, tuple(int(x) for x in args.sizes.split(",")))
     if args.stage in ("all", "train"):
         train(args.work, args.steps, args.batch, args.text_batch, args.seed, args.device, args.save_every, args.lr,
               tuple(float(x) for x in args.mix.split(",")))
