@@ -1,6 +1,6 @@
 """Does learning from a few corrections re-sort the rest better? NMI of the untouched photos.
 
-Usage: python benchmarks/learn_from_corrections.py [--photos 400] [--places 1:7 2:7 2:8 3:8]
+Usage: python benchmarks/learn_from_corrections.py [--photos 400] [--places 1:7 2:7 3:8 3:9]
        [--criterion color] [--contrast 1.0] [--seeds 5] [--order random|least-certain]
        [--threads N] [--vectors FILE.npz] [--model NAME | --model LM --mmproj MMPROJ]
 
@@ -131,7 +131,7 @@ def mean_sd(values: list[float], digits: int = 3) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=400)
-    parser.add_argument("--places", nargs="+", default=["1:7", "2:7", "2:8", "3:8"],
+    parser.add_argument("--places", nargs="+", default=["1:7", "2:7", "3:8", "3:9"],
                         help="layer:position (position counted over the prompt's text tokens)")
     parser.add_argument("--criterion", default="color", choices=sorted(set(CRITERIA.values())))
     parser.add_argument("--contrast", type=float, default=1.0)

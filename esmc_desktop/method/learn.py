@@ -26,15 +26,14 @@ A correction is a photo the user put into a cluster by hand. Retraining a criter
   it: as Algorithm 2's head does then, the constrained k-means clusters are kept, as
   nearest-centroid weights whose softmax is no confidence (`HeadWeights.has_confidence`).
 
-Measured (benchmarks/learn_from_corrections.py, demo model, 400 held-out photos, weak reading
-places whose first clustering has NMI 0.56-0.87 while a classifier trained on the true labels
-reaches 0.91-1.00 on the same vectors; README has the table): this step lifts the untouched
-photos' NMI by +0.10 to +0.41 at 5 corrections per cluster, where the same step on probabilities
-gained -0.04 to +0.15. Part of that gain is the log scale itself (k-means on log features from
-the first clusters, with no correction, gains part of it: the benchmark prints that control),
-part is the corrections (on readings at the two weak blocks of shape, where the log scale alone
-loses, the corrections lift NMI by +0.2). On a reading that is already right (shape at its
-chosen place, NMI 0.945) it costs 0.02.
+Measured (benchmarks/learn_from_corrections.py, demo model, 400 held-out photos, readings at weak
+places whose first clustering has NMI 0.55-0.65 while a classifier trained on the true labels
+reaches 0.80-1.00 on the same vectors; README has the table): 5 corrections per cluster lift the
+untouched photos' NMI by +0.09 to +0.42. Part of that is the log scale itself (the benchmark
+prints k-means on log features from the first clusters with no correction as a control), part
+the corrections (+0.1 to +0.2 over that control where the log scale alone does not fix the
+clustering). On a reading that is already right (shape at its chosen place, NMI 0.93) it costs
+0.03.
 
 Ways measured worse: pseudo-labels taken from the current head's surest photos let the retrained
 head drift wherever its cores left room; centroids started from the corrected photos alone
