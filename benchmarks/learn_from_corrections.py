@@ -43,8 +43,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from esmc_desktop.demo.world import CRITERIA, render, sample_specs  # noqa: E402
-from esmc_desktop.method.head import ClusteringHead  # noqa: E402
-from esmc_desktop.method.head import log_features  # noqa: E402
+from esmc_desktop.method.head import ClusteringHead, log_features  # noqa: E402
 from esmc_desktop.method.learn import LOG_FLOOR, constrained_kmeans, learn_from_corrections  # noqa: E402
 from esmc_desktop.method.metrics import scores  # noqa: E402
 from esmc_desktop.method.validation import MethodInputError  # noqa: E402

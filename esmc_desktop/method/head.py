@@ -79,8 +79,8 @@ def log_features(X: sparse.csr_matrix, floor: float) -> sparse.csr_matrix:
     """Lens probabilities on a log scale, still sparse: log(1 + p/floor) / log(1 + 1/floor).
 
     0 for a token outside the top-k (as in the lens vector), 1 for probability 1, and a token at
-    1e-3 counts about half as much as one at 0.5 (with floor 1e-5), where in the probability vector
-    it weighs nothing beside it. See method/learn.py for why learning from corrections reads this.
+    1e-3 counts 0.43 times as much as one at 0.5 (with floor 1e-5), where in the probability vector
+    it weighs 0.002 times as much. See method/learn.py for why learning from corrections reads this.
     """
     Z = sparse.csr_matrix(X, dtype=np.float64, copy=True)
     Z.data = np.log1p(Z.data / floor) / np.log1p(1.0 / floor)
