@@ -29,6 +29,7 @@ PLANTED = {"color": (5, 3), "shape": (6, 4)}
 N_VALUES = {"color": 4, "shape": 3}
 CRITERION_SEED = {"color": 11, "shape": 22}
 WORDS = {"color": COLOR_WORDS, "shape": SHAPE_WORDS}
+PRIOR_TOKEN = 500  # make_unsure_photos: a token every unsure photo shares
 # Lens noise is made of tokens shared across photos (as real lens distributions are), Zipf-like frequencies
 NOISE_POOL = np.random.default_rng(1234).choice(np.arange(1000, N_VOCAB), size=400, replace=False)
 NOISE_P = 1.0 / np.arange(1, 401) ** 0.8
@@ -227,8 +228,6 @@ def make_figure3_photos(n: int, seed: int = 0) -> Figure3Photos:
     rng = np.random.default_rng(seed)
     return Figure3Photos(rng.integers(0, len(FIG3_COLORS), n), seed)
 
-
-PRIOR_TOKEN = 500
 
 
 def make_unsure_photos(n: int, seed: int = 0, unsure: float = 0.35) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:

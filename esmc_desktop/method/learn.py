@@ -31,7 +31,7 @@ places whose first clustering has NMI 0.55-0.65 while a classifier trained on th
 reaches 0.80-1.00 on the same vectors; README has the table): 5 corrections per cluster lift the
 untouched photos' NMI by +0.09 to +0.42. Part of that is the log scale itself (the benchmark
 prints k-means on log features from the first clusters with no correction as a control), part
-the corrections (+0.1 to +0.2 over that control where the log scale alone does not fix the
+the corrections (+0.1 to +0.3 over that control where the log scale alone does not fix the
 clustering). On a reading that is already right (shape at its chosen place, NMI 0.93) it costs
 0.03.
 
@@ -70,9 +70,12 @@ from esmc_desktop.method.validation import MethodInputError, check_vectors
 # no better than 2 where the lens vectors separate the values, and worse where they do not).
 CORRECTION_WEIGHT = 2.0
 # Probability at which a token's log feature is 0 (as for a token outside the top-k): low, so that
-# the log scale still orders the tail of the top-k instead of flattening it to 0. Measured on the
-# demo model's weak readings (benchmarks/learn_from_corrections.py), 1e-5 gained more than 1e-4
-# and 1e-3 on 8 of 9 readings.
+# the log scale still orders the tail of the top-k instead of flattening it to 0. For LLaVA-1.5-7b
+# it lies below 1/|V| = 3.1e-5 (32,000 tokens), the probability of a token the model has no
+# preference for: every token the lens keeps above chance counts, none is clipped to "absent".
+# A fixed probability, not 1/|V|, because it was measured: on the demo model's weak readings
+# (benchmarks/learn_from_corrections.py) 1e-5 gained more than 1e-4 and 1e-3 on 8 of 9 readings.
+# Not yet measured on real LLaVA features.
 LOG_FLOOR = 1e-5
 # Constrained k-means stops when no untouched photo changes cluster, or after this many rounds.
 MAX_ROUNDS = 100
