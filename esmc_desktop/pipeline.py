@@ -166,6 +166,8 @@ class RunSettings:
 
 def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
             computed: int) -> None:
+    """Every photo counts as done, skipped ones too (a bar reaches its end); the speed and the time left are
+    those of the `computed` photos alone, the ones the model ran: cached and unreadable ones take no time."""
     if progress is None:
         return
     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -309,6 +311,7 @@ class ClusterJob:
                     if prepared.error is not None:
                         bad.add(photo.sha256)
                         skipped.append(Skipped(photo.path, str(prepared.error)))
+                        _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
                         continue
                     run = self._run_model(rt, prepared.value, prompts, times)
                     lens_started = time.perf_counter()
@@ -320,7 +323,7 @@ class ClusterJob:
                             probs[i].append(lensed.reshape(*states.hidden.shape[:2], membership.shape[1]))
                     times.lens += time.perf_counter() - lens_started
                     readings.append((photo.sha256, projected))
-                    _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
+                    _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
                 times.decode_wait += ready.waited
             found = []
             for i, kw in enumerate(kw_ids):
@@ -374,6 +377,8 @@ class ClusterJob:
                 if prepared.error is not None:
                     skipped.append(Skipped(photo.path, str(prepared.error)))
                     failed.add(n)
+                    _report(self.progress, "reading photos", done + computed, len(photos), started,
+                            computed - len(failed))
                     continue
                 missing = [i for i, f in enumerate(found[n]) if f is None]
                 run = self._run_model(rt, prepared.value, [keys[i].prompt for i in missing], times)
@@ -388,7 +393,8 @@ class ClusterJob:
                     new[keys[i]] = found[n][i]
                 times.lens += time.perf_counter() - lens_started
                 cache.put_photo(photo.sha256, new)
-                _report(self.progress, "reading photos", done + computed, len(photos), started, computed)
+                _report(self.progress, "reading photos", done + computed, len(photos), started,
+                        computed - len(failed))
             times.decode_wait += ready.waited
         if not todo:
             _report(self.progress, "reading photos", len(photos), len(photos), started, 0)
@@ -465,6 +471,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                 photo = prepared.item
                 if prepared.error is not None:
                     skipped.append(Skipped(photo.path, str(prepared.error)))
+                    _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
                     continue
                 run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
                 kept.append(photo)
@@ -477,6 +484,6 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                     per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
                                         else float("nan")))
                 cache.put_photo(photo.sha256, vectors)
-                _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
+                _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
         encoded = rt.stats.images_encoded
     return Assignment(kept, skipped, per, encoded)

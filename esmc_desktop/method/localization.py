@@ -46,18 +46,10 @@ from typing import Sequence
 
 import numpy as np
 
+from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, RULE_VERSIONS, SPANS
 from esmc_desktop.method.validation import MethodInputError
 
 DEFAULT_THRESHOLD = 0.2
-DEFAULT_SAMPLES = 20
-"""The paper recommends 10-20 sample photos (its Appendix A.6). 20: with 10, a sample that happened to hold 3
-of 6 colours let an early layer that confuses the other three tie with the right one (demo model, held-out
-world: colour NMI 0.819 with 10 samples, 1.000 with 20). The samples' runs also give their photos' vectors."""
-DEFAULT_RULE = "separating"
-RULE_VERSIONS = {"separating": 2, "paper": 1}
-"""Bump a rule's version whenever its choices change: cached targets are keyed by it."""
-SPANS = ("prompt", "template")
-DEFAULT_SPAN = "prompt"
 INFORMATION_SHARE = 0.8
 """A place tells the photos apart when it carries at least this share of the best place's information about
 them: about as much, so that "the earliest layer among equals" picks among places that are nearly equal."""
