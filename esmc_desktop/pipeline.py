@@ -37,10 +37,10 @@ from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEF
                                               sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
+from esmc_desktop.mllm.layouts import CHOICES
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template, prompt_positions
 from esmc_desktop.mllm.runtime import MAPPED, LlavaRuntime
-from esmc_desktop.mllm.weight_layout import CHOICES
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.prefetch import Prefetch

@@ -7,6 +7,7 @@ Run as a user runs it: `python -m esmc_desktop.cli` in a separate process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,11 +36,11 @@ REQUIRED = {
 }
 
 
-def cli(*args: str | Path, imports: bool = False) -> subprocess.CompletedProcess:
+def cli(*args: str | Path, imports: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m esmc_desktop.cli ARGS`; with `imports`, Python lists every module it imported on stderr."""
     python = [sys.executable, "-X", "importtime"] if imports else [sys.executable]
     return subprocess.run([*python, "-m", "esmc_desktop.cli", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=env)
 
 
 def subcommands(help_text: str) -> list[str]:
@@ -99,6 +100,14 @@ def test_options_that_would_do_nothing_are_not_listed_and_quiet_and_json_are_whe
 def test_an_abbreviated_option_is_refused_not_taken_for_a_longer_one():
     run = cli("inspect", *REQUIRED["inspect"], "--mode", "copy")  # not --model
     assert run.returncode == 2 and "unrecognized arguments: --mode copy" in run.stderr
+
+
+def test_models_list_json_names_each_pair_and_the_default(tmp_path):
+    listed = cli("models", "list", "--json", env={**os.environ, "XDG_DATA_HOME": str(tmp_path)})
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    (demo,) = json.loads(listed.stdout)["models"]  # a fresh user: the shipped demo model alone, the default
+    assert demo["name"] == "demo" and demo["default"] is True and Path(demo["lm"]).is_file()
+    assert Path(demo["mmproj"]).is_file() and demo["fingerprint"]
 
 
 def model(tiny, gpu: str = "0") -> list[str]:

@@ -126,7 +126,7 @@ def cmd_models_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    """The remembered model pairs, the default first marked."""
+    """The remembered model pairs; the default one is marked."""
     from esmc_desktop.app.models import list_models
     from esmc_desktop.mllm.registry import ModelRegistry
 
