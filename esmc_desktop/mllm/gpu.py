@@ -204,7 +204,7 @@ def plan_gpu_layers(setting: GpuLayers, lm_path: Path | str, n_layer: int) -> Gp
     if not has_gpu:
         raise SettingsError(f"--gpu-layers {setting} asks for a GPU, but this llama-cpp-python was built without "
                             f"GPU support; {gpu_build_advice()}. Or give --gpu-layers 0 (the CPU)")
-    return GpuPlan(setting.count, f"offloading {setting.count} layers to the GPU")
+    return GpuPlan(setting.count, f"offloading {setting.count} layer{'s' if setting.count != 1 else ''} to the GPU")
 
 
 def plan_gpu(setting: GpuLayers, lm: Path | str) -> GpuPlan:
