@@ -211,8 +211,12 @@ def _settings(args: argparse.Namespace):
     samples, seed = getattr(args, "samples", 10), getattr(args, "seed", 0)
     if samples < 1:
         raise EsmcError("--samples must be at least 1")
+    alpha = getattr(args, "alpha", None)
+    if alpha is not None and not 0.0 < alpha <= 1.0:
+        raise EsmcError(f"--alpha must be a share between 0 and 1 (the head learns from that share of each "
+                        f"cluster), got {alpha}")
     method = {"template": getattr(args, "template", None), "localization": getattr(args, "localization", None),
-              "span": getattr(args, "search", None)}
+              "span": getattr(args, "search", None), "alpha": alpha}
     return RunSettings(n_samples=samples, seed=seed, n_ctx=args.n_ctx, threads=args.threads,
                        cpu_weights=args.cpu_weights, **{k: v for k, v in method.items() if v is not None})
 
@@ -259,6 +263,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
             "layer": c.layer, "position": c.position, "localization": c.where_read,
             "localization_rule": c.computed.localization.rule, "template": result.template, "note": c.note,
+            "keyword_notes": c.computed.keyword_notes, "k_scores": c.computed.k_scores,
             "k": len(c.names), "clustering_head_used": c.computed.used_head,
             "clusters": [{"id": k, "name": name, "count": len(c.members(k)), "explanation": c.explanations[k]}
                          for k, name in enumerate(c.names)],
@@ -279,6 +284,12 @@ def _print_summary(summary: dict, as_json: bool) -> None:
         print(f"{c['criterion']}  (prompt {c['prompt']!r}; {c['localization']})")
         if c.get("note"):
             print(f"  note: {c['note']}")
+        for sentence in c.get("keyword_notes", []):
+            print(f"  keywords: {sentence}")
+        if c.get("k_scores"):
+            tried = ", ".join(f"{k}: {score:.2f}" for k, score in c["k_scores"].items())
+            print(f"  {c['k']} clusters, chosen automatically: the highest silhouette of k-means on the lens "
+                  f"vectors (how much closer each photo is to its own cluster than to the next), tried {tried}")
         for cl in c["clusters"]:
             why = ", ".join(cl["explanation"])
             print(f"  {cl['count']:6d}  {cl['name']}" + (f"  [{why}]" if why else ""))
@@ -487,8 +498,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     """How each criterion is localized (read by _settings)."""
     p.add_argument("--localization", choices=RULE_VERSIONS, default=None,
-                   help="separating (default: the earliest layer among the places that read the most sample photos "
-                        "and tell them apart) or paper (ESMC's Algorithm 1 as written)")
+                   help="settled (default: the place whose photo-dependent readings carry the most bits and stay "
+                        "in the next blocks) or paper (ESMC's Algorithm 1 as written: first tokens, every position, "
+                        "the most keyword hits)")
     p.add_argument("--search", choices=SPANS, default=None,
                    help="where to look: prompt (default: the criterion's own tokens, as the paper) or template "
                         "(also the chat template's tokens after the image)")
@@ -523,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'CRITERION=red,green,blue': the words the criterion's answers start with "
                         "(default: asked of the model)")
     p.add_argument("--out", type=Path, required=True, help="folder the cluster folders go into")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="share of each k-means cluster, nearest its centre, that the clustering head learns from "
+                        "(ESMC's Algorithm 2; default 0.3)")
     _add_run_options(p)
     _add_model_options(p)
     p.set_defaults(func=cmd_cluster)

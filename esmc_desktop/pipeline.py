@@ -31,7 +31,8 @@ from scipy import sparse
 from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
-from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords, too_few_keywords
+from esmc_desktop.method.keywords import (generate_keywords, keyword_token_ids, parse_keywords, review_keywords,
+                                          too_few_keywords)
 from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS, Localization,
                                               check_rule, default_target, keyword_columns, localize, rule_key,
                                               sample_photos)
@@ -105,6 +106,7 @@ class CriterionResult:
     target_token: str = ""  # the prompt token read at localization.position
     lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
     note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
+    keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
 
 
 @dataclass
@@ -152,7 +154,7 @@ class RunSettings:
     # application layer turns into the one measured faster on this machine (mllm/weight_layout.py)
     cpu_weights: str = MAPPED
     template: str = DEFAULT_TEMPLATE  # the chat format (mllm/prompts.py)
-    localization: str = DEFAULT_RULE  # 'separating' or 'paper' (method/localization.py)
+    localization: str = DEFAULT_RULE  # 'settled' or 'paper' (method/localization.py)
     span: str = DEFAULT_SPAN  # where localization searches: 'prompt' (the criterion's own tokens) or 'template'
 
     def __post_init__(self) -> None:
@@ -232,17 +234,19 @@ class ClusterJob:
                 skipped = list(found.skipped)
                 keywords = [self._keywords(c, rt) for c in self.criteria]
                 kw_ids = [keyword_token_ids(k, rt.tokenize, rt.token_text) for k in keywords]
+                reviews = [review_keywords(ids, rt.token_text) for ids in kw_ids]
+                read_ids = [self._localization_keywords(ids, review) for ids, review in zip(kw_ids, reviews)]
                 prompts = [c.prompt for c in self.criteria]
                 # why a criterion has too few keywords to localize with (None: it has enough)
-                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, kw_ids)]
-                usable, targets = self._localize(found.photos, prompts, kw_ids, too_few, rt, lens, cache, model_fp,
+                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, read_ids)]
+                usable, targets = self._localize(found.photos, prompts, read_ids, too_few, rt, lens, cache, model_fp,
                                                  skipped, times)
                 keys = self._keys(model_fp, rt, prompts, [(t.layer, t.position) for t in targets])
                 vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
                 # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
-                kw_ids = [{} if why else ids for why, ids in zip(too_few, kw_ids)]
-                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt) for i, (c, p, kw, ids, t)
-                           in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
+                names = [{} if why else review.naming for why, review in zip(too_few, reviews)]
+                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt, review.notes()) for i, (c, p, kw, ids, t, review)
+                           in enumerate(zip(self.criteria, prompts, keywords, names, targets, reviews))]
                 encoded = rt.stats.images_encoded
         return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times, s.template)
 
@@ -257,6 +261,13 @@ class ClusterJob:
         """The cache key of each prompt's vector at its (layer, position) in the runtime's chat template."""
         return [VectorKey(model_fp, rt.template.key, p, layer, pos, lens_key(self.settings.lens))
                 for p, (layer, pos) in zip(prompts, places)]
+
+    def _localization_keywords(self, ids: dict[str, list[int]], review) -> dict[str, list[int]]:
+        """What localization counts: the paper's rule reads each keyword's first token as Algorithm 1 does;
+        the default reads the keywords the lens can tell apart (method.keywords.review_keywords)."""
+        if self.settings.localization == "paper":
+            return {word: tokens[:1] for word, tokens in ids.items()}
+        return review.localization
 
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
         if criterion.keywords is not None:
@@ -354,7 +365,9 @@ class ClusterJob:
 
     def _span(self, prompt: str, pieces: list[str]) -> list[int]:
         """The suffix positions localization searches: the criterion's own tokens, or the whole suffix."""
-        own = prompt_positions(pieces, prompt) if self.settings.span == "prompt" else []
+        # the paper's Algorithm 1 reads every position of the prompt it is given
+        paper = self.settings.localization == "paper"
+        own = prompt_positions(pieces, prompt) if self.settings.span == "prompt" and not paper else []
         return own or list(range(len(pieces)))
 
     def _pass(self, photos, keys, rt, lens, cache, skipped, times):
@@ -398,7 +411,7 @@ class ClusterJob:
                     if per else sparse.csr_matrix((0, lens.n_vocab), dtype=np.float32) for per in rows]
         return matrices, kept
 
-    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, rt) -> CriterionResult:
+    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, rt, keyword_notes) -> CriterionResult:
         s = self.settings
         token_text = rt.token_text
         suffix = rt.tokenize(rt.template.suffix(prompt))
@@ -414,7 +427,7 @@ class ClusterJob:
         explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
                                explanations, head.weights_, X, head.used_head_, k_scores,
-                               target_token, tokens, head.note_)
+                               target_token, tokens, head.note_, keyword_notes)
 
 
 @dataclass
