@@ -50,11 +50,21 @@ from esmc_desktop.photos.scan import Photo, Skipped, scan
 
 @dataclass(frozen=True)
 class Criterion:
-    """What the user typed: a phrase, optionally the number of clusters and keywords."""
+    """What the user typed: a phrase, optionally the number of clusters, keywords and the place to read."""
 
     text: str
     k: int | None = None
     keywords: tuple[str, ...] | None = None
+    target: tuple[int, str] | None = None  # (block, prompt token) the user chose: read there, not localized
+
+    @staticmethod
+    def parse_target(spec: str) -> tuple[int, str]:
+        """'26:car' -> (26, 'car'); the token is a piece of the prompt as text, or '#N' for the N-th suffix token."""
+        layer, sep, token = spec.partition(":")
+        if not sep or not layer.strip().isdigit() or not token.strip():
+            raise EsmcError(f"a place to read is LAYER:TOKEN, e.g. 26:car (block 26, the prompt's token 'car'), "
+                            f"not {spec!r}")
+        return int(layer), token.strip()
 
     @classmethod
     def parse(cls, spec: str, keywords: str | None = None) -> "Criterion":
@@ -178,7 +188,8 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
 
 def lens_key(params: LensParams) -> str:
     """The lens part of a cached vector's key: every lens setting."""
-    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
+    # -lastnorm: the last block's vectors are read through the model's final norm (mllm/logit_lens.py)
+    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}-lastnorm"
 
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
@@ -239,8 +250,11 @@ class ClusterJob:
                 prompts = [c.prompt for c in self.criteria]
                 # why a criterion has too few keywords to localize with (None: it has enough)
                 too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, read_ids)]
-                usable, targets = self._localize(found.photos, prompts, read_ids, too_few, rt, lens, cache, model_fp,
-                                                 skipped, times)
+                chosen = [self._user_target(c, p, rt) for c, p in zip(self.criteria, prompts)]
+                usable, targets = self._localize(found.photos, prompts, read_ids,
+                                                 [why or (user and "the place was chosen by the user") for why, user in zip(too_few, chosen)], rt, lens,
+                                                 cache, model_fp, skipped, times)
+                targets = [user or found for user, found in zip(chosen, targets)]
                 keys = self._keys(model_fp, rt, prompts, [(t.layer, t.position) for t in targets])
                 vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
                 # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
@@ -261,6 +275,28 @@ class ClusterJob:
         """The cache key of each prompt's vector at its (layer, position) in the runtime's chat template."""
         return [VectorKey(model_fp, rt.template.key, p, layer, pos, lens_key(self.settings.lens))
                 for p, (layer, pos) in zip(prompts, places)]
+
+    def _user_target(self, criterion: Criterion, prompt: str, rt: LlavaRuntime) -> Localization | None:
+        """The place the user chose for a criterion (checked against the model and the prompt), or None."""
+        if criterion.target is None:
+            return None
+        layer, token = criterion.target
+        pieces = [rt.token_text(t) for t in rt.tokenize(rt.template.suffix(prompt))]
+        if not 0 <= layer < rt.n_layer:
+            raise EsmcError(f"{criterion.text!r}: block {layer} is not in this model, which has blocks 0..{rt.n_layer - 1}")
+        if token.startswith("#") and token[1:].isdigit() and int(token[1:]) < len(pieces):
+            position = int(token[1:])
+        else:
+            own = prompt_positions(pieces, prompt) or list(range(len(pieces)))
+            matches = [i for i in own if pieces[i].strip().lower() == token.lower()]
+            if not matches:
+                listed = ", ".join(f"#{i} {p.strip()!r}" for i, p in enumerate(pieces) if p.strip())
+                raise EsmcError(f"{criterion.text!r}: the prompt {prompt!r} has no token {token!r}; its tokens, as the "
+                                f"model reads them: {listed}")
+            position = matches[-1]
+        shape = (rt.n_layer, len(pieces))
+        return Localization(layer, position, np.zeros(shape), np.zeros(shape), 0, False,
+                            f"layer {layer}, token {pieces[position]!r}: the place you chose", "user")
 
     def _localization_keywords(self, ids: dict[str, list[int]], review) -> dict[str, list[int]]:
         """What localization counts: the paper's rule reads each keyword's first token as Algorithm 1 does;
@@ -302,7 +338,7 @@ class ClusterJob:
         cache_key = {"model": model_fp, "template": rt.template.key, "prompts": prompts,
                      "keywords": [[[w, sorted(ids)] for w, ids in kw.items()] for kw in kw_ids],
                      "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens),
-                     "rule": rule_key(s.localization), "span": s.span}
+                     "rule": rule_key(s.localization), "span": s.span, "not localized": too_few}
         cached = cache.get_localization(cache_key)
         bad: set[str] = set()
         if cached is None:
@@ -323,7 +359,7 @@ class ClusterJob:
                         continue
                     run = self._run_model(rt, prepared.value, prompts, times)
                     lens_started = time.perf_counter()
-                    projected = [lens.project(states.hidden) for states in run.prompts]
+                    projected = [lens.project(states.hidden, rt.layers) for states in run.prompts]
                     for i, states in enumerate(run.prompts):
                         if too_few[i] is None:
                             token_ids, membership = columns[i]
@@ -396,7 +432,7 @@ class ClusterJob:
                     pos = keys[i].position
                     if pos >= len(states.token_ids):
                         raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
-                    out = lens.project(states.layer(keys[i].layer)[pos][None])
+                    out = lens.project(states.layer(keys[i].layer)[pos][None], keys[i].layer)
                     found[n][i] = (out.indices[0], out.values[0])
                     new[keys[i]] = found[n][i]
                 times.lens += time.perf_counter() - lens_started
@@ -483,7 +519,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                 kept.append(photo)
                 vectors = {}
                 for c, key, head, states in zip(saved.criteria, keys, heads, run.prompts):
-                    vec = lens.project(states.layer(c.layer)[c.position][None])
+                    vec = lens.project(states.layer(c.layer)[c.position][None], c.layer)
                     vectors[key] = (vec.indices[0], vec.values[0])
                     proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
                     cluster = int(proba.argmax())
