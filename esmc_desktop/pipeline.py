@@ -38,10 +38,10 @@ from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEF
                                               sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.mllm.gguf_files import fingerprint
+from esmc_desktop.mllm.layouts import CHOICES
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template, prompt_positions
 from esmc_desktop.mllm.runtime import MAPPED, LlavaRuntime
-from esmc_desktop.mllm.weight_layout import CHOICES
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.prefetch import Prefetch
@@ -178,6 +178,8 @@ class RunSettings:
 
 def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
             computed: int) -> None:
+    """Every photo counts as done, skipped ones too (a bar reaches its end); the speed and the time left are
+    those of the `computed` photos alone, the ones the model ran: cached and unreadable ones take no time."""
     if progress is None:
         return
     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -356,6 +358,7 @@ class ClusterJob:
                     if prepared.error is not None:
                         bad.add(photo.sha256)
                         skipped.append(Skipped(photo.path, str(prepared.error)))
+                        _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
                         continue
                     run = self._run_model(rt, prepared.value, prompts, times)
                     lens_started = time.perf_counter()
@@ -367,7 +370,7 @@ class ClusterJob:
                             probs[i].append(lensed.reshape(*states.hidden.shape[:2], membership.shape[1]))
                     times.lens += time.perf_counter() - lens_started
                     readings.append((photo.sha256, projected))
-                    _report(self.progress, "localizing", n + 1, len(sample), started, n + 1)
+                    _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
                 times.decode_wait += ready.waited
             found = []
             for i, kw in enumerate(kw_ids):
@@ -423,6 +426,8 @@ class ClusterJob:
                 if prepared.error is not None:
                     skipped.append(Skipped(photo.path, str(prepared.error)))
                     failed.add(n)
+                    _report(self.progress, "reading photos", done + computed, len(photos), started,
+                            computed - len(failed))
                     continue
                 missing = [i for i, f in enumerate(found[n]) if f is None]
                 run = self._run_model(rt, prepared.value, [keys[i].prompt for i in missing], times)
@@ -437,7 +442,8 @@ class ClusterJob:
                     new[keys[i]] = found[n][i]
                 times.lens += time.perf_counter() - lens_started
                 cache.put_photo(photo.sha256, new)
-                _report(self.progress, "reading photos", done + computed, len(photos), started, computed)
+                _report(self.progress, "reading photos", done + computed, len(photos), started,
+                        computed - len(failed))
             times.decode_wait += ready.waited
         if not todo:
             _report(self.progress, "reading photos", len(photos), len(photos), started, 0)
@@ -514,6 +520,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                 photo = prepared.item
                 if prepared.error is not None:
                     skipped.append(Skipped(photo.path, str(prepared.error)))
+                    _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
                     continue
                 run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
                 kept.append(photo)
@@ -526,6 +533,6 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                     per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
                                         else float("nan")))
                 cache.put_photo(photo.sha256, vectors)
-                _report(progress, "assigning", n + 1, len(found.photos), started, n + 1)
+                _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
         encoded = rt.stats.images_encoded
     return Assignment(kept, skipped, per, encoded)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from esmc_desktop import cli
+from esmc_desktop.cli import commands
 from tests.test_pipeline import make_photos, model_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,6 +106,6 @@ def test_a_bug_is_not_dressed_up_as_a_mistake(monkeypatch, tmp_path):
     def broken(args):
         return {}["no such key"]
 
-    monkeypatch.setattr(cli, "cmd_undo", broken)
+    monkeypatch.setattr(commands, "cmd_undo", broken)
     with pytest.raises(KeyError):
         cli.main(["undo", str(tmp_path)])

@@ -14,7 +14,7 @@ import pytest
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
 from esmc_desktop.errors import EsmcError, ModelFileError, OutputExistsError
 from esmc_desktop.mllm.gguf_files import read_info
-from esmc_desktop.mllm.gpu import GpuLayers, plan_gpu_layers
+from esmc_desktop.mllm.gpu import GpuLayers, gpu_install_command, plan_gpu_layers
 from esmc_desktop.mllm.legacy_mmproj import is_legacy, repair_mmproj
 from esmc_desktop.mllm.registry import ModelRegistry
 from esmc_desktop.mllm.runtime import LlavaRuntime
@@ -131,11 +131,18 @@ def test_llama_cpp_is_the_pinned_version_whose_vision_semantics_we_checked():
 
 @pytest.mark.skipif(bool(llama_cpp.llama_supports_gpu_offload()), reason="a GPU build is installed")
 def test_gpu_layers_on_a_cpu_only_build(tiny):
+    """The GPU build's install command is named only where this machine has a GPU it could use."""
+    command = gpu_install_command()
     plan = plan_gpu_layers(GpuLayers.parse("auto"), tiny.f16.lm, 4)
-    assert plan.n_gpu_layers == 0 and "without GPU support" in plan.message and "CMAKE_ARGS" in plan.message
+    assert plan.n_gpu_layers == 0
+    if command is None:
+        assert plan.message == "running on the CPU"
+    else:
+        assert "without GPU support" in plan.message and command in plan.message
     assert plan_gpu_layers(GpuLayers.parse("0"), tiny.f16.lm, 4).n_gpu_layers == 0
-    with pytest.raises(EsmcError, match="CMAKE_ARGS"):
+    with pytest.raises(EsmcError, match="without GPU support") as refused:
         plan_gpu_layers(GpuLayers.parse("8"), tiny.f16.lm, 4)
+    assert ("CMAKE_ARGS" in str(refused.value)) == (command is not None) and "--gpu-layers 0" in str(refused.value)
     with pytest.raises(EsmcError, match="auto"):
         GpuLayers.parse("lots")
 

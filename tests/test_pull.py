@@ -51,7 +51,7 @@ def hub(published):
 
 def test_pull_downloads_repairs_the_legacy_mmproj_registers_the_default_and_sorting_stays_offline(
         user_data, hub, tmp_path, monkeypatch, capsys):
-    assert main(["models", "pull", "--from", hub.url, "--quiet"]) == EXIT_OK
+    assert main(["models", "pull", "--from", hub.url]) == EXIT_OK
     printed = capsys.readouterr().out
     assert "language model: llava-v1.5-7b-Q4_K_M.gguf" in printed and "to download" in printed  # sizes before
     entry = ModelRegistry().get()
@@ -68,7 +68,7 @@ def test_pull_downloads_repairs_the_legacy_mmproj_registers_the_default_and_sort
     monkeypatch.setattr(socket, "create_connection", no_network)
     photos = make_photos(tmp_path / "photos", 8)
     assert main(["cluster", str(photos), "--criterion", "color of the object:2", "--keywords",
-                 "color of the object=red,green", "--out", str(tmp_path / "sorted"), "--quiet",
+                 "color of the object=red,green", "--out", str(tmp_path / "sorted"),
                  "--cache", str(tmp_path / "cache"), "--gpu-layers", "0"]) == EXIT_OK
     out, err = capsys.readouterr()
     assert "model: llava-1.5-7b" in err and "sorted by model llava-1.5-7b" in out
@@ -121,12 +121,14 @@ def test_free_space_is_checked_before_anything_is_downloaded(user_data, hub, cap
     assert hub.files.gets(LM_KEY) == []
 
 
-def test_files_already_on_disk_are_used_in_place(user_data, published, tmp_path):
+def test_files_already_on_disk_are_used_in_place(user_data, published, tmp_path, capsys):
     folder = tmp_path / "have"
     folder.mkdir()
     for key, data in published.files.items():
         (folder / key.rsplit("/", 1)[1]).write_bytes(data)
     assert main(["models", "pull", "llava-1.5-7b", "--from", str(folder), "--quiet"]) == EXIT_OK
+    out, err = capsys.readouterr()  # quiet: no plan, no stages, only what was done
+    assert err == "" and "already here" not in out and out.splitlines()[-1].startswith("llava-1.5-7b is registered")
     entry = ModelRegistry().get()
     assert entry.lm == (folder / MODEL.lm_file("Q4_K_M")).resolve()
     assert entry.mmproj.parent == user_data / "models" / "llava-1.5-7b"  # the repair is written to our folder

@@ -17,11 +17,25 @@ from esmc_desktop.saved_result import load_result
 
 
 @dataclass(frozen=True)
+class AssignedCriterion:
+    """Where one criterion put the new photos: the result's clusters, and each photo's (in `photos` order)."""
+
+    criterion: str
+    names: list[str]
+    labels: list[int]
+
+    def counts(self) -> list[int]:
+        """How many of the new photos went to each cluster (zero included), in the clusters' order."""
+        return [self.labels.count(k) for k in range(len(self.names))]
+
+
+@dataclass(frozen=True)
 class AssignReport:
     photos: list[Photo]
     skipped: list[Skipped]
     images_encoded: int
     export: ExportReport
+    criteria: list[AssignedCriterion]  # per criterion of the result, where the new photos went
 
 
 def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles | None = None, *,
@@ -46,5 +60,7 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
     done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings, progress=feedback.progress,
                              cancel=feedback.cancel, cache_dir=cache_dir)
     placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run, add=True)
+    criteria = [AssignedCriterion(c.text, list(c.names), [cluster for cluster, _, _ in done.per_criterion[c.text]])
+                for c in saved.criteria]
     return AssignReport(done.photos, done.skipped, done.images_encoded,
-                        ExportReport(Path(result_dir), mode, dry_run, placements))
+                        ExportReport(Path(result_dir), mode, dry_run, placements), criteria)

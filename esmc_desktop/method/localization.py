@@ -51,18 +51,10 @@ from typing import Sequence
 
 import numpy as np
 
+from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, RULE_VERSIONS, SPANS
 from esmc_desktop.method.validation import MethodInputError
 
 DEFAULT_THRESHOLD = 0.2
-DEFAULT_SAMPLES = 20
-"""The paper recommends 10-20 sample photos (its Appendix A.6). 20: with 10, a sample that happened to hold 3
-of 6 colours let an early layer that confuses the other three tie with the right one (demo model, held-out
-world: colour NMI 0.819 with 10 samples, 1.000 with 20). The samples' runs also give their photos' vectors."""
-DEFAULT_RULE = "settled"
-RULE_VERSIONS = {"settled": 1, "paper": 2}
-"""Bump a rule's version whenever its choices change: cached targets are keyed by it."""
-SPANS = ("prompt", "template")
-DEFAULT_SPAN = "prompt"
 STAY_DEPTH = 0.1
 """For how much of the depth a reading must stay (at least one block): 3 of LLaVA-1.5-7b's 32 blocks, short
 of the 6-7 over which ESMC's Figure 3 shows the answer hold at the criterion noun (E25-E31), long enough

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command
+from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command, machine_gpus
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
 from esmc_desktop.mllm.weight_layout import machine_verdicts
 
@@ -71,7 +71,11 @@ def report(registry: ModelRegistry | None = None) -> list[str]:
     if not verdicts:
         lines.append("CPU weights: not measured on this machine yet (the first run of a model on the CPU measures "
                      "whether llama.cpp's repacked layout beats the mapped file)")
-    if not gpus:
-        lines.append("no GPU in this llama.cpp build. For a GPU build on this machine:")
-        lines.append(f"  {gpu_install_command()}")
+    command = gpu_install_command()
+    if not gpus and command is None:
+        lines.append("no GPU on this machine that llama.cpp could use: it runs on the CPU")
+    elif not gpus:
+        lines.append(f"no GPU in this llama.cpp build, but this machine has one ({', '.join(machine_gpus())}). "
+                     "For a GPU build:")
+        lines.append(f"  {command}")
     return lines

@@ -1,51 +1,89 @@
 """How many layers to offload to a GPU: a number, or "auto" (what fits in free GPU memory).
 
 Works with any GPU build of llama-cpp-python (CUDA, Metal, Vulkan...); with a
-CPU-only build, "auto" means 0 and says so, and a number above 0 is refused
-with the install command.
+CPU-only build, "auto" means 0, and a number above 0 is refused. Either way the
+install command of a GPU build is named only when this machine has a GPU that
+build could use (a CPU-only llama.cpp cannot see GPUs, so the operating system
+is asked); a machine without one is told nothing it cannot act on.
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from esmc_desktop.errors import SettingsError
-from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, read_info
 
 GPU_DEVICE_TYPES = (1, 2)  # GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU
 DEVICE_KINDS = {0: "CPU", 1: "GPU", 2: "integrated GPU", 3: "accelerator"}
 RESERVE_BYTES = 1536 * 2**20  # context, mmproj and compute buffers of a 7B LLaVA with a 2k context
 LLAMA_CPP_PIN = "llama-cpp-python==0.3.36"
+# PCI vendors whose GPUs llama.cpp runs on (CUDA or Vulkan); others (ASPEED and Matrox server consoles,
+# virtual displays) draw a screen but compute nothing
+PCI_GPU_VENDORS = {"0x10de": "NVIDIA", "0x1002": "AMD", "0x8086": "Intel"}
+DRM_DEVICES = Path("/sys/class/drm")
 
 
-def gpu_install_command(system: str | None = None, machine: str | None = None,
-                        has_nvidia: bool | None = None) -> str:
-    """The command that rebuilds the pinned llama-cpp-python for this platform's GPU.
+def machine_gpus(system: str | None = None, machine: str | None = None,
+                 drm: Path = DRM_DEVICES) -> tuple[str, ...]:
+    """The makers of this machine's GPUs a llama.cpp GPU build could use, as the operating system sees them.
 
-    Apple silicon: Metal. An NVIDIA driver present (nvidia-smi on PATH): CUDA (needs the
-    CUDA toolkit). Otherwise Vulkan, the backend AMD and Intel GPUs share (needs the
-    Vulkan SDK). On Windows the variable is set the PowerShell way.
+    Apple silicon: Apple (Metal); other Macs: "GPU". Linux: each display device's PCI vendor under
+    /sys/class/drm, and NVIDIA wherever its driver is loaded. Windows: NVIDIA when its driver is installed,
+    else "GPU" when a Vulkan driver is (vulkan-1.dll comes with AMD's, Intel's and NVIDIA's drivers).
+    Empty when there is none.
     """
     system = system or platform.system()
     machine = (machine or platform.machine()).lower()
-    if has_nvidia is None:
-        has_nvidia = shutil.which("nvidia-smi") is not None
     if system == "Darwin":
-        flag = "-DGGML_METAL=on" if machine in ("arm64", "aarch64") else "-DGGML_VULKAN=on"
-    else:
-        flag = "-DGGML_CUDA=on" if has_nvidia else "-DGGML_VULKAN=on"
+        return ("Apple",) if machine in ("arm64", "aarch64") else ("GPU",)
+    found = []
+    if system == "Linux":
+        for vendor in sorted(drm.glob("card*/device/vendor")):
+            try:
+                name = PCI_GPU_VENDORS.get(vendor.read_text().strip().lower())
+            except OSError:
+                continue
+            if name and name not in found:
+                found.append(name)
+    if "NVIDIA" not in found and (shutil.which("nvidia-smi") or Path("/proc/driver/nvidia/version").exists()):
+        found.append("NVIDIA")
+    if system == "Windows" and not found and ctypes.util.find_library("vulkan-1"):
+        found.append("GPU")
+    return tuple(found)
+
+
+def gpu_install_command(system: str | None = None, machine: str | None = None,
+                        gpus: tuple[str, ...] | None = None) -> str | None:
+    """The command that rebuilds the pinned llama-cpp-python for this machine's GPUs; None when it has none.
+
+    Apple silicon: Metal. An NVIDIA GPU: CUDA (needs the CUDA toolkit). Any other GPU: Vulkan, the
+    backend AMD and Intel GPUs share (needs the Vulkan SDK). On Windows the variable is set the
+    PowerShell way.
+    """
+    system = system or platform.system()
+    gpus = machine_gpus(system, machine) if gpus is None else gpus
+    if not gpus:
+        return None
+    flag = "-DGGML_METAL=on" if "Apple" in gpus else "-DGGML_CUDA=on" if "NVIDIA" in gpus else "-DGGML_VULKAN=on"
     pip = f"pip install --force-reinstall --no-cache-dir {LLAMA_CPP_PIN}"
     if system == "Windows":
         return f'$env:CMAKE_ARGS="{flag}"; {pip}'
     return f'CMAKE_ARGS="{flag}" {pip}'
 
 
-NO_GPU_BUILD = ("this llama-cpp-python was built without GPU support. Reinstall it with a GPU build: "
-                f"{gpu_install_command()} (README, section GPU; `esmc-desktop doctor` says more)")
+def gpu_build_advice() -> str:
+    """What a CPU-only build's user can do: the install command where this machine has a GPU, else that it has none."""
+    command = gpu_install_command()
+    if command is None:
+        return "this machine has no GPU llama.cpp could use"
+    makers = " and ".join(g for g in machine_gpus() if g != "GPU")
+    return (f"this machine's {makers + ' ' if makers else ''}GPU would run it faster with a GPU build: {command} "
+            "(README, section GPU; `esmc-desktop doctor` says more)")
 
 
 @dataclass(frozen=True)
@@ -151,19 +189,27 @@ def plan_gpu_layers(setting: GpuLayers, lm_path: Path | str, n_layer: int) -> Gp
         return GpuPlan(0, "running on the CPU")
     if setting.auto:
         if not has_gpu:
-            return GpuPlan(0, "running on the CPU: " + NO_GPU_BUILD)
+            if gpu_install_command() is None:
+                return GpuPlan(0, "running on the CPU")
+            return GpuPlan(0, "running on the CPU: this llama-cpp-python was built without GPU support; "
+                              + gpu_build_advice())
         free = gpu_free_bytes()
+        if not free:
+            return GpuPlan(0, "running on the CPU: llama.cpp finds no free GPU memory")
         per_layer = Path(lm_path).stat().st_size / (n_layer + 1)
         fit = int(max(0, free - RESERVE_BYTES) // per_layer)
         layers = min(fit, n_layer + 1)
         return GpuPlan(layers, f"offloading {layers} of {n_layer + 1} layers to the GPU "
                                f"({free / 2**30:.1f} GiB free)")
     if not has_gpu:
-        raise SettingsError(f"--gpu-layers {setting} asks for a GPU, but " + NO_GPU_BUILD)
-    return GpuPlan(setting.count, f"offloading {setting.count} layers to the GPU")
+        raise SettingsError(f"--gpu-layers {setting} asks for a GPU, but this llama-cpp-python was built without "
+                            f"GPU support; {gpu_build_advice()}. Or give --gpu-layers 0 (the CPU)")
+    return GpuPlan(setting.count, f"offloading {setting.count} layer{'s' if setting.count != 1 else ''} to the GPU")
 
 
 def plan_gpu(setting: GpuLayers, lm: Path | str) -> GpuPlan:
     """`plan_gpu_layers` for a model file: it loads llama.cpp and probes devices, so call it off the GUI thread."""
+    from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, read_info
+
     n_layer = int(read_info(lm).get(LM_BLOCK_COUNT, 0) or 0)
     return plan_gpu_layers(setting, lm, n_layer)

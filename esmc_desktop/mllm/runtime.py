@@ -35,6 +35,7 @@ from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, 
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
+from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
 from esmc_desktop.mllm.vocabulary import token_piece, tokenize
@@ -45,10 +46,6 @@ DEFAULT_MAX_PROMPTS = 8
 TEXT_ROOM = 256
 TEXT_ONLY_CTX = 512
 CTX_ALIGN = 256
-# How the weights sit in memory on the CPU: used from the memory-mapped file (llama.cpp's extra buffer types off),
-# or repacked into llama.cpp's CPU-specific layouts (extra buffer types on) from a file read, not mapped.
-MAPPED, REPACKED = "mapped", "repacked"
-WEIGHT_LAYOUTS = (MAPPED, REPACKED)
 
 
 def context_size(n_image_tokens: int) -> int:

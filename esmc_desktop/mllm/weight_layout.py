@@ -41,10 +41,8 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.files import move_aside, write_atomic
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.registry import APP_NAME
-from esmc_desktop.mllm.runtime import MAPPED, REPACKED, WEIGHT_LAYOUTS
+from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 
-AUTO = "auto"
-CHOICES = (AUTO, *WEIGHT_LAYOUTS)
 MIN_GAIN = 0.10  # REPACKED must take at most 1 / 1.10 of MAPPED's time per decode
 RSS_SLACK = 0.05
 # Timed decodes, after one untimed warm-up: at least DECODES and until MIN_TIMED_S have passed (a small model

@@ -37,12 +37,12 @@ from typing import Callable, NamedTuple, Sequence
 
 from esmc_desktop.errors import ExportError
 from esmc_desktop.files import atomic_path, write_atomic
+from esmc_desktop.photos.modes import MODES
 from esmc_desktop.photos.scan import content_hash
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
 from esmc_desktop.photos.xmp import keywords_for
 
-MODES = ("copy", "hardlink", "symlink", "move", *TAG_MODES)
 STATE_DIR = ".esmc"
 JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}

@@ -32,10 +32,10 @@ from typing import Callable, Mapping, Sequence
 from PIL import Image
 
 from esmc_desktop.errors import TagError, XmpError
+from esmc_desktop.photos.modes import TAG_MODES
 from esmc_desktop.photos.raw import is_raw
 from esmc_desktop.photos.xmp import add_keywords, read_keywords, remove_keywords
 
-TAG_MODES = ("tags", "tags-embedded")
 JOURNAL = "tags-journal.jsonl"
 BACKUPS = "sidecar-backups"
 EMBEDDABLE = frozenset({".jpg", ".jpeg", ".jpe"})  # exiv2 rewrites only the APP segments; pixels are not re-encoded
