@@ -171,3 +171,13 @@ def test_a_keyword_with_a_whole_word_piece_is_not_generic(llama_vocab):
     ids = keyword_token_ids(["red", "blue", "Ace"], llama_vocab.tokenize, llama_vocab.token_text)
     review = review_keywords(ids, llama_vocab.token_text)
     assert review.generic == {} and review.shared == [] and review.notes() == []
+
+
+@pytest.mark.parametrize("style", ANSWERS)
+def test_every_answer_style_gives_keywords_llamas_vocabulary_reads_through_the_first_word(llama_vocab, style):
+    answer, keywords = ANSWERS[style]
+    ids = keyword_token_ids(parse_keywords(answer), llama_vocab.tokenize, llama_vocab.token_text)
+    assert list(ids) == keywords
+    for word, tokens in ids.items():
+        first = llama_vocab.token_text(tokens[0]).strip()
+        assert first and word.split()[0].startswith(first), (word, first)
