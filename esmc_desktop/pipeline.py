@@ -117,6 +117,7 @@ class CriterionResult:
     lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
     note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
     keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
+    prompt_tokens: list[str] = field(default_factory=list)  # the text after the image, token by token (the map's columns)
 
 
 @dataclass
@@ -469,7 +470,7 @@ class ClusterJob:
         explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
                                explanations, head.weights_, X, head.used_head_, k_scores,
-                               target_token, tokens, head.note_, keyword_notes)
+                               target_token, tokens, head.note_, keyword_notes, [token_text(t) for t in suffix])
 
 
 @dataclass
