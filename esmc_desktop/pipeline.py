@@ -383,14 +383,19 @@ class ClusterJob:
                                          spans[i], pieces[i], s.localization)
                 found.append({"layer": loc.layer, "position": loc.position, "fallback": loc.fallback,
                               "message": loc.message, "counts": loc.counts.tolist(),
-                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples, "rule": loc.rule})
+                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples, "rule": loc.rule,
+                              "ties": [list(t) for t in loc.ties],
+                              "reads": None if loc.reads is None else loc.reads.tolist(),
+                              "top": [list(row) for row in loc.top_keywords]})
             places = [(t["layer"], t["position"]) for t in found]
             self._keep_sample_vectors(readings, self._keys(model_fp, rt, prompts, places), n_pos, cache)
             if not bad:
                 cache.put_localization(cache_key, {"targets": found})
             cached = {"targets": found}
         targets = [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
-                                t["fallback"], t["message"], t["rule"]) for t in cached["targets"]]
+                                t["fallback"], t["message"], t["rule"], tuple(tuple(x) for x in t.get("ties", [])),
+                                None if t.get("reads") is None else np.array(t["reads"]),
+                                tuple(tuple(row) for row in t.get("top", []))) for t in cached["targets"]]
         return [p for p in photos if p.sha256 not in bad], targets
 
     @staticmethod

@@ -28,15 +28,14 @@ and tuned-lens studies of LLaMA-family models; ESMC's Figure 3):
   middle blocks scattered pieces that change from block to block; the answer,
   once it forms, stays to the last block. So a photo's reading counts only
   where it still leans to the same keyword (however softly) in the next few
-  blocks (STAY_DEPTH): mid-depth
-  junk, and a class that synonyms or spellings split anew per block ('gray',
-  'grey'), do not stay.
+  blocks (STAY_DEPTH of the depth): mid-depth junk, and a class that synonyms
+  or spellings split anew per block ('gray', 'grey'), do not stay.
 - *More distinctions, not more confidence.* The score is the share of the
   sample photos whose reading stays times the entropy (bits) of those
-  readings: a confident
-  early block that reads two classes as one carries fewer bits than the later
-  blocks that tell them apart, and a sharp answer slot where most photos read
-  the prior carries fewer than a softer but right criterion noun.
+  readings: a confident early block that reads two classes as one carries
+  fewer bits than the later blocks that tell them apart, and a sharp answer
+  slot where most photos read the prior carries fewer than a softer but right
+  criterion noun.
 The highest score wins; among exact equals (a settled answer reads the same
 over several blocks) the earliest layer, as the paper prefers, then the
 earliest position. When no place scores (every photo alike, or only the prior
@@ -78,6 +77,16 @@ class Localization:
     message: str
     rule: str = DEFAULT_RULE
     ties: tuple[tuple[int, int], ...] = ()  # every (layer, position) that scored as high as the chosen one
+    reads: np.ndarray | None = None  # (n_layers, n_positions) sample photos whose top keyword passes the threshold
+    top_keywords: tuple[tuple[str, ...], ...] = ()  # per layer and position, the keyword most photos read there
+
+    def place_text(self, layer_row: int, position: int) -> str:
+        """What the sample photos read at one place, in words (for a map of the places)."""
+        if self.reads is None or not self.top_keywords:
+            return ""
+        n = int(self.reads[layer_row, position])
+        top = self.top_keywords[layer_row][position]
+        return f"{n} of {self.n_samples} sample photos read a keyword" + (f", most often {top!r}" if top else "")
 
 
 def rule_key(rule: str) -> str:
@@ -154,6 +163,7 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
     allowed[:, positions] = True
     names = _Places(list(range(n_layers)) if layers is None else list(layers), tokens, keywords, n_keywords)
     mass = probs.sum(axis=3).mean(axis=0)
+    evidence = _evidence(probs, threshold, names)
     if rule == "paper":
         counts = (probs > threshold).sum(axis=(0, 3))
         ties = _best(counts, allowed)
@@ -165,7 +175,7 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
                    f"photos, the most of any place (the paper's Algorithm 1); the target set is the "
                    f"{len(ties)} place{'s' if len(ties) > 1 else ''} with that count ({listed}), read at the "
                    f"earliest layer")
-        return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule, tuple(ties))
+        return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule, tuple(ties), *evidence)
 
     readings = photo_readings(probs, threshold)
     score = settled_information(probs, threshold)
@@ -180,7 +190,7 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
         if len(ties) > 1:
             message += f"; the earliest layer of the {len(ties)} places that score as high"
         message += _skipped(probs, readings, score, allowed, (li, pi), names, threshold)
-        return Localization(names.layers[li], pi, score, mass, n_photos, False, message, rule, tuple(ties))
+        return Localization(names.layers[li], pi, score, mass, n_photos, False, message, rule, tuple(ties), *evidence)
 
     top_p = probs.max(axis=3)
     counts = ((top_p > threshold) & allowed).sum(axis=0)
@@ -192,7 +202,19 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
                f"photos read it alike, or their readings change from block to block (the photos are alike, or "
                f"only the language prior speaks); using {names.where(li, pi)}, where {int(counts[li, pi])} "
                f"photos read {keyword!r}. Sample more photos or check the keywords.")
-    return Localization(names.layers[li], pi, score, mass, n_photos, True, message, rule)
+    return Localization(names.layers[li], pi, score, mass, n_photos, True, message, rule, (), *evidence)
+
+
+def _evidence(probs: np.ndarray, threshold: float, names: "_Places") -> tuple[np.ndarray, tuple[tuple[str, ...], ...]]:
+    """Per place: how many photos' top keyword passes the threshold, and the keyword most of them read."""
+    top_p, top = probs.max(axis=3), probs.argmax(axis=3)
+    reads = top_p > threshold
+    n_keywords = probs.shape[3]
+    counts = np.stack([(reads & (top == k)).sum(axis=0) for k in range(n_keywords)], axis=-1)
+    most = counts.argmax(axis=-1)
+    words = tuple(tuple(names.keywords[int(most[li, pi])] if counts[li, pi, most[li, pi]] else ""
+                        for pi in range(probs.shape[2])) for li in range(probs.shape[1]))
+    return reads.sum(axis=0), words
 
 
 def photo_readings(probs: np.ndarray, threshold: float | None = DEFAULT_THRESHOLD) -> np.ndarray:
