@@ -73,7 +73,7 @@ def read_places(lm: Path, mmproj: Path, prompt: str, places: list[tuple[int, int
         for spec in specs:
             states = rt.run(photo(spec, contrast), [prompt]).prompts[0]
             for layer, position in places:
-                out = lens.project(states.layer(layer)[position][None])
+                out = lens.project(states.layer(layer)[position][None], layer)
                 rows[(layer, position)].append((out.indices[0], out.values[0]))
         tokens = states.tokens
     vectors = {p: SparseLens(np.stack([i for i, _ in r]), np.stack([v for _, v in r]), lens.n_vocab).to_csr()

@@ -67,13 +67,13 @@ def main() -> None:
         t0 = time.perf_counter()
         for img in images:
             for states in rt.run(img, prompts).prompts:
-                lens.project(states.hidden)
+                lens.project(states.hidden, rt.layers)
         ours_all = len(images) / (time.perf_counter() - t0)
         rt.set_layers([rt.n_layer - 1])
         t0 = time.perf_counter()
         for img in images:
             for states in rt.run(img, prompts).prompts:
-                lens.project(states.hidden[:, -1])
+                lens.project(states.hidden[:, -1], rt.layers)
         ours_target = len(images) / (time.perf_counter() - t0)
     print(f"{len(images)} photos x {len(prompts)} criteria, {args.threads} threads")
     print(f"reference (transformers f32, one forward per criterion, all layers): {reference:6.2f} photos/s")

@@ -219,7 +219,7 @@ class _Reader:
                 run = rt.run(image, prompts)
                 new = {}
                 for i, states in enumerate(run.prompts):
-                    v = lens.project(states.layer(last[i][0])[last[i][1]][None])
+                    v = lens.project(states.layer(last[i][0])[last[i][1]][None], last[i][0])
                     new[keys["last-token"][i]] = (v.indices[0], v.values[0])
                     logits = lens.logits(states.layer(esmc[i][0])[esmc[i][1]][None])[0]
                     for name, ids, ws in (("keywords", kw_ids[i], words[i]), ("labels", label_ids[i], labels[i])):

@@ -31,7 +31,8 @@ from scipy import sparse
 from esmc_desktop.errors import Cancelled, EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead, HeadWeights
-from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, parse_keywords, too_few_keywords
+from esmc_desktop.method.keywords import (generate_keywords, keyword_token_ids, parse_keywords, review_keywords,
+                                          too_few_keywords)
 from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS, Localization,
                                               check_rule, default_target, keyword_columns, localize, rule_key,
                                               sample_photos)
@@ -49,11 +50,21 @@ from esmc_desktop.photos.scan import Photo, Skipped, scan
 
 @dataclass(frozen=True)
 class Criterion:
-    """What the user typed: a phrase, optionally the number of clusters and keywords."""
+    """What the user typed: a phrase, optionally the number of clusters, keywords and the place to read."""
 
     text: str
     k: int | None = None
     keywords: tuple[str, ...] | None = None
+    target: tuple[int, str] | None = None  # (block, prompt token) the user chose: read there, not localized
+
+    @staticmethod
+    def parse_target(spec: str) -> tuple[int, str]:
+        """'26:car' -> (26, 'car'); the token is a piece of the prompt as text, or '#N' for the N-th suffix token."""
+        layer, sep, token = spec.partition(":")
+        if not sep or not layer.strip().isdigit() or not token.strip():
+            raise EsmcError(f"a place to read is LAYER:TOKEN, e.g. 26:car (block 26, the prompt's token 'car'), "
+                            f"not {spec!r}")
+        return int(layer), token.strip()
 
     @classmethod
     def parse(cls, spec: str, keywords: str | None = None) -> "Criterion":
@@ -105,6 +116,8 @@ class CriterionResult:
     target_token: str = ""  # the prompt token read at localization.position
     lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
     note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
+    keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
+    prompt_tokens: list[str] = field(default_factory=list)  # the text after the image, token by token (the map's columns)
 
 
 @dataclass
@@ -152,7 +165,7 @@ class RunSettings:
     # application layer turns into the one measured faster on this machine (mllm/weight_layout.py)
     cpu_weights: str = MAPPED
     template: str = DEFAULT_TEMPLATE  # the chat format (mllm/prompts.py)
-    localization: str = DEFAULT_RULE  # 'separating' or 'paper' (method/localization.py)
+    localization: str = DEFAULT_RULE  # 'settled' or 'paper' (method/localization.py)
     span: str = DEFAULT_SPAN  # where localization searches: 'prompt' (the criterion's own tokens) or 'template'
 
     def __post_init__(self) -> None:
@@ -178,7 +191,8 @@ def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, 
 
 def lens_key(params: LensParams) -> str:
     """The lens part of a cached vector's key: every lens setting."""
-    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}"
+    # -lastnorm: the last block's vectors are read through the model's final norm (mllm/logit_lens.py)
+    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}-lastnorm"
 
 
 def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
@@ -234,17 +248,22 @@ class ClusterJob:
                 skipped = list(found.skipped)
                 keywords = [self._keywords(c, rt) for c in self.criteria]
                 kw_ids = [keyword_token_ids(k, rt.tokenize, rt.token_text) for k in keywords]
+                reviews = [review_keywords(ids, rt.token_text) for ids in kw_ids]
+                read_ids = [self._localization_keywords(ids, review) for ids, review in zip(kw_ids, reviews)]
                 prompts = [c.prompt for c in self.criteria]
                 # why a criterion has too few keywords to localize with (None: it has enough)
-                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, kw_ids)]
-                usable, targets = self._localize(found.photos, prompts, kw_ids, too_few, rt, lens, cache, model_fp,
-                                                 skipped, times)
+                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, read_ids)]
+                chosen = [self._user_target(c, p, rt) for c, p in zip(self.criteria, prompts)]
+                usable, targets = self._localize(found.photos, prompts, read_ids,
+                                                 [why or (user and "the place was chosen by the user") for why, user in zip(too_few, chosen)], rt, lens,
+                                                 cache, model_fp, skipped, times)
+                targets = [user or found for user, found in zip(chosen, targets)]
                 keys = self._keys(model_fp, rt, prompts, [(t.layer, t.position) for t in targets])
                 vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
                 # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
-                kw_ids = [{} if why else ids for why, ids in zip(too_few, kw_ids)]
-                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt) for i, (c, p, kw, ids, t)
-                           in enumerate(zip(self.criteria, prompts, keywords, kw_ids, targets))]
+                names = [{} if why else review.naming for why, review in zip(too_few, reviews)]
+                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt, review.notes()) for i, (c, p, kw, ids, t, review)
+                           in enumerate(zip(self.criteria, prompts, keywords, names, targets, reviews))]
                 encoded = rt.stats.images_encoded
         return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times, s.template)
 
@@ -259,6 +278,35 @@ class ClusterJob:
         """The cache key of each prompt's vector at its (layer, position) in the runtime's chat template."""
         return [VectorKey(model_fp, rt.template.key, p, layer, pos, lens_key(self.settings.lens))
                 for p, (layer, pos) in zip(prompts, places)]
+
+    def _user_target(self, criterion: Criterion, prompt: str, rt: LlavaRuntime) -> Localization | None:
+        """The place the user chose for a criterion (checked against the model and the prompt), or None."""
+        if criterion.target is None:
+            return None
+        layer, token = criterion.target
+        pieces = [rt.token_text(t) for t in rt.tokenize(rt.template.suffix(prompt))]
+        if not 0 <= layer < rt.n_layer:
+            raise EsmcError(f"{criterion.text!r}: block {layer} is not in this model, which has blocks 0..{rt.n_layer - 1}")
+        if token.startswith("#") and token[1:].isdigit() and int(token[1:]) < len(pieces):
+            position = int(token[1:])
+        else:
+            own = prompt_positions(pieces, prompt) or list(range(len(pieces)))
+            matches = [i for i in own if pieces[i].strip().lower() == token.lower()]
+            if not matches:
+                listed = ", ".join(f"#{i} {p.strip()!r}" for i, p in enumerate(pieces) if p.strip())
+                raise EsmcError(f"{criterion.text!r}: the prompt {prompt!r} has no token {token!r}; its tokens, as the "
+                                f"model reads them: {listed}")
+            position = matches[-1]
+        shape = (rt.n_layer, len(pieces))
+        return Localization(layer, position, np.zeros(shape), np.zeros(shape), 0, False,
+                            f"layer {layer}, token {pieces[position]!r}: the place you chose", "user")
+
+    def _localization_keywords(self, ids: dict[str, list[int]], review) -> dict[str, list[int]]:
+        """What localization counts: the paper's rule reads each keyword's first token as Algorithm 1 does;
+        the default reads the keywords the lens can tell apart (method.keywords.review_keywords)."""
+        if self.settings.localization == "paper":
+            return {word: tokens[:1] for word, tokens in ids.items()}
+        return review.localization
 
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
         if criterion.keywords is not None:
@@ -293,7 +341,7 @@ class ClusterJob:
         cache_key = {"model": model_fp, "template": rt.template.key, "prompts": prompts,
                      "keywords": [[[w, sorted(ids)] for w, ids in kw.items()] for kw in kw_ids],
                      "photos": [p.sha256 for p in sample], "threshold": s.threshold, "lens": lens_key(s.lens),
-                     "rule": rule_key(s.localization), "span": s.span}
+                     "rule": rule_key(s.localization), "span": s.span, "not localized": too_few}
         cached = cache.get_localization(cache_key)
         bad: set[str] = set()
         if cached is None:
@@ -315,7 +363,7 @@ class ClusterJob:
                         continue
                     run = self._run_model(rt, prepared.value, prompts, times)
                     lens_started = time.perf_counter()
-                    projected = [lens.project(states.hidden) for states in run.prompts]
+                    projected = [lens.project(states.hidden, rt.layers) for states in run.prompts]
                     for i, states in enumerate(run.prompts):
                         if too_few[i] is None:
                             token_ids, membership = columns[i]
@@ -335,14 +383,19 @@ class ClusterJob:
                                          spans[i], pieces[i], s.localization)
                 found.append({"layer": loc.layer, "position": loc.position, "fallback": loc.fallback,
                               "message": loc.message, "counts": loc.counts.tolist(),
-                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples, "rule": loc.rule})
+                              "mass": loc.mean_keyword_prob.tolist(), "n": loc.n_samples, "rule": loc.rule,
+                              "ties": [list(t) for t in loc.ties],
+                              "reads": None if loc.reads is None else loc.reads.tolist(),
+                              "top": [list(row) for row in loc.top_keywords]})
             places = [(t["layer"], t["position"]) for t in found]
             self._keep_sample_vectors(readings, self._keys(model_fp, rt, prompts, places), n_pos, cache)
             if not bad:
                 cache.put_localization(cache_key, {"targets": found})
             cached = {"targets": found}
         targets = [Localization(t["layer"], t["position"], np.array(t["counts"]), np.array(t["mass"]), t["n"],
-                                t["fallback"], t["message"], t["rule"]) for t in cached["targets"]]
+                                t["fallback"], t["message"], t["rule"], tuple(tuple(x) for x in t.get("ties", [])),
+                                None if t.get("reads") is None else np.array(t["reads"]),
+                                tuple(tuple(row) for row in t.get("top", []))) for t in cached["targets"]]
         return [p for p in photos if p.sha256 not in bad], targets
 
     @staticmethod
@@ -357,7 +410,9 @@ class ClusterJob:
 
     def _span(self, prompt: str, pieces: list[str]) -> list[int]:
         """The suffix positions localization searches: the criterion's own tokens, or the whole suffix."""
-        own = prompt_positions(pieces, prompt) if self.settings.span == "prompt" else []
+        # the paper's Algorithm 1 reads every position of the prompt it is given
+        paper = self.settings.localization == "paper"
+        own = prompt_positions(pieces, prompt) if self.settings.span == "prompt" and not paper else []
         return own or list(range(len(pieces)))
 
     def _pass(self, photos, keys, rt, lens, cache, skipped, times):
@@ -388,7 +443,7 @@ class ClusterJob:
                     pos = keys[i].position
                     if pos >= len(states.token_ids):
                         raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
-                    out = lens.project(states.layer(keys[i].layer)[pos][None])
+                    out = lens.project(states.layer(keys[i].layer)[pos][None], keys[i].layer)
                     found[n][i] = (out.indices[0], out.values[0])
                     new[keys[i]] = found[n][i]
                 times.lens += time.perf_counter() - lens_started
@@ -404,7 +459,7 @@ class ClusterJob:
                     if per else sparse.csr_matrix((0, lens.n_vocab), dtype=np.float32) for per in rows]
         return matrices, kept
 
-    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, rt) -> CriterionResult:
+    def _cluster(self, criterion, prompt, keywords, kw_ids, target, X, rt, keyword_notes) -> CriterionResult:
         s = self.settings
         token_text = rt.token_text
         suffix = rt.tokenize(rt.template.suffix(prompt))
@@ -420,7 +475,7 @@ class ClusterJob:
         explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
                                explanations, head.weights_, X, head.used_head_, k_scores,
-                               target_token, tokens, head.note_)
+                               target_token, tokens, head.note_, keyword_notes, [token_text(t) for t in suffix])
 
 
 @dataclass
@@ -477,7 +532,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
                 kept.append(photo)
                 vectors = {}
                 for c, key, head, states in zip(saved.criteria, keys, heads, run.prompts):
-                    vec = lens.project(states.layer(c.layer)[c.position][None])
+                    vec = lens.project(states.layer(c.layer)[c.position][None], c.layer)
                     vectors[key] = (vec.indices[0], vec.values[0])
                     proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
                     cluster = int(proba.argmax())

@@ -49,3 +49,15 @@ def tiny(tmp_path_factory) -> TinyModel:
 @pytest.fixture
 def image() -> np.ndarray:
     return sample_image(0)
+
+
+LLAMA_VOCAB = Path(__file__).parent / "data" / "ggml-vocab-llama-spm.gguf"
+
+
+@pytest.fixture(scope="session")
+def llama_vocab():
+    """LLaMA's real 32,000-token vocabulary (Vicuna-7B's, so LLaVA-1.5-7b's), through llama.cpp: tests/data/."""
+    from esmc_desktop.mllm.vocabulary import Vocabulary
+
+    with Vocabulary(LLAMA_VOCAB) as vocab:
+        yield vocab

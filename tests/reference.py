@@ -38,6 +38,15 @@ def block_outputs(model, input_ids: list[int], pixels=None) -> list[np.ndarray]:
     return captured
 
 
+def output_logits(model, input_ids: list[int], pixels=None) -> np.ndarray:
+    """The model's own next-token logits at every token (lm_head after the final norm), (n_tokens, n_vocab)."""
+    import torch
+
+    with torch.no_grad():
+        kwargs = {"pixel_values": pixels.to(model.dtype)} if pixels is not None else {}
+        return model(input_ids=torch.tensor([input_ids]), **kwargs).logits[0].float().numpy()
+
+
 def lm_head(model) -> np.ndarray:
     return model.lm_head.weight.detach().float().numpy()
 

@@ -3,8 +3,8 @@
 Every photo has a colour (4 values) and a shape (3 values). Lens noise tokens come
 from a shared pool with Zipf-like frequencies, as real lens distributions share
 frequent tokens. For each criterion
-there is a full (layer x position) grid of top-50 lens distributions; at the
-planted pair the criterion's token carries most of the mass, the other
+there is a full (layer x position) grid of top-50 lens distributions; from the
+planted pair to the last layer the criterion's token carries most of the mass, the other
 criterion's token a little (cross-talk), the rest is per-photo noise tokens.
 Nearby pairs carry a weaker echo, so localization has something to reject.
 """
@@ -84,7 +84,7 @@ class SyntheticPhotos:
         for layer in range(N_LAYERS):
             for pos in range(N_POSITIONS):
                 distance = abs(layer - pl) + abs(pos - pp)
-                if distance == 0:
+                if distance == 0 or (pos == pp and layer > pl):  # the reading settles and stays, as an LLM's
                     p = rng.uniform(*self.signal)
                 elif distance == 1:
                     p = rng.uniform(0.02, 0.22)

@@ -112,7 +112,7 @@ def test_every_method_appears_for_every_criterion_with_its_spread(bench_report):
     for r in rows:
         assert 0.0 <= float(r["nmi"]) <= 1.0 and float(r["nmi_std"]) >= 0.0 and -1 <= float(r["ari"]) <= 1
     table = (out / "bench.md").read_text(encoding="utf-8")
-    for setting in ("alpha: 0.3", "head read-out: argmax", "head optimizer: sgd", "localization (esmc row): separating",
+    for setting in ("alpha: 0.3", "head read-out: argmax", "head optimizer: sgd", "localization (esmc row): settled",
                     "k-means restarts (every method): 10", "seeds: 2"):
         assert setting in table
     assert "Independence" in table and " ± " in table

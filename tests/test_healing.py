@@ -74,7 +74,7 @@ def test_a_run_on_a_damaged_feature_cache_succeeds_and_says_so_in_one_line(tmp_p
     def sort(out: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "esmc_desktop.cli", "cluster", str(photos), "--criterion",
                                "color of the object:2", "--keywords", "color of the object=red,green", "--out",
-                               str(tmp_path / out), "--cache", str(cache), "--quiet", "--json", *model_args(tiny)],
+                               str(tmp_path / out), "--cache", str(cache), "--json", *model_args(tiny)],
                               cwd=REPO, capture_output=True, text=True, timeout=300)
 
     first = sort("a")

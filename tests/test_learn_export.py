@@ -36,12 +36,13 @@ def folders(out: Path) -> list[Path]:
 
 
 def correct_by_hand(out: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """Move two photos of the biggest cluster into the smallest, then rename the smallest's folder.
+    """Move two photos of the biggest cluster into a small one, then rename the small one's folder.
 
     Returns where the moved photos are, and where every photo is now."""
     before = {sha: Path(r["destination"]) for sha, r in manifest(out).items()}
     by_size = sorted(folders(out), key=lambda f: len(list(f.iterdir())))
-    small, big = by_size[0], by_size[-1]
+    # a folder keeps its identity while most of its photos are its own: the smallest with more than the 2 moved in
+    small, big = next(f for f in by_size if len(list(f.iterdir())) > 2), by_size[-1]
     moved = {}
     for photo in sorted(big.iterdir())[:2]:
         moved[content_hash(photo)] = small / photo.name

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens
-from tests.reference import lm_head
+from tests.reference import block_outputs, lm_head, output_logits
 
 
 def test_lens_is_the_renormalized_top_k_of_the_lm_head_applied_to_raw_states(tiny):
     lens = LogitLens.from_gguf(tiny.f32.lm, LensParams(top_k=10))
     hidden = np.random.default_rng(0).normal(size=(5, tiny.config.text_config.hidden_size)).astype(np.float32)
-    out = lens.project(hidden)
+    out = lens.project(hidden, 0)
     logits = hidden @ lm_head(tiny.torch_model).T
     expected_top = np.argsort(-logits, axis=1)[:, :10]
     np.testing.assert_array_equal(out.indices, expected_top)
@@ -21,9 +21,29 @@ def test_lens_is_the_renormalized_top_k_of_the_lm_head_applied_to_raw_states(tin
     np.testing.assert_allclose(out.values, expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
+def test_at_the_last_block_the_lens_is_the_models_own_output_distribution(tiny):
+    """The model's output applies the final norm to the last block's state; so does the lens, there only."""
+    lens = LogitLens.from_gguf(tiny.f32.lm, LensParams(top_k=20))
+    ids = [1] + list(range(20, 26))  # BOS and six text tokens of the tiny vocabulary
+    last = tiny.config.text_config.num_hidden_layers - 1
+    states = block_outputs(tiny.torch_model, ids)
+    logits = output_logits(tiny.torch_model, ids)
+    out = lens.project(states[last], last)
+    np.testing.assert_array_equal(out.indices, np.argsort(-logits, axis=1)[:, :20])
+    top = np.take_along_axis(logits, out.indices, 1)
+    expected = np.exp(top - top.max(1, keepdims=True))
+    np.testing.assert_allclose(out.values, expected / expected.sum(1, keepdims=True), rtol=1e-3, atol=1e-5)
+    # blocks before the last are read raw, as ESMC's reference code reads them
+    raw = lens.project(states[last - 1], last - 1)
+    np.testing.assert_array_equal(raw.indices, np.argsort(-(states[last - 1] @ lm_head(tiny.torch_model).T), axis=1)[:, :20])
+    # a (blocks, tokens, width) stack is read block by block
+    both = lens.project(np.stack([states[last - 1], states[last]]), [last - 1, last])
+    np.testing.assert_array_equal(both.indices, np.concatenate([raw.indices, out.indices]))
+
+
 def test_sparse_vectors_give_token_probabilities_and_a_csr_matrix(tiny):
     lens = LogitLens.from_gguf(tiny.f16.lm)
-    out = lens.project(np.random.default_rng(1).normal(size=(3, 256)).astype(np.float32))
+    out = lens.project(np.random.default_rng(1).normal(size=(3, 256)).astype(np.float32), 0)
     csr = out.to_csr()
     assert csr.shape == (3, lens.n_vocab) and csr.nnz == 3 * 50
     np.testing.assert_allclose(np.asarray(csr.sum(axis=1)).ravel(), 1.0, rtol=1e-5)

@@ -120,7 +120,7 @@ def test_each_photo_is_run_once_the_localization_samples_included(tmp_path, tiny
     with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, layers=[target.layer]) as rt:
         for n, photo in enumerate(result.photos):
             states = rt.run(load_rgb(photo.path, min_side=rt.image_size), [result.criteria[0].prompt]).prompts[0]
-            alone = lens.project(states.layer(target.layer)[target.position][None])
+            alone = lens.project(states.layer(target.layer)[target.position][None], target.layer)
             row = result.criteria[0].vectors[n]
             np.testing.assert_array_equal(np.sort(row.indices), np.sort(alone.indices[0]))
             np.testing.assert_allclose(np.sort(row.data), np.sort(alone.values[0]), rtol=1e-5, atol=1e-6)

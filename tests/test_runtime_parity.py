@@ -11,7 +11,7 @@ import pytest
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from models.tiny_llava import CLIP_MEAN, CLIP_STD, sample_image
-from tests.reference import block_outputs, cosine_rows, lm_head, pixel_values
+from tests.reference import block_outputs, cosine_rows, output_logits, pixel_values
 
 PROMPT = "The color of the object is"
 
@@ -54,10 +54,9 @@ def test_image_q4_k_m_stays_close_to_transformers(tiny, image):
     assert cos.mean() >= 0.85
 
 
-def test_logit_lens_top1_agrees_with_transformers_lm_head_at_last_layer(tiny):
+def test_logit_lens_top1_at_the_last_block_agrees_with_the_models_own_output(tiny):
     """Over 6 photos x 3 prompts (about 200 tokens): random weights give near-tied logits, so few tokens say little."""
     lens = LogitLens.from_gguf(tiny.f16.lm, LensParams(top_k=50))
-    head = lm_head(tiny.torch_model)
     prompts = [PROMPT, "The shape of the object is", "What is in the background?"]
     ours, theirs = [], []
     with LlavaRuntime(tiny.f16.lm, tiny.f16.mmproj, n_ctx=256) as rt:
@@ -68,9 +67,9 @@ def test_logit_lens_top1_agrees_with_transformers_lm_head_at_last_layer(tiny):
             for states in run.prompts:
                 last = rt.n_layer - 1
                 ids = run.prefix_ids + [tiny.config.image_token_index] * run.n_image_tokens + states.token_ids
-                ref = block_outputs(tiny.torch_model, ids, pixels)[last][-len(states.token_ids):]
-                ours.append(lens.project(states.layer(last)).indices[:, 0])
-                theirs.append(np.argmax(ref @ head.T, axis=1))
+                logits = output_logits(tiny.torch_model, ids, pixels)[-len(states.token_ids):]
+                ours.append(lens.project(states.layer(last), last).indices[:, 0])
+                theirs.append(np.argmax(logits, axis=1))  # the model's output: the last block's lens
     ours, theirs = np.concatenate(ours), np.concatenate(theirs)
     agreement = float(np.mean(ours == theirs))
     print(f"\nlogit-lens top-1 agreement at the last layer (f16): {agreement:.3f} over {len(ours)} tokens")

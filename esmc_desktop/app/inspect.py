@@ -54,7 +54,7 @@ def inspect_photo(image: Path | str, prompts: list[str], model: ModelFiles, *, t
         tables = []
         for states in run.prompts:
             n_layers, n_tokens, _ = states.hidden.shape
-            sparse = lens.project(states.hidden)
+            sparse = lens.project(states.hidden, states.layers)
             idx = sparse.indices.reshape(n_layers, n_tokens, -1)[:, :, :top]
             val = sparse.values.reshape(n_layers, n_tokens, -1)[:, :, :top]
             table = [[[(rt.token_text(int(i)), float(v)) for i, v in zip(idx[li, t], val[li, t])]

@@ -213,9 +213,12 @@ def _settings(args: argparse.Namespace):
 
     given = {"n_samples": getattr(args, "samples", None), "seed": getattr(args, "seed", None),
              "template": getattr(args, "template", None), "localization": getattr(args, "localization", None),
-             "span": getattr(args, "search", None)}
+             "span": getattr(args, "search", None), "alpha": getattr(args, "alpha", None)}
     if given["n_samples"] is not None and given["n_samples"] < 1:
         raise EsmcError("--samples must be at least 1")
+    if given["alpha"] is not None and not 0.0 < given["alpha"] <= 1.0:
+        raise EsmcError(f"--alpha must be a share between 0 and 1 (the head learns from that share of each cluster), "
+                        f"got {given['alpha']}")
     return RunSettings(n_ctx=args.n_ctx, threads=args.threads, cpu_weights=args.cpu_weights,
                        **{k: v for k, v in given.items() if v is not None})
 
@@ -236,6 +239,14 @@ def _criteria(args: argparse.Namespace):
             raise EsmcError(f"--keywords names a criterion that was not given: {name.strip()}")
         i = by_text[name.strip()]
         criteria[i] = dataclasses.replace(criteria[i], keywords=tuple(parse_keywords(words)))
+    for spec in getattr(args, "target", None) or []:
+        name, sep, place = spec.rpartition("=")
+        if not sep and len(criteria) > 1:
+            raise EsmcError(f"--target takes 'CRITERION=LAYER:TOKEN' when there are several criteria, not {spec!r}")
+        if sep and name.strip() not in by_text:
+            raise EsmcError(f"--target names a criterion that was not given: {name.strip()}")
+        i = by_text[name.strip()] if sep else 0
+        criteria[i] = dataclasses.replace(criteria[i], target=Criterion.parse_target(place))
     return criteria
 
 
@@ -261,6 +272,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
             "layer": c.layer, "position": c.position, "localization": c.where_read,
             "localization_rule": c.computed.localization.rule, "template": result.template, "note": c.note,
+            "keyword_notes": c.computed.keyword_notes, "k_scores": c.computed.k_scores,
             "k": len(c.names), "clustering_head_used": c.computed.used_head,
             "clusters": [{"id": k, "name": name, "count": len(c.members(k)), "explanation": c.explanations[k]}
                          for k, name in enumerate(c.names)],

@@ -60,8 +60,9 @@ def _localization_options(p: argparse.ArgumentParser, seed: int = 0,
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="photos sampled to localize each criterion")
     p.add_argument("--seed", type=int, default=seed, help=seed_help)
     p.add_argument("--localization", choices=RULE_VERSIONS, default=None,
-                   help="separating (default: the earliest layer among the places that read the most sample photos "
-                        "and tell them apart) or paper (ESMC's Algorithm 1 as written)")
+                   help="settled (default: the place whose photo-dependent readings carry the most bits and stay "
+                        "in the next blocks) or paper (ESMC's Algorithm 1 as written: first tokens, every position, "
+                        "the most keyword hits)")
     p.add_argument("--search", choices=SPANS, default=None,
                    help="where to look: prompt (default: the criterion's own tokens, as the paper) or template "
                         "(also the chat template's tokens after the image)")
@@ -122,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'CRITERION=red,green,blue': the words the criterion's answers start with "
                         "(default: asked of the model)")
     p.add_argument("--out", type=Path, required=True, help="folder the cluster folders go into")
+    p.add_argument("--target", action="append",
+                   help="'CRITERION=LAYER:TOKEN' (or LAYER:TOKEN with one criterion): read the criterion at that block "
+                        "and prompt token, e.g. 26:car, instead of localizing it (`inspect` shows the places)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="share of each k-means cluster, nearest its centre, that the clustering head learns from "
+                        "(ESMC's Algorithm 2; default 0.3)")
     _export_options(p)
     _json(p)
     _quiet(p)

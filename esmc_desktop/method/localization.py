@@ -8,33 +8,37 @@ LLaVA-1.5-7b).
 Two rules, both label-free:
 
 `paper` is Algorithm 1 as written: every (photo, keyword) whose probability
-exceeds the threshold (0.2) adds one to its (layer, position); among the most
-counted pairs the earliest layer (then the earliest position) is the target.
+exceeds the threshold (0.2) adds one to its (layer, position), over every
+position of the prompt, each keyword read through its first token only; the
+most counted pairs are the target set, all kept and shown; the product reads
+the earliest layer of the set (the paper prefers earlier layers), then the
+earliest position.
 
-`separating` (the default) counts the photos that a place *reads* (their most
-probable keyword passes the threshold) but only at places that *tell the photos
-apart*: at least two different keywords come out on top there, and the place
-carries at least 80% of the information about which photo it looks at that the
-best place carries (the mutual information between photo and keyword reading, the
-keyword probabilities plus "anything else"). Among the places that read the
-most photos it takes the earliest layer. Why, for a real LLaVA-1.5-7b: the
-keyword mass of the image's answer appears at the criterion noun from about 80%
-of the depth and stays there to the last layer (the paper's Figure 3: "black" at
-E27..E30 of the "color" token). An LLM also has language priors, an
-image-independent favourite answer, strongest at the answer slot (the paper's
-Table 3, "Output"), and often only partly overruled by the image at the layers
-where the answer first forms. A prior passes the threshold for every photo
-alike, so counting alone (the paper's rule) can pick it, and the clustering is
-then noise; a place where (nearly) every photo reads the same keyword says
-little about the photos, so it never wins while another place separates them.
-Counting each photo once (not each keyword) keeps a place where the lens
-hesitates between two keywords from outvoting one where it is sure. Among
-places that read as many photos, the earliest layer carries the least language
-bias (the paper's Section 4.3 argument) and is where the answer first appears.
-Further ties: the higher mean top-keyword probability, then the earlier
-position.
-
-When no place separates the sample (all photos alike, or only the prior
+`settled` (the default) is built on how a real LLM's lens behaves (logit-lens
+and tuned-lens studies of LLaMA-family models; ESMC's Figure 3):
+- *Photo-dependent mass, not shared mass.* An LLM has language priors: an
+  image-independent favourite answer that every photo's lens shows alike,
+  strongest at the answer slot. A photo reads the keyword whose probability
+  most exceeds what the sample's typical photo (the median) gives it there,
+  the photo's own share, where that probability passes the threshold. A
+  prior then reads at random (whose prior is a little above the median), a
+  reading the next blocks do not keep, and a place where the prior and the
+  answer both pass the threshold reads the answer.
+- *Readings that settle and stay.* Early blocks read the input's own pieces,
+  middle blocks scattered pieces that change from block to block; the answer,
+  once it forms, stays to the last block. So a photo's reading counts only
+  where it still leans to the same keyword (however softly) in the next few
+  blocks (STAY_DEPTH of the depth): mid-depth junk, and a class that synonyms
+  or spellings split anew per block ('gray', 'grey'), do not stay.
+- *More distinctions, not more confidence.* The score is the share of the
+  sample photos whose reading stays times the entropy (bits) of those
+  readings: a confident early block that reads two classes as one carries
+  fewer bits than the later blocks that tell them apart, and a sharp answer
+  slot where most photos read the prior carries fewer than a softer but right
+  criterion noun.
+The highest score wins; among exact equals (a settled answer reads the same
+over several blocks) the earliest layer, as the paper prefers, then the
+earliest position. When no place scores (every photo alike, or only the prior
 speaks) or no keyword passes the threshold anywhere, the rule falls back and
 says so; the message always says why the place was chosen.
 """
@@ -50,9 +54,12 @@ from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_S
 from esmc_desktop.method.validation import MethodInputError
 
 DEFAULT_THRESHOLD = 0.2
-INFORMATION_SHARE = 0.8
-"""A place tells the photos apart when it carries at least this share of the best place's information about
-them: about as much, so that "the earliest layer among equals" picks among places that are nearly equal."""
+STAY_DEPTH = 0.1
+"""For how much of the depth a reading must stay (at least one block): 3 of LLaVA-1.5-7b's 32 blocks, short
+of the 6-7 over which ESMC's Figure 3 shows the answer hold at the criterion noun (E25-E31), long enough
+that a reading drawn anew per block (mid-depth junk, a class split between synonyms) cannot agree by chance."""
+ALIKE = 0.8
+"""A place where this share of the photos read the same keyword reads alike (said when it is skipped)."""
 DEFAULT_TARGET_DEPTH = 0.85
 """Where a criterion is read when nothing can be localized: ESMC's LLaVA-1.5-7b targets sit at block 25-27 of 32."""
 
@@ -63,12 +70,23 @@ class Localization:
 
     layer: int
     position: int
-    counts: np.ndarray  # (n_layers, n_positions) what the rule counted: photos read (separating), keyword hits (paper)
+    counts: np.ndarray  # (n_layers, n_positions) what the rule scored: settled bits (settled), keyword hits (paper)
     mean_keyword_prob: np.ndarray  # (n_layers, n_positions) mean over photos of the summed keyword probability
     n_samples: int
     fallback: bool
     message: str
     rule: str = DEFAULT_RULE
+    ties: tuple[tuple[int, int], ...] = ()  # every (layer, position) that scored as high as the chosen one
+    reads: np.ndarray | None = None  # (n_layers, n_positions) sample photos whose top keyword passes the threshold
+    top_keywords: tuple[tuple[str, ...], ...] = ()  # per layer and position, the keyword most photos read there
+
+    def place_text(self, layer_row: int, position: int) -> str:
+        """What the sample photos read at one place, in words (for a map of the places)."""
+        if self.reads is None or not self.top_keywords:
+            return ""
+        n = int(self.reads[layer_row, position])
+        top = self.top_keywords[layer_row][position]
+        return f"{n} of {self.n_samples} sample photos read a keyword" + (f", most often {top!r}" if top else "")
 
 
 def rule_key(rule: str) -> str:
@@ -145,97 +163,133 @@ def localize(keyword_probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD, la
     allowed[:, positions] = True
     names = _Places(list(range(n_layers)) if layers is None else list(layers), tokens, keywords, n_keywords)
     mass = probs.sum(axis=3).mean(axis=0)
-    top_p = probs.max(axis=3)
-    confidence = top_p.mean(axis=0)
+    evidence = _evidence(probs, threshold, names)
     if rule == "paper":
         counts = (probs > threshold).sum(axis=(0, 3))
-        chosen = _earliest(counts, confidence, allowed, prefer_confident=False)
-        if chosen is None:
+        ties = _best(counts, allowed)
+        if not ties:
             return _no_keyword(probs, mass, allowed, names, threshold, rule, counts)
-        li, pi = chosen
-        ties = int(((counts == counts[li, pi]) & allowed).sum())
+        li, pi = ties[0]
+        listed = "; ".join(names.where(*t) for t in ties[:6]) + ("; ..." if len(ties) > 6 else "")
         message = (f"{names.where(li, pi)}: {int(counts[li, pi])} keyword hits above {threshold} in {n_photos} "
-                   f"photos, the most of any place (the paper's Algorithm 1); the earliest layer of {ties} such places")
-        return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule)
+                   f"photos, the most of any place (the paper's Algorithm 1); the target set is the "
+                   f"{len(ties)} place{'s' if len(ties) > 1 else ''} with that count ({listed}), read at the "
+                   f"earliest layer")
+        return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule, tuple(ties), *evidence)
 
+    readings = photo_readings(probs, threshold)
+    score = settled_information(probs, threshold)
+    ties = _best(score, allowed)
+    if ties:
+        li, pi = ties[0]
+        here = readings[:, li, pi]
+        read = int((here >= 0).sum())
+        message = (f"{names.where(li, pi)}: {read} of {n_photos} photos read a keyword of their own there, "
+                   f"{_spread(here, names)}, and the next blocks keep that reading ({score[li, pi]:.2f} bits "
+                   f"that settle, the most of any place)")
+        if len(ties) > 1:
+            message += f"; the earliest layer of the {len(ties)} places that score as high"
+        message += _skipped(probs, readings, score, allowed, (li, pi), names, threshold)
+        return Localization(names.layers[li], pi, score, mass, n_photos, False, message, rule, tuple(ties), *evidence)
+
+    top_p = probs.max(axis=3)
+    counts = ((top_p > threshold) & allowed).sum(axis=0)
+    if counts.max() <= 0:
+        return _no_keyword(probs, mass, allowed, names, threshold, rule, score)
+    li, pi = _best(np.where(allowed, counts, 0), allowed)[0]
+    keyword = names.keywords[int(np.bincount(probs[:, li, pi].argmax(axis=1), minlength=n_keywords).argmax())]
+    message = (f"no place tells the {n_photos} sample photos apart: wherever a keyword passes {threshold}, the "
+               f"photos read it alike, or their readings change from block to block (the photos are alike, or "
+               f"only the language prior speaks); using {names.where(li, pi)}, where {int(counts[li, pi])} "
+               f"photos read {keyword!r}. Sample more photos or check the keywords.")
+    return Localization(names.layers[li], pi, score, mass, n_photos, True, message, rule, (), *evidence)
+
+
+def _evidence(probs: np.ndarray, threshold: float, names: "_Places") -> tuple[np.ndarray, tuple[tuple[str, ...], ...]]:
+    """Per place: how many photos' top keyword passes the threshold, and the keyword most of them read."""
+    top_p, top = probs.max(axis=3), probs.argmax(axis=3)
     reads = top_p > threshold
-    top_kw = probs.argmax(axis=3)
-    per_keyword = np.stack([(reads & (top_kw == k)).sum(axis=0) for k in range(n_keywords)], axis=-1)
-    counts = reads.sum(axis=0)
-    information = photo_information(probs)
-    best = np.where(allowed, information, 0.0).max()
-    separates = ((per_keyword > 0).sum(axis=-1) >= 2) & (information >= INFORMATION_SHARE * best) & (best > 0)
-    chosen = _earliest(counts, confidence, allowed & separates)
-    if chosen is not None:
-        li, pi = chosen
-        ties = int(((counts == counts[li, pi]) & allowed & separates).sum())
-        message = (f"{names.where(li, pi)}: {int(counts[li, pi])} of {n_photos} photos read a keyword above "
-                   f"{threshold} there, {_spread(per_keyword[li, pi], names)}; the earliest layer of the {ties} "
-                   f"place{'s' if ties > 1 else ''} that read the most photos and tell them apart")
-        prior = _earliest(counts, confidence, allowed & ~separates & (counts > 0))
-        if prior is not None and (counts[prior], -prior[0]) >= (counts[li, pi], -li):  # it would have won
-            keyword = names.keywords[int(per_keyword[prior].argmax())]
-            alike = int(per_keyword[prior].max())
-            if alike == counts[prior]:
-                message += (f". Skipped {names.where(*prior)}, where all {alike} photos read {keyword!r}: the "
-                            f"language prior, not the photo")
-            else:
-                message += (f". Skipped {names.where(*prior)}, where {alike} of the {int(counts[prior])} photos "
-                            f"read {keyword!r}: it tells the photos apart {information[prior] / best:.0%} as well "
-                            f"as the best place ({information[prior]:.2f} bits against {best:.2f}), the mark of "
-                            f"a language prior that the photo only sometimes overrules")
-        return Localization(names.layers[li], pi, counts, mass, n_photos, False, message, rule)
-
-    chosen = _earliest(counts, confidence, allowed)
-    if chosen is None:
-        return _no_keyword(probs, mass, allowed, names, threshold, rule, counts)
-    li, pi = chosen
-    keyword = names.keywords[int(per_keyword[li, pi].argmax())]
-    message = (f"no place tells the {n_photos} sample photos apart: wherever a keyword passes {threshold}, every photo "
-               f"reads the same one (the photos are alike, or only the language prior speaks); using "
-               f"{names.where(li, pi)}, where {int(counts[li, pi])} photos read {keyword!r}. Sample more photos "
-               f"or check the keywords.")
-    return Localization(names.layers[li], pi, counts, mass, n_photos, True, message, rule)
+    n_keywords = probs.shape[3]
+    counts = np.stack([(reads & (top == k)).sum(axis=0) for k in range(n_keywords)], axis=-1)
+    most = counts.argmax(axis=-1)
+    words = tuple(tuple(names.keywords[int(most[li, pi])] if counts[li, pi, most[li, pi]] else ""
+                        for pi in range(probs.shape[2])) for li in range(probs.shape[1]))
+    return reads.sum(axis=0), words
 
 
-def photo_information(probs: np.ndarray) -> np.ndarray:
-    """Per (layer, position): the mutual information (bits) between the sample photo and its keyword reading.
+def photo_readings(probs: np.ndarray, threshold: float | None = DEFAULT_THRESHOLD) -> np.ndarray:
+    """(photos, layers, positions): the keyword each photo reads of its own at each place, or -1 for none.
 
-    Each photo's reading is its keyword probabilities plus "anything else" (the rest of the lens's mass).
-    A language prior reads alike in every photo: about 0 bits. A place that gives each photo its own
-    keyword, surely: up to the entropy of the keywords over the sample (2 bits for 4 equally common ones).
+    A photo's own share of a keyword is its probability above the sample's median there (the mass every
+    photo shares, a language prior among it, is not the photo's). The photo reads the keyword with the
+    largest positive share where that keyword's probability passes the threshold (with no threshold:
+    wherever the share is positive, where the photo leans).
     """
-    keyword = np.clip(probs, 0.0, None)
-    total = keyword.sum(axis=3, keepdims=True)
-    keyword = keyword / np.maximum(total, 1.0)  # first sub-tokens shared by two keywords must not exceed 1
-    reading = np.concatenate([keyword, 1.0 - keyword.sum(axis=3, keepdims=True)], axis=3).clip(0.0, 1.0)
-
-    def entropy(p: np.ndarray) -> np.ndarray:
-        return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
-
-    return entropy(reading.mean(axis=0)) - entropy(reading).mean(axis=0)
+    own = probs - np.median(probs, axis=0, keepdims=True)
+    top = own.argmax(axis=3)
+    share = np.take_along_axis(own, top[..., None], axis=3)[..., 0]
+    p = np.take_along_axis(probs, top[..., None], axis=3)[..., 0]
+    return np.where((share > 0) & (p > (threshold or 0.0)), top, -1)
 
 
-def _earliest(counts: np.ndarray, confidence: np.ndarray, allowed: np.ndarray,
-              prefer_confident: bool = True) -> tuple[int, int] | None:
-    """Among allowed places with the highest positive count: the earliest layer, then (optionally) the surest,
-    then the earliest position. None when no allowed place counts anything."""
-    scored = np.where(allowed, counts, 0)
+def settled_information(probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """(layers, positions): bits of the photos' reading at each place that stay for the next blocks.
+
+    A photo's reading stays when it still leans to the same keyword (its largest own share, however soft:
+    a right reading may hover about the threshold) at each of the next STAY_DEPTH blocks (at the last
+    block: the one before it). The score is the share of the sample photos whose reading stays times the
+    entropy (bits) of those readings.
+    """
+    readings, leaning = photo_readings(probs, threshold), photo_readings(probs, None)
+    n_photos, n_layers, n_positions = readings.shape
+    stay = max(1, round(STAY_DEPTH * n_layers))
+    score = np.zeros((n_layers, n_positions))
+    for li in range(n_layers):
+        deeper = list(range(li + 1, min(li + 1 + stay, n_layers))) or [li - 1]
+        if deeper == [-1]:
+            continue
+        here = readings[:, li]
+        stays = (leaning[:, deeper] == here[:, None]).all(axis=1) & (here >= 0)
+        for pi in np.flatnonzero(stays.sum(axis=0) > 0):
+            score[li, pi] = stays[:, pi].mean() * _entropy(here[stays[:, pi], pi])
+    return score
+
+
+def _entropy(labels: np.ndarray) -> float:
+    p = np.bincount(labels + 1) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def _best(score: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """Allowed places with the highest positive score, earliest layer first, then earliest position."""
+    scored = np.where(allowed, score, 0)
     if scored.max() <= 0:
-        return None
-    best = np.argwhere(scored == scored.max())
-    sure = [-confidence[li, pi] if prefer_confident else 0.0 for li, pi in best]
-    order = np.lexsort((best[:, 1], sure, best[:, 0]))
-    li, pi = best[order[0]]
-    return int(li), int(pi)
+        return []
+    return [(int(li), int(pi)) for li, pi in np.argwhere(np.isclose(scored, scored.max(), rtol=0, atol=1e-9))]
 
 
-def _spread(per_keyword: np.ndarray, names: _Places) -> str:
+def _skipped(probs, readings, score, allowed, chosen, names: "_Places", threshold: float) -> str:
+    """Why the sharpest place (the highest mean top-keyword probability), when not chosen, lost."""
+    confidence = np.where(allowed, probs.max(axis=3).mean(axis=0), -1.0)
+    sharp = tuple(int(i) for i in np.unravel_index(int(np.argmax(confidence)), confidence.shape))
+    if sharp == chosen or confidence[sharp] <= threshold:
+        return ""
+    top = probs[:, sharp[0], sharp[1]].argmax(axis=1)
+    keyword, alike = names.keywords[int(np.bincount(top).argmax())], int(np.bincount(top).max())
+    why = (f"{alike} of {len(top)} photos read {keyword!r} there alike, mass every photo shares (a language prior)"
+           if alike >= ALIKE * len(top) else f"only {max(score[sharp], 0.0):.2f} bits of its reading stay in the "
+                                              f"next blocks")
+    return f". Skipped the sharpest place, {names.where(*sharp)}: {why}"
+
+
+def _spread(reading: np.ndarray, names: "_Places") -> str:
     """'3 different keywords: black 4, white 3, red 2'."""
-    order = [k for k in np.argsort(-per_keyword, kind="stable") if per_keyword[k] > 0]
-    listed = ", ".join(f"{names.keywords[k]} {int(per_keyword[k])}" for k in order[:4])
+    counts = np.bincount(reading[reading >= 0], minlength=len(names.keywords))
+    order = [k for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
+    listed = ", ".join(f"{names.keywords[k]} {int(counts[k])}" for k in order[:4])
     more = ", ..." if len(order) > 4 else ""
-    return f"{len(order)} different keywords on top ({listed}{more})"
+    return f"{len(order)} different keyword{'s' if len(order) != 1 else ''} ({listed}{more})"
 
 
 def _no_keyword(probs, mass, allowed, names: _Places, threshold: float, rule: str, counts) -> Localization:

@@ -1,7 +1,10 @@
 """The logit lens as ESMC's reference code computes it, on the GGUF's own LM head.
 
 logits = W_u · h (the raw block output, no final norm by default), log-softmax,
-keep the top-k tokens, renormalize over them. The result is a sparse
+keep the top-k tokens, renormalize over them. At the last block the lens
+applies the model's final RMSNorm first, as the model's own output does (and
+as Hugging Face's `hidden_states[-1]` holds it): there the lens is the model's
+next-token distribution, not a reading of a state the head never sees raw. The result is a sparse
 probability vector over the vocabulary: k indices and k values per token.
 W_u is `output.weight` of the GGUF, dequantized by gguf-py (any llama.cpp
 type), and cached as .npy so later loads are a memory map.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import gguf
 import numpy as np
@@ -18,7 +22,7 @@ from scipy import sparse
 
 from esmc_desktop.errors import ModelFileError
 from esmc_desktop.files import atomic_path, move_aside
-from esmc_desktop.mllm.gguf_files import LM_RMS_EPS, fingerprint, open_reader
+from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, LM_RMS_EPS, fingerprint, open_reader
 
 DEFAULT_TOP_K = 50
 
@@ -83,14 +87,13 @@ def _cached_matrix(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 class LogitLens:
     """Projects hidden states to sparse vocabulary distributions with the model's own head."""
 
-    def __init__(self, unembedding: np.ndarray, norm_weight: np.ndarray | None = None,
+    def __init__(self, unembedding: np.ndarray, norm_weight: np.ndarray, n_blocks: int,
                  params: LensParams = LensParams(), eps: float = 1e-5) -> None:
         self.w = unembedding
         self.norm_weight = norm_weight
+        self.n_blocks = n_blocks
         self.params = params
         self.eps = eps
-        if params.final_norm and norm_weight is None:
-            raise ValueError("final_norm=True needs the final norm weight")
         if params.top_k > self.n_vocab:
             raise ValueError(f"top_k={params.top_k} exceeds the vocabulary size {self.n_vocab}")
 
@@ -108,6 +111,9 @@ class LogitLens:
         head = "output.weight" if "output.weight" in names else "token_embd.weight"
         eps_field = reader.get_field(LM_RMS_EPS)
         eps = float(eps_field.contents()) if eps_field is not None else 1e-5
+        blocks_field = reader.get_field(LM_BLOCK_COUNT)
+        if blocks_field is None:
+            raise ModelFileError(f"{lm_path.name} does not say how many blocks it has ({LM_BLOCK_COUNT})")
         shape = next(tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors if t.name == head)
         w = None
         cache_file = None
@@ -121,23 +127,39 @@ class LogitLens:
                 with atomic_path(cache_file) as tmp:
                     with open(tmp, "wb") as f:
                         np.save(f, w)
-        norm = _dequantized(lm_path, "output_norm.weight") if params.final_norm else None
-        return cls(w, norm, params, eps)
+        norm = _dequantized(lm_path, "output_norm.weight")
+        return cls(w, norm, int(blocks_field.contents()), params, eps)
 
-    def logits(self, hidden: np.ndarray) -> np.ndarray:
+    def logits(self, hidden: np.ndarray, normed: np.ndarray | bool = False) -> np.ndarray:
+        """W_u · h per row; rows marked `normed` (and all rows with final_norm) get the final RMSNorm first."""
         h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.w.shape[1])
-        if self.params.final_norm:
-            h = h / np.sqrt((h * h).mean(axis=1, keepdims=True) + self.eps) * self.norm_weight
+        normed = np.broadcast_to(np.asarray(normed) | self.params.final_norm, (len(h),))
+        if normed.any():
+            h = h.copy()
+            rows = h[normed]
+            h[normed] = rows / np.sqrt((rows * rows).mean(axis=1, keepdims=True) + self.eps) * self.norm_weight
         return h @ self.w.T
 
-    def project(self, hidden: np.ndarray, chunk: int = 256) -> SparseLens:
-        """Sparse top-k distributions of each row of `hidden` (any leading shape is flattened)."""
-        h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.w.shape[1])
+    def project(self, hidden: np.ndarray, blocks: int | Sequence[int], chunk: int = 256) -> SparseLens:
+        """Sparse top-k distributions of each row of `hidden`, read at the given block(s).
+
+        `blocks`: the block every row comes from, or one block per entry of hidden's first axis (the
+        runtime's states: blocks x positions x width). Rows of the last block get the final norm.
+        """
+        h = np.asarray(hidden, dtype=np.float32)
+        if isinstance(blocks, (int, np.integer)):
+            last = np.full(h.reshape(-1, self.w.shape[1]).shape[0], int(blocks) == self.n_blocks - 1)
+        else:
+            if len(blocks) != h.shape[0]:
+                raise ValueError(f"{len(blocks)} blocks named for {h.shape[0]} rows of hidden states")
+            per = int(np.prod(h.shape[1:-1], dtype=int))
+            last = np.repeat(np.asarray(blocks) == self.n_blocks - 1, per)
+        h = h.reshape(-1, self.w.shape[1])
         k = self.params.top_k
         idx_out = np.empty((len(h), k), np.int32)
         val_out = np.empty((len(h), k), np.float32)
         for start in range(0, len(h), chunk):
-            logits = self.logits(h[start:start + chunk])
+            logits = self.logits(h[start:start + chunk], last[start:start + chunk])
             top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
             top_logits = np.take_along_axis(logits, top, axis=1)
             order = np.argsort(-top_logits, axis=1)

@@ -38,6 +38,7 @@ from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, r
 from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
+from esmc_desktop.mllm.vocabulary import token_piece, tokenize
 
 DEFAULT_MAX_PROMPTS = 8
 # Context room for text besides the image: the chat template around it and one group of prompts (a group
@@ -255,24 +256,11 @@ class LlavaRuntime:
 
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
         self._require_open()
-        raw = text.encode("utf-8")
-        capacity = len(raw) + 8
-        buf = (self._llama.llama_token * capacity)()
-        n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
-        if n < 0:
-            capacity = -n
-            buf = (self._llama.llama_token * capacity)()
-            n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
-        return list(buf[:n])
+        return tokenize(self._llama, self._vocab, text, add_bos)
 
     def token_text(self, token_id: int) -> str:
         self._require_open()
-        buf = ctypes.create_string_buffer(64)
-        n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
-        if n < 0:
-            buf = ctypes.create_string_buffer(-n)
-            n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
-        return buf.raw[:n].decode("utf-8", "replace")
+        return token_piece(self._llama, self._vocab, token_id)
 
     # -- decoding -----------------------------------------------------------------
 
