@@ -69,7 +69,7 @@ def advice(missing: list[tuple[str, str]]) -> str:
     """One sentence that says what to install."""
     libraries = ", ".join(library for library, _ in missing)
     packages = " ".join(package for _, package in missing)
-    return (f"The window needs system libraries that are not installed ({libraries}); on Debian or Ubuntu install "
+    return (f"the window needs system libraries that are not installed ({libraries}); on Debian or Ubuntu install "
             f"them with: sudo apt install {packages} (other systems: the packages that provide these files).")
 
 

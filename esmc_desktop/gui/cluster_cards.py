@@ -152,16 +152,17 @@ class ClusterCards(QScrollArea):
             card.renamed.connect(self.renamed)
             card.photos_dropped.connect(self.photos_dropped)
             self.cards.append(card)
-        wanted = []
         for k, card in enumerate(self.cards):
             words = crit.explanations[k] if k < len(crit.explanations) else []
             photos = [self.all_photos[p] for p in surest_members(crit, k)]
             card.show_cluster(crit.names[k], counts[k], words, photos)
             card.draw_mosaic(self.icons)
-            wanted += photos
         self._columns = 0
         self._lay_out()
-        self.thumbnails_wanted.emit(wanted)
+        self.thumbnails_wanted.emit(self.mosaic_photos())
+
+    def mosaic_photos(self) -> list[Photo]:
+        return [photo for card in self.cards for photo in card.photos]
 
     def thumbnail_ready(self, sha: str) -> None:
         for card in self.cards:

@@ -320,6 +320,8 @@ class CriterionView(QWidget):
 
     def open_photo(self, photo: int) -> PhotoViewer:
         """The photo large, among the photos shown (arrow keys move through them), with its cluster and keywords."""
+        if self.viewer is not None:
+            self.viewer.deleteLater()  # one large view at a time
         self.viewer = PhotoViewer(self.result.photos, self.shown_photos(), photo, self.viewer_text, self)
         self.viewer.open()
         return self.viewer
@@ -330,6 +332,11 @@ class CriterionView(QWidget):
         return (f"<b>{html.escape(self.result.photos[photo].path.name)}</b> · cluster "
                 f"<b>{html.escape(crit.names[crit.labels[photo]])}</b> · "
                 f"{html.escape(confidence_text(crit, photo))}<br>{self.keywords_text(photo)}")
+
+    def want_thumbnails(self) -> None:
+        """Ask again for the thumbnails on screen (the mosaics and the grid), e.g. once the view is connected."""
+        self.thumbnails_wanted.emit(self.cards.mosaic_photos())
+        self.photos.want_visible()
 
     def set_thumbnail_size(self, side: int) -> None:
         self.photos.set_thumbnail_size(side)

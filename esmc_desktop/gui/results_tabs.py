@@ -107,6 +107,7 @@ class ResultsTabs(QTabWidget):
             view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
             view.thumbnails_wanted.connect(self._want_thumbnails)
             view.set_thumbnail_size(self.size_slider.value())
+            view.want_thumbnails()
             self.views.append(view)
             self.addTab(view, crit.text)
         if self.views:
