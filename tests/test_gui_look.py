@@ -46,7 +46,8 @@ def test_a_sort_opens_on_its_clusters_as_cards_with_mosaic_count_and_words(windo
         count = len(crit.members(k))
         assert card.name.text() == crit.names[k]
         assert card.count.text() == f"{count} photo{'s' if count != 1 else ''}"
-        assert card.words.text() == ", ".join(crit.explanations[k])
+        words = crit.explanations[k]
+        assert card.words.text() == ("" if words == [crit.names[k]] else ", ".join(words))
         surest = sorted(crit.members(k), key=lambda p: -crit.confidences[p])[:4]
         assert [p.path for p in card.photos] == [window.result.photos[p].path for p in surest]
     window.thumbnails.wait()
@@ -209,6 +210,7 @@ def test_a_result_stays_labelled_as_its_folder_s_and_export_says_and_writes_that
     label = window.result_label.text()
     assert label.startswith(f"This result is of {a}, not of {b}") and "Sort photos to sort" in label
     assert window.export_button.isEnabled() and window.export_button.text() == "&Export the result of A…"
+    assert window.export_button.shortcut().toString() == "Ctrl+E"
     assert str(a) in ExportDialog(window.result, window).source.text()
     window.export_to(tmp_path / "out")
     qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)

@@ -19,7 +19,7 @@ from esmc_desktop.gui.cluster_list import accept_photos
 from esmc_desktop.gui.photo_model import dragged_photos
 
 MOSAIC = 4  # photos in a card's mosaic (2 x 2)
-CARD = 232  # a card's width, in pixels
+CARD = 196  # a card's width, in pixels
 
 
 def surest_members(crit: CriterionClusters, cluster: int, n: int = MOSAIC) -> list[int]:
@@ -68,8 +68,9 @@ class ClusterCard(QFrame):
         self.name.setAccessibleName(f"Name of cluster {name}")
         self.setAccessibleName(f"Cluster {name}")
         self.count.setText(f"{count:,} photo{'s' if count != 1 else ''}")
-        self.words.setText(", ".join(words) if words else "")
-        self.words.setVisible(bool(words))
+        shown = words if words != [name] else []  # a cluster named after its one word says it once
+        self.words.setText(", ".join(shown))
+        self.words.setVisible(bool(shown))
         self.setToolTip(f"Open {name}: click" + ("" if count else "; empty (right-click it in the list to remove)"))
         self.photos = photos
 

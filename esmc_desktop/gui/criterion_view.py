@@ -137,7 +137,7 @@ class CriterionView(QWidget):
         split.addWidget(left)
         split.addWidget(self.pages)
         split.setStretchFactor(1, 1)
-        split.setSizes([230, 670])
+        split.setSizes([190, 710])
         head = QHBoxLayout()
         head.addWidget(self.summary, 1)
         head.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)

@@ -112,7 +112,7 @@ class FolderPanel(QWidget):
 
     def show_count(self, photos: int, skipped: int, after_sort: bool = False) -> None:
         """'13 photos; 6 files will be skipped': the numbers the sort reports (after it: '… were skipped')."""
-        will = "were" if after_sort else "will be"
+        will = ("was" if skipped == 1 else "were") if after_sort else "will be"
         self.folder_info.setText(count(photos, "photo") + (f"; {count(skipped, 'file')} {will} skipped" if skipped
                                                            else "") + ("" if photos else " — nothing to sort here"))
 

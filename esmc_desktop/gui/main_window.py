@@ -34,7 +34,7 @@ from esmc_desktop.gui.learning import LearningSteps
 from esmc_desktop.gui.log_file import WarningsToStatus, log_dir
 from esmc_desktop.gui.menus import Menus
 from esmc_desktop.gui.model_panel import ModelPanel
-from esmc_desktop.gui.photo_grid import LARGEST
+from esmc_desktop.gui.photo_grid import THUMB
 from esmc_desktop.gui.photo_viewer import PhotoViewer
 from esmc_desktop.gui.preferences import Preferences
 from esmc_desktop.gui.results_tabs import ResultsTabs
@@ -59,7 +59,8 @@ class MainWindow(QMainWindow):
         self.exported_files = 0
         self.export_done: QMessageBox | None = None
         screen = QGuiApplication.primaryScreen()
-        pixels = max(DEFAULT_SIZE, round(LARGEST * (screen.devicePixelRatio() if screen else 1.0)))  # sharp at any size
+        # sharp at the default size on high DPI; larger sizes scale these up rather than hold 2.5x the memory per photo
+        pixels = max(DEFAULT_SIZE, round(THUMB * (screen.devicePixelRatio() if screen else 1.0)))
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None, pixels), self)
         self.thumbnails.failed.connect(lambda sha, message: self.status.setText(f"No preview: {message}"))
         self.setWindowTitle("ESMC Desktop")
@@ -185,7 +186,6 @@ class MainWindow(QMainWindow):
         result = self.result
         if result is None:
             self.result_label.setVisible(False)
-            self.export_button.setText("&Export…")
             return
         folder = self.folder_panel.folder()
         stale = folder.resolve() != result.root.resolve()
@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
         self.result_label.setStyleSheet("color: #b35c00; font-weight: bold" if stale else "")
         self.result_label.setVisible(True)
         self.export_button.setText(f"&Export the result of {result.root.name}…")
+        self.export_button.setShortcut("Ctrl+E")  # the text's & made Alt+E the shortcut
         self.export_button.setToolTip(f"Write the photos of {result.root}, as sorted on screen, into one folder per "
                                       "criterion and cluster (Ctrl+E)")
 
