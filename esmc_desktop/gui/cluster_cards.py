@@ -102,7 +102,8 @@ class ClusterCard(QFrame):
         self.renamed.emit(self.cluster, self.name.text())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
-        if event.button() == Qt.MouseButton.LeftButton and not self.name.geometry().contains(event.position().toPoint()):
+        on_name = self.name.geometry().contains(event.position().toPoint())
+        if event.button() == Qt.MouseButton.LeftButton and not on_name:
             self.opened.emit(self.cluster)
         super().mouseReleaseEvent(event)
 

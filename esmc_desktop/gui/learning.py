@@ -108,7 +108,8 @@ class LearningSteps(QObject):
         view.show_step(changes)
         removed = f" Removed the empty cluster(s) {', '.join(changes.removed)}." if changes.removed else ""
         self.say(f"Learnt from the {changes.corrections} photos you placed in the result of {result.root.name}: "
-                 f"{len(moved)} other photos changed cluster (Changed by learning lists them; Undo learning puts them back).{removed}")
+                 f"{len(moved)} other photos changed cluster (Changed by learning lists them; Undo learning puts "
+                 f"them back).{removed}")
 
     def _fail(self, result: SortResult, criterion: int, message: str) -> None:
         self._running.discard(criterion)
