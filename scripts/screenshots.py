@@ -1,11 +1,13 @@
 """The README's screenshots of the real window: `xvfb-run -s '-screen 0 1280x900x24' python scripts/screenshots.py`.
 
 Generates sample photos, sorts them with the shipped demo model and saves the main states
-under docs/ (start, sorting, results with thumbnails and a selected photo, its keywords,
-the same in the dark theme, export dialog in folder and tags mode, a learning step from
-corrections), then does the same with a folder of real photographs found on this machine
-(the sample photos matplotlib and scikit-learn ship, and crops of them). Settings go to a
-temporary folder, not the user's. With QT_SCALE_FACTOR=2 in the environment it shows the
+under docs/ (the empty window, ready to sort, sorting, the clusters as cards, one cluster's
+photos with a selected photo and its keywords, the photo large, the least certain photos,
+the dark theme, export dialog in folder and tags mode, a learning step from corrections),
+then sorts real-size photos (4032 x 3024 JPEGs, as a phone takes them, generated from the
+demo world, with two broken files among them) and a folder of real photographs found on this
+machine (the sample photos matplotlib and scikit-learn ship, and crops of them). Settings go
+to a temporary folder, not the user's. With QT_SCALE_FACTOR=2 in the environment it shows the
 window as on a high-DPI screen. `screenshots.py learn` retakes only docs/gui-learn.png.
 """
 
@@ -56,6 +58,19 @@ def real_photos(folder: Path) -> Path:
         for n, box in enumerate([(0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h),
                                  (w // 4, h // 4, 3 * w // 4, 3 * h // 4)]):
             image.crop(box).save(folder / f"{path.stem}-crop{n + 1}.jpg", quality=92)
+    return folder
+
+
+def real_size_photos(folder: Path, n: int) -> Path:
+    """Demo-world photos at a phone camera's size (4032 x 3024 JPEG), and two files a sort skips."""
+    small = folder.parent / f"{folder.name}-small"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, _ in write_photo_folder(small, n, seed=31, size=256):
+        Image.open(path).convert("RGB").resize((4032, 3024), Image.BICUBIC).save(folder / f"IMG_{path.stem[-4:]}.JPG",
+                                                                                 quality=90)
+    whole = (folder / "IMG_0000.JPG").read_bytes()
+    (folder / "IMG_9998.JPG").write_bytes(whole[: len(whole) // 3])  # cut short, as by a full card
+    (folder / "IMG_9999.JPG").write_text("not a photo, whatever its name says")
     return folder
 
 
@@ -115,24 +130,46 @@ def main() -> None:
         return print("saved", docs / "gui-learn.png")
     window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     window.show()
+    settle(app, 0.5)
+    window.grab().save(str(docs / "gui-empty.png"))
     sort(app, window, work / "photos", [("color of the object", 6), ("shape of the object", 5),
                                         ("background of the photo", 0)])
+    while not window.folder_panel.folder_info.text().endswith(("photos", "skipped")):
+        settle(app, 0.05)
+    window.thumbnails.wait()
+    settle(app, 0.5)
     window.grab().save(str(docs / "gui-start.png"))
     window.start()
     while not (window.status.text().startswith("Reading photos") and window.run_panel.progress.value() > 60):
         settle(app, 0.02)
     window.grab().save(str(docs / "gui-sorting.png"))
     wait_for_result(app, window)
-    window.tabs.setCurrentWidget(window.view(1))
-    window.view(1).clusters.setCurrentRow(3)
+    window.tabs.setCurrentWidget(window.view(0))
     settle(app, 1.5)
     window.thumbnails.wait()
     settle(app, 0.5)
+    window.grab().save(str(docs / "gui-results.png"))
+    window.tabs.setCurrentWidget(window.view(1))
     view = window.view(1)
+    view.open_cluster(3)
+    settle(app, 1.5)
+    window.thumbnails.wait()
+    settle(app, 0.5)
     view.photos.setCurrentIndex(view.model.index(2))
     settle(app, 0.3)
-    window.grab().save(str(docs / "gui-results.png"))
+    window.grab().save(str(docs / "gui-cluster.png"))
     view.grab().save(str(docs / "gui-keywords.png"))
+    viewer = view.open_photo(view.shown_photos()[2])
+    settle(app, 0.5)
+    viewer.grab().save(str(docs / "gui-photo.png"))
+    viewer.close()
+    window.tabs.setCurrentWidget(window.view(0))
+    window.menus.uncertain_action.trigger()
+    settle(app, 1.0)
+    window.thumbnails.wait()
+    settle(app, 0.5)
+    window.grab().save(str(docs / "gui-uncertain.png"))
+    window.view(0).show_overview()
     window.set_theme("dark")
     settle(app, 0.5)
     window.grab().save(str(docs / "gui-results-dark.png"))
@@ -149,6 +186,29 @@ def main() -> None:
     window.close()
     learning_step(app, model, work, truth, docs)
 
+    size = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    size.show()
+    sort(app, size, real_size_photos(work / "phone", 40), [("color of the object", 0)])
+    while not size.folder_panel.folder_info.text().endswith("skipped"):
+        settle(app, 0.05)
+    size.thumbnails.wait()
+    size.tabs.folder_grid.scrollToBottom()  # the two broken files come last
+    settle(app, 1.0)
+    size.thumbnails.wait()
+    settle(app, 0.5)
+    size.grab().save(str(docs / "gui-real-size-folder.png"))
+    size.start()
+    wait_for_result(app, size)
+    size.thumbnails.wait()
+    settle(app, 1.0)
+    size.grab().save(str(docs / "gui-real-size.png"))
+    other = work / "photos"
+    size.folder_panel.folder_edit.setText(str(other))
+    size.folder_panel.folder_edit.editingFinished.emit()
+    settle(app, 1.5)
+    size.grab().save(str(docs / "gui-other-folder.png"))
+    size.close()
+
     real = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     real.show()
     sort(app, real, real_photos(work / "real"), [("main subject of the photo", 3)])
@@ -156,11 +216,10 @@ def main() -> None:
     wait_for_result(app, real)
     real.thumbnails.wait()
     settle(app, 1.0)
-    real.view(0).photos.setCurrentIndex(real.view(0).model.index(0))
-    settle(app, 0.5)
     real.grab().save(str(docs / "gui-real-photos.png"))
-    print("saved", *(docs / f"gui-{s}.png" for s in ("start", "sorting", "results", "keywords", "results-dark",
-                                                       "export", "export-tags", "learn", "real-photos")))
+    print("saved", *(docs / f"gui-{s}.png" for s in (
+        "empty", "start", "sorting", "results", "cluster", "keywords", "photo", "uncertain", "results-dark", "export",
+        "export-tags", "learn", "real-size-folder", "real-size", "other-folder", "real-photos")))
 
 
 if __name__ == "__main__":

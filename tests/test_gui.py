@@ -258,6 +258,7 @@ def test_a_preview_that_cannot_be_made_is_said_in_the_status_line(window, qtbot,
 def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_target(window, qtbot, tmp_path):
     photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 12, 14, "color of the object", 6)
     view, crit = window.view(0), window.result.criterion(0)
+    view.open_cluster(0)
     view.photos.setCurrentIndex(view.model.index(0))
     photo = view.shown_photos()[0]
     reading = window.result.lens_reading(0, photo)
@@ -268,7 +269,10 @@ def test_selecting_a_photo_shows_what_the_model_read_in_it_at_the_criterion_s_ta
     text = view.photo_why.text()
     assert window.result.photos[photo].path.name in text and crit.names[crit.labels[photo]] in text
     assert f"layer {reading.layer}" in text and f"{truth} {reading.tokens[0][1]:.2f}" in text
-    where = view.where.text()  # where the criterion is read, and why there, above the clusters
+    where = view.where.text()  # where the criterion is read, and why there: behind Details
+    assert view.where.isHidden()
+    view.details_button.click()
+    assert not view.where.isHidden()
     assert f"Read at layer {reading.layer}, token" in where
     assert html.escape(crit.where_read) in where
 
@@ -292,11 +296,13 @@ def test_choosing_a_folder_counts_its_photos_lists_skipped_files_with_reasons_an
     (folder / "notes.txt").write_text("not a photo")
     (folder / "empty.jpg").write_bytes(b"")
     window.open_folder(folder)
-    qtbot.waitUntil(lambda: window.folder_panel.folder_info.text().startswith("5 photos"), timeout=30_000)
+    qtbot.waitUntil(lambda: window.folder_panel.folder_info.text() == "5 photos; 2 files will be skipped",
+                    timeout=30_000)
     panel = window.folder_panel
-    assert "2 files will be skipped" in panel.folder_info.text() and not panel.skipped_button.isHidden()
+    assert not panel.skipped_button.isHidden()
     grid = window.tabs.folder_grid
-    assert grid.model.rowCount() == 5 and window.tabs.tabText(0) == "All photos (5)"
+    assert window.tabs.tabText(0) == "All photos (5)"
+    assert grid.model.rowCount() == 6, "the five photos, and empty.jpg with the broken-file sign"
     qtbot.waitUntil(lambda: all(grid.model.has_thumbnail(r) for r in range(5)), timeout=30_000)
     assert window.status.text().startswith("Add a criterion")
     add_criterion(window, "color of the object", 0)
@@ -413,6 +419,7 @@ def test_thumbnails_made_once_show_in_every_grid_and_after_a_second_sort(window,
         window.result = None
         window.run_panel.run_button.click()
         qtbot.waitUntil(lambda: window.result is not None and not window.is_running(), timeout=120_000)
+        window.view(0).open_cluster(0)
         model = window.view(0).model
         assert model.rowCount() and all(model.has_thumbnail(r) for r in range(model.rowCount()))
 
@@ -533,6 +540,7 @@ def test_a_selected_photo_shows_the_keywords_a_tag_export_writes_and_edit_undo_t
     photos = sort_generated_photos(window, qtbot, tmp_path / "photos", 10, 5, "color of the object", 6)
     before = {p.name: content_hash(p) for p, _ in photos}
     view, crit = window.view(0), window.result.criterion(0)
+    view.open_cluster(0)
     view.photos.setCurrentIndex(view.model.index(0))
     photo = view.shown_photos()[0]
     path, name = window.result.photos[photo].path, crit.names[crit.labels[photo]]

@@ -19,6 +19,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from esmc_desktop.app.learn import least_certain  # noqa: E402
+from esmc_desktop.app.review import photos_in_doubt  # noqa: E402
 from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN  # noqa: E402
 from esmc_desktop.gui.photo_model import PLACED_ROLE  # noqa: E402
 from esmc_desktop.method.head import ClusteringHead  # noqa: E402
@@ -117,17 +118,40 @@ def test_least_certain_lists_the_photos_to_correct_first_and_a_corrected_one_lea
     assert not view.learn.apply_button.isEnabled()
     window.menus.uncertain_action.trigger()
     listed = view.shown_photos()
-    assert view.reviewing == UNCERTAIN and len(listed) == 5 * len(crit.names)
-    assert listed == least_certain(window.result, 0)[:len(listed)]
+    doubts = photos_in_doubt(window.result, 0)
+    assert view.reviewing == UNCERTAIN and listed == [d.photo for d in doubts]
+    assert 0 < len(listed) < len(crit.labels) // 2, "a short list, not the folder"
+    assert listed == least_certain(window.result, 0)[:len(listed)], "least certain first"
+    if not all(d.doubtful for d in doubts):  # this confident head: the least certain 5%
+        assert len(listed) == 2 and "the least certain 5%" in view.why.text()
     first = view.model.index(0)
     confidence = crit.confidences[listed[0]]
-    assert first.data() == f"{crit.names[crit.labels[listed[0]]]} {confidence:.2f}"
+    runner_up = crit.names[doubts[0].runner_up]
+    assert runner_up != crit.names[crit.labels[listed[0]]]
+    assert first.data() == f"{crit.names[crit.labels[listed[0]]]} {confidence:.2f} or {runner_up}"
     assert f"confidence {confidence:.2f}" in first.data(Qt.ItemDataRole.ToolTipRole)
+    assert f"Runner-up: {runner_up}" in first.data(Qt.ItemDataRole.ToolTipRole)
 
     view.select_photos([0])
-    view.move_menu().actions()[0].trigger()  # every cluster is offered: the list spans them all
+    view.move_menu().actions()[1].trigger()  # after "Move to the runner-up", every cluster: the list spans them all
     assert listed[0] in crit.placed and listed[0] not in view.shown_photos()
     assert view.learn.apply_button.isEnabled()
+
+
+def test_one_key_moves_a_photo_in_doubt_to_its_runner_up_and_a_digit_to_that_cluster(window, qtbot, colours):
+    view, crit = window.view(0), window.result.criterion(0)
+    window.tabs.setCurrentWidget(view)
+    window.menus.uncertain_action.trigger()
+    doubts = photos_in_doubt(window.result, 0)
+    view.select_photos([0])
+    view.photos.setFocus()
+    qtbot.keyClick(view.photos, Qt.Key.Key_R)
+    assert crit.labels[doubts[0].photo] == doubts[0].runner_up and doubts[0].photo in crit.placed
+    view.open_cluster(0)
+    photo = view.shown_photos()[0]
+    view.select_photos([0])
+    qtbot.keyClick(view.photos, Qt.Key.Key_2)
+    assert crit.labels[photo] == 1 and photo in crit.placed
 
 
 def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window, qtbot, colours):
@@ -143,13 +167,15 @@ def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window
     window.show_result(window.result)
     view = window.view(0)
 
+    view.open_cluster(0)
     view.photos.setCurrentIndex(view.model.index(0))
     assert "confidence not known" in view.photo_why.text()
     assert "confidence not known" in view.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     window.menus.uncertain_action.trigger()
     assert "No confidence figures for 'color of the object'" in view.why.text()
     captions = [view.model.index(r).data() for r in range(view.model.rowCount())]
-    assert captions and all(c in crit.names for c in captions), "cluster names, no numbers"
+    assert captions and all(c.split(" or ")[0] in crit.names and c.split(" or ")[1] in crit.names
+                            for c in captions), "cluster and runner-up names, no numbers"
 
 
 def test_an_emptied_cluster_can_be_removed_and_one_with_photos_cannot(window, qtbot, colours):

@@ -37,10 +37,16 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
     """
     from dataclasses import replace
 
+    from esmc_desktop.errors import EsmcError
+    from esmc_desktop.qt_platform import window_problem
+
+    problem = window_problem()
+    if problem:  # Qt would abort with a message that names no package
+        raise EsmcError(problem)
+
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from esmc_desktop.app.checks import model_files
-    from esmc_desktop.errors import EsmcError
     from esmc_desktop.gui.main_window import MainWindow
     from esmc_desktop.gui.preferences import Preferences
 

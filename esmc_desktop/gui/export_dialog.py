@@ -29,7 +29,10 @@ class ExportDialog(QDialog):
     def __init__(self, result: SortResult, parent: QWidget | None = None, destination: str = "") -> None:
         super().__init__(parent)
         self.result = result
-        self.setWindowTitle("Export clusters as folders")
+        self.setWindowTitle(f"Export the result of {result.root.name}")
+        self.source = QLabel(f"The result on screen: {len(result.photos):,} photos of {result.root}, as sorted and "
+                             "corrected there.", wordWrap=True)
+        self.source.setAccessibleName("Which result is exported")
         self.destination = QLineEdit(destination, placeholderText="Folder to write into")
         self.destination.setAccessibleName("Export destination")
         self.destination.textChanged.connect(self._preview)
@@ -49,6 +52,7 @@ class ExportDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
+        form.addRow(self.source)
         form.addRow("Destination:", row)
         form.addRow("Mode:", self.mode)
         form.addRow("", self.help)

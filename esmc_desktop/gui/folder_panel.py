@@ -1,4 +1,9 @@
-"""The photo folder: typed or browsed, with how many photos it holds and why some files are skipped."""
+"""The photo folder: typed or browsed, with how many photos it holds and why some files are skipped.
+
+The count is the sort's own (app.survey): the scan at once, then every photo opened in a side
+job, so a file that does not decode is counted as skipped before the sort, as the sort and the
+command line count it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMes
                                QWidget)
 
 from esmc_desktop.app.scan import ScanResult, Skipped, display, scan_folder
-from esmc_desktop.gui.jobs import JobRunner
+from esmc_desktop.app.survey import Survey, survey
+from esmc_desktop.gui.jobs import Job, JobRunner
 from esmc_desktop.gui.preferences import Preferences
 from esmc_desktop.gui.run_panel import count
 
@@ -18,6 +24,7 @@ class FolderPanel(QWidget):
     """Scans the folder the user picks (a side job) and says what it holds; `scanned` gives the scan."""
 
     scanned = Signal(object)  # ScanResult of the folder in the field
+    surveyed = Signal(object)  # its Survey: every photo opened, the broken ones among the skipped files
     failed = Signal(str)
 
     def __init__(self, jobs: JobRunner, prefs: Preferences, parent: QWidget | None = None) -> None:
@@ -25,6 +32,7 @@ class FolderPanel(QWidget):
         self.jobs, self.prefs = jobs, prefs
         self.skipped: list[Skipped] = []
         self._scanned: tuple[Path, int] | None = None  # the folder last scanned and its number of photos
+        self._survey: Job | None = None
         self.folder_edit = QLineEdit(placeholderText="Photo folder")
         self.folder_edit.setAccessibleName("Photo folder")
         self.folder_edit.editingFinished.connect(lambda: self.open_folder(self.folder()))
@@ -67,6 +75,7 @@ class FolderPanel(QWidget):
         if self._scanned is not None and self._scanned[0] == folder and self._scanned[1]:
             return  # the same folder again (the field lost focus): nothing new to count
         self._scanned = (folder, 0)
+        self.stop()
         self.prefs.add_recent_folder(folder)
         self.set_skipped([])
         self.folder_info.setText(f"Looking at {folder}…")
@@ -77,11 +86,41 @@ class FolderPanel(QWidget):
         if self.folder() != folder:
             return  # the user has chosen another folder since
         self._scanned = (folder, len(found.photos))
-        n, skipped = len(found.photos), len(found.skipped)
-        self.folder_info.setText(count(n, "photo") + (f"; {count(skipped, 'file')} will be skipped" if skipped else "")
-                                 + ("" if n else " — nothing to sort here"))
         self.set_skipped(found.skipped)
         self.scanned.emit(found)
+        if not found.photos:
+            return self.show_count(0, len(found.skipped))
+        self.folder_info.setText(f"{count(len(found.photos), 'photo')} found; checking that each opens…")
+        self._survey = self.jobs.start(lambda feedback: (folder, survey(found, feedback=feedback)), self._show_survey,
+                                       on_failure=self.failed.emit, on_cancelled=lambda message: None,
+                                       on_progress=self._checking)
+
+    def _checking(self, stage: str, done: int, total: int, rate: float, left: float) -> None:
+        if self._survey is not None:
+            self.folder_info.setText(f"{count(total, 'photo')} found; checking that each opens ({done:,} of "
+                                     f"{total:,})…")
+
+    def _show_survey(self, answer: tuple[Path, Survey]) -> None:
+        folder, found = answer
+        self._survey = None
+        if self.folder() != folder:
+            return
+        self._scanned = (folder, len(found.photos))
+        self.show_count(len(found.photos), len(found.skipped))
+        self.set_skipped(found.skipped)
+        self.surveyed.emit(found)
+
+    def show_count(self, photos: int, skipped: int, after_sort: bool = False) -> None:
+        """'13 photos; 6 files will be skipped': the numbers the sort reports (after it: '… were skipped')."""
+        will = ("was" if skipped == 1 else "were") if after_sort else "will be"
+        self.folder_info.setText(count(photos, "photo") + (f"; {count(skipped, 'file')} {will} skipped" if skipped
+                                                           else "") + ("" if photos else " — nothing to sort here"))
+
+    def stop(self) -> None:
+        """Stop checking the photos (another folder, or the window closes)."""
+        if self._survey is not None:
+            self._survey.cancel_event.set()
+            self._survey = None
 
     def set_skipped(self, skipped: list[Skipped]) -> None:
         """The files not sorted, from the folder's scan or from the last run."""

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from esmc_desktop.app.result import CriterionClusters
+from esmc_desktop.app.review import Doubt
 from esmc_desktop.gui.learning import Changes
 from esmc_desktop.gui.photo_texts import no_confidence_text
 
@@ -87,10 +88,18 @@ def changed_header(changes: Changes | None) -> str:
             "clusters back.")
 
 
-def uncertain_header(crit: CriterionClusters, count: int) -> str:
-    """Above the grid while it shows the least certain photos; says so when the head gives no confidence."""
-    text = (f"<b>Least certain</b>: the {count:,} photos the model is least sure of, least sure first. Moving these "
-            "where they belong teaches the most; then Apply corrections.")
+def uncertain_header(crit: CriterionClusters, doubts: list[Doubt]) -> str:
+    """Above the grid while it shows the photos in doubt (app.review): which, and how to move them."""
+    if doubts and all(d.doubtful for d in doubts):
+        which = (f"{len(doubts):,} photos the model nearly put into another cluster (it finds the runner-up at least "
+                 "half as likely)")
+    elif crit.weights.has_confidence:
+        which = (f"{len(doubts):,} least certain photos (the least certain 5%; no photo's runner-up is even half as "
+                 "likely as its own cluster)")
+    else:
+        which = f"{len(doubts):,} least certain photos (the least certain 5%)"
+    text = (f"<b>Least certain</b>: the {which}, least sure first, each with its runner-up. R moves the selected "
+            "photos to their runner-up, 1-9 to that cluster, or drag them onto a cluster; then Apply corrections.")
     if not crit.weights.has_confidence:
         text += (f"<br>{html.escape(no_confidence_text(crit), quote=False)} Listed by how nearly as close each "
                  "photo is to another cluster's centre.")

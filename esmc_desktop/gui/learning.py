@@ -67,7 +67,8 @@ class LearningSteps(QObject):
         draft = _draft(result, criterion)
         self._running.add(criterion)
         self.tabs.view(criterion).set_learning(True)
-        self.say(f"Learning from the {len(crit.placed)} photos you placed in '{crit.text}'…")
+        self.say(f"Learning from the {len(crit.placed)} photos you placed in '{crit.text}' (the result of "
+                 f"{self.result.root})…")
         self.jobs.start(lambda feedback: apply_corrections(draft, criterion),
                         lambda step: self._finish(result, draft, criterion, step),
                         on_failure=lambda message: self._fail(result, criterion, message))
@@ -106,8 +107,9 @@ class LearningSteps(QObject):
         view.set_learning(False)
         view.show_step(changes)
         removed = f" Removed the empty cluster(s) {', '.join(changes.removed)}." if changes.removed else ""
-        self.say(f"Learnt from the {changes.corrections} photos you placed: {len(moved)} other photos changed "
-                 f"cluster (Changed by learning lists them; Undo learning puts them back).{removed}")
+        self.say(f"Learnt from the {changes.corrections} photos you placed in the result of {result.root.name}: "
+                 f"{len(moved)} other photos changed cluster (Changed by learning lists them; Undo learning puts "
+                 f"them back).{removed}")
 
     def _fail(self, result: SortResult, criterion: int, message: str) -> None:
         self._running.discard(criterion)

@@ -6,6 +6,7 @@ job runner; it knows no pipeline, exporter or llama.cpp.
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from esmc_desktop.gui.log_file import WarningsToStatus, log_dir
 from esmc_desktop.gui.menus import Menus
 from esmc_desktop.gui.model_panel import ModelPanel
 from esmc_desktop.gui.photo_grid import THUMB
+from esmc_desktop.gui.photo_viewer import PhotoViewer
 from esmc_desktop.gui.preferences import Preferences
 from esmc_desktop.gui.results_tabs import ResultsTabs
 from esmc_desktop.gui.run_panel import RunPanel, count, progress_text
@@ -57,7 +59,8 @@ class MainWindow(QMainWindow):
         self.exported_files = 0
         self.export_done: QMessageBox | None = None
         screen = QGuiApplication.primaryScreen()
-        pixels = max(DEFAULT_SIZE, round(THUMB * (screen.devicePixelRatio() if screen else 1.0)))  # sharp on high DPI
+        # sharp at the default size on high DPI; larger sizes scale these up rather than hold 2.5x the memory per photo
+        pixels = max(DEFAULT_SIZE, round(THUMB * (screen.devicePixelRatio() if screen else 1.0)))
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None, pixels), self)
         self.thumbnails.failed.connect(lambda sha, message: self.status.setText(f"No preview: {message}"))
         self.setWindowTitle("ESMC Desktop")
@@ -70,6 +73,8 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.folder_panel = FolderPanel(self.jobs, self.prefs)
         self.folder_panel.scanned.connect(self._folder_scanned)
+        self.folder_panel.surveyed.connect(self._folder_surveyed)
+        self.folder_panel.folder_edit.textChanged.connect(lambda _: self._label_result())
         self.folder_panel.failed.connect(self._error)
         self.criteria_panel = CriteriaPanel()
         self.criteria_panel.changed.connect(self._next_step)
@@ -102,6 +107,12 @@ class MainWindow(QMainWindow):
         box.addWidget(self.run_panel)
         box.addWidget(self.export_button)
         self.tabs = ResultsTabs(self.thumbnails)
+        self.tabs.empty.open_requested.connect(self.folder_panel.browse)
+        self.tabs.empty.example_chosen.connect(self.add_example)
+        self.tabs.folder_grid.open_requested.connect(self.open_folder_photo)
+        self.result_label = QLabel(wordWrap=True, visible=False)
+        self.result_label.setAccessibleName("Which folder the result on screen is of")
+        self.result_label.setTextFormat(Qt.TextFormat.PlainText)
         self.tabs.rename_requested.connect(self.rename_cluster)
         self.tabs.move_requested.connect(self.move_photos)
         self.tabs.new_cluster_requested.connect(self.move_to_new_cluster)
@@ -109,9 +120,14 @@ class MainWindow(QMainWindow):
         self.learning = LearningSteps(self.jobs, self.tabs, lambda sentence: self.status.setText(sentence), self._error)
         self.tabs.apply_requested.connect(self.learning.apply)
         self.tabs.undo_requested.connect(self.learning.undo)
+        results = QWidget()
+        column = QVBoxLayout(results)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.result_label)
+        column.addWidget(self.tabs, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(side)
-        split.addWidget(self.tabs)
+        split.addWidget(results)
         split.setStretchFactor(1, 1)
         split.setSizes([320, 960])
         self.setCentralWidget(split)
@@ -130,9 +146,60 @@ class MainWindow(QMainWindow):
         self.folder_panel.open_folder(folder)
 
     def _folder_scanned(self, found) -> None:
-        self.tabs.show_folder(found.photos)
+        self.tabs.show_folder(found.photos, found.skipped)
         self._show_model()
+        self._label_result()
         self._next_step()
+
+    def _folder_surveyed(self, survey) -> None:
+        """Every photo opened: the broken ones get the broken-file sign, and the counts are the sort's."""
+        self.tabs.mark_broken(survey.broken)
+        self._next_step()
+
+    def add_example(self, text: str, keywords: tuple[str, ...]) -> None:
+        """An example criterion of the empty state, added as if typed (its values as keywords)."""
+        panel = self.criteria_panel
+        if any(c.text == text for c in self.criteria()):
+            return
+        panel.criterion_edit.setText(text)
+        panel.keywords_edit.setText(", ".join(keywords))
+        panel.k_spin.setValue(0)
+        panel.add_criterion()
+        self.status.setText(f"Added '{text}'. " + ("Now open a folder of photos." if not self.tabs.folder_photos()
+                                                   else "Sort photos (Ctrl+R) when ready."))
+
+    def open_folder_photo(self, photo: int) -> PhotoViewer:
+        """A photo of the All photos tab, large (arrow keys go through the folder)."""
+        grid = self.tabs.folder_grid
+        photos = grid.model.photos
+
+        def describe(i: int) -> str:
+            reason = grid.model.broken.get(photos[i].sha256)
+            return html.escape(str(photos[i].path)) + (f"<br>Will be skipped: {html.escape(reason)}" if reason else "")
+
+        viewer = PhotoViewer(photos, list(grid.model.rows), photo, describe, self)
+        viewer.open()
+        return viewer
+
+    def _label_result(self) -> None:
+        """Say which folder the result on screen is of; loudly when the folder box names another one."""
+        result = self.result
+        if result is None:
+            self.result_label.setVisible(False)
+            return
+        folder = self.folder_panel.folder()
+        stale = folder.resolve() != result.root.resolve()
+        self.result_label.setText(
+            f"This result is of {result.root}, not of {folder}: Export and Apply corrections act on the photos of "
+            f"{result.root}. Sort photos to sort {folder}." if stale else
+            f"Result of {result.root}: {count(len(result.photos), 'photo')} by "
+            f"{count(len(result.criteria), 'criterion', 'criteria')}, model {model_label(result.lm)}.")
+        self.result_label.setStyleSheet("color: #b35c00; font-weight: bold" if stale else "")
+        self.result_label.setVisible(True)
+        self.export_button.setText(f"&Export the result of {result.root.name}…")
+        self.export_button.setShortcut("Ctrl+E")  # the text's & made Alt+E the shortcut
+        self.export_button.setToolTip(f"Write the photos of {result.root}, as sorted on screen, into one folder per "
+                                      "criterion and cluster (Ctrl+E)")
 
     def criteria(self):
         return self.criteria_panel.criteria()
@@ -238,6 +305,9 @@ class MainWindow(QMainWindow):
         self.tabs.show_result(result)
         self.menus.enable_learning(bool(result.criteria))
         self.folder_panel.set_skipped(result.skipped)
+        if self.folder_panel.folder().resolve() == result.root.resolve():
+            self.folder_panel.show_count(len(result.photos), len(result.skipped), after_sort=True)
+        self._label_result()
         skipped = f"; {count(len(result.skipped), 'file')} skipped" if result.skipped else ""
         self.status.setText(f"Sorted {count(len(result.photos), 'photo')} by "
                             f"{count(len(result.criteria), 'criterion', 'criteria')}{skipped}.")
@@ -297,16 +367,17 @@ class MainWindow(QMainWindow):
         self.last_export = (out, mode)
         self.menus.undo_action.setEnabled(mode in UNDOABLE)  # also after a cancel: what was written can be removed
         self.run_long(lambda feedback: export_result(result, out, mode=mode, feedback=feedback), self._exported,
-                      f"Exporting into {out} ({mode})…")
+                      f"Exporting the result of {result.root} into {out} ({mode})…")
 
     def _exported(self, report) -> None:
         self.exported_files = report.files
         self.menus.open_action.setEnabled(True)
         if report.mode in TAG_MODES:
             self.status.setText(f"Exported keywords for {report.files:,} (file, criterion) pairs next to the photos "
-                                f"({report.mode}); the journal is in {report.out}.")
+                                f"of {self.result.root} ({report.mode}); the journal is in {report.out}.")
         else:
-            self.status.setText(f"Exported {report.files:,} files into {report.out} ({report.mode}).")
+            self.status.setText(f"Exported {report.files:,} files of the result of {self.result.root} into "
+                                f"{report.out} ({report.mode}).")
         self.export_done = finished_box(self, report, self.open_export_folder)
 
     def undo_last_move(self) -> None:
@@ -333,7 +404,8 @@ class MainWindow(QMainWindow):
         model, settings, gpu, cache_dir = self.model, self.settings, self.gpu_layers, self.cache_dir
         self.run_long(lambda feedback: assign_photos(photos, result, model, settings=settings, gpu=gpu,
                                                      feedback=feedback, cache_dir=cache_dir),
-                      lambda done: self.status.setText(f"Assigned: {done.export.files} files placed into {result}."),
+                      lambda done: self.status.setText(f"Assigned the photos of {photos}: {done.export.files} files "
+                                                       f"placed into the result in {result}."),
                       f"Assigning the photos of {photos} to {result}…")
 
     def open_export_folder(self) -> None:
@@ -359,6 +431,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if not self._may_discard_edits("Quit?", "Quitting loses"):
             return event.ignore()
+        self.folder_panel.stop()
         self.jobs.shutdown()
         self.thumbnails.wait()
         self._warnings.close()

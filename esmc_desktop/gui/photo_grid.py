@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Signal
-from PySide6.QtGui import QIcon, QPainter, QPalette, QPen
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QStyleOptionViewItem
 
 from esmc_desktop.app.scan import Photo
-from esmc_desktop.gui.photo_model import PLACED_ROLE, PhotoModel, PhotoTexts
+from esmc_desktop.gui.photo_model import PHOTO_ROLE, PLACED_ROLE, PhotoModel, PhotoTexts
 
-THUMB = 120
+THUMB = 120  # the default thumbnail side, in pixels; the View slider goes from SMALLEST to LARGEST
+SMALLEST, LARGEST = 64, 256
 BADGE = 16  # the "placed by you" dot, in pixels
+
+
+def cell_size(side: int) -> QSize:
+    """A grid cell for thumbnails of `side` pixels: the picture and a line of caption under it."""
+    return QSize(side + 24, side + 36)
 
 
 class PlacedBadge(QStyledItemDelegate):
@@ -20,8 +26,8 @@ class PlacedBadge(QStyledItemDelegate):
         super().paint(painter, option, index)
         if not index.data(PLACED_ROLE):
             return
-        cell = option.rect
-        dot = QRect(cell.center().x() + THUMB // 2 - BADGE, cell.top() + 4, BADGE, BADGE)
+        cell, side = option.rect, option.decorationSize.width()
+        dot = QRect(cell.center().x() + side // 2 - BADGE, cell.top() + 4, BADGE, BADGE)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Base), 2))
@@ -34,11 +40,12 @@ class PhotoGrid(QListView):
     """Icon-mode list over a PhotoModel; `thumbnails_wanted` names the photos worth a thumbnail now."""
 
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
+    open_requested = Signal(int)  # a photo to see large (Space, Enter or a double-click)
 
     def __init__(self, photos: list[Photo], icons: dict[str, QIcon], criterion: int | None = None,
                  texts: PhotoTexts | None = None) -> None:
         super().__init__()
-        cell = QSize(THUMB + 24, THUMB + 36)
+        cell = cell_size(THUMB)
         self.model = PhotoModel(photos, cell, icons, criterion, texts)
         self.setModel(self.model)
         if texts is not None:
@@ -46,6 +53,7 @@ class PhotoGrid(QListView):
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setGridSize(cell)
+        self.doubleClicked.connect(lambda index: self.open_requested.emit(index.data(PHOTO_ROLE)))
         self.setUniformItemSizes(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
@@ -54,6 +62,21 @@ class PhotoGrid(QListView):
             self.setDragEnabled(True)
             self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.verticalScrollBar().valueChanged.connect(self.want_visible)
+
+    def set_thumbnail_size(self, side: int) -> None:
+        """Show thumbnails `side` pixels large (the View slider); more or fewer then fit on the screen."""
+        cell = cell_size(side)
+        self.model.cell = cell
+        self.setIconSize(QSize(side, side))
+        self.setGridSize(cell)
+        self.want_visible()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        current = self.currentIndex()
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter) and current.isValid():
+            self.open_requested.emit(current.data(PHOTO_ROLE))
+            return event.accept()
+        super().keyPressEvent(event)
 
     def show_photos(self, photos: list[int]) -> None:
         """Show these indices into the grid's photos, in this order."""

@@ -5,14 +5,38 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QSize, Qt, QUrl
-from PySide6.QtGui import QIcon
+from functools import cache
+
+from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QPointF, QRectF, QSize, Qt, QUrl
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from esmc_desktop.app.scan import Photo
 
 PHOTO_ROLE = Qt.ItemDataRole.UserRole + 3
 PLACED_ROLE = Qt.ItemDataRole.UserRole + 5
+BROKEN_ROLE = Qt.ItemDataRole.UserRole + 7
 PHOTOS_MIME = "application/x-esmc-desktop-photos"
+
+
+@cache
+def broken_icon() -> QIcon:
+    """A torn picture with a red cross: the sign of a file the sort will skip (drawn once, on first use)."""
+    pixmap = QPixmap(128, 128)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor("#8a8a8a"), 4))
+    painter.setBrush(QColor("#e8e8e8"))
+    painter.drawRoundedRect(QRectF(14, 22, 100, 84), 6, 6)
+    painter.setPen(QPen(QColor("#8a8a8a"), 3))
+    painter.drawPolyline([QPointF(x, y) for x, y in ((14, 70), (36, 56), (52, 72), (72, 50), (90, 66), (114, 52))])
+    cross = QPen(QColor("#d0312d"), 9)
+    cross.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(cross)
+    painter.drawLine(QPointF(84, 78), QPointF(114, 108))
+    painter.drawLine(QPointF(114, 78), QPointF(84, 108))
+    painter.end()
+    return QIcon(pixmap)
 
 
 def dragged_photos(mime: QMimeData, criterion: int) -> list[int] | None:
@@ -53,6 +77,7 @@ class PhotoModel(QAbstractListModel):
         self._icons = icons  # shared by every grid of the window: a thumbnail made once shows everywhere
         self.rows: list[int] = []
         self._row_of: dict[str, list[int]] = {}
+        self.broken: dict[str, str] = {}  # content hash -> why the sort will skip the file (it does not decode)
 
     def show(self, photos: list[int]) -> None:
         self.beginResetModel()
@@ -73,9 +98,12 @@ class PhotoModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.texts.caption(i) if self.texts else photo.path.name
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._icons.get(photo.sha256)
+            return broken_icon() if photo.sha256 in self.broken else self._icons.get(photo.sha256)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.texts.tooltip(i) if self.texts else str(photo.path)
+            tip = self.texts.tooltip(i) if self.texts else str(photo.path)
+            return f"{tip}\nWill be skipped: {self.broken[photo.sha256]}" if photo.sha256 in self.broken else tip
+        if role == BROKEN_ROLE:
+            return self.broken.get(photo.sha256)
         if role == PLACED_ROLE:
             return bool(self.texts and self.texts.placed(i))
         if role == Qt.ItemDataRole.SizeHintRole:
@@ -104,6 +132,11 @@ class PhotoModel(QAbstractListModel):
         for row in self._row_of.get(sha, ()):
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def mark_broken(self, sha: str, reason: str) -> None:
+        """This file will be skipped, for `reason`: its tile shows the broken-file sign and says why."""
+        self.broken[sha] = reason
+        self.thumbnail_ready(sha)
 
     def has_thumbnail(self, row: int) -> bool:
         return self.photos[self.rows[row]].sha256 in self._icons

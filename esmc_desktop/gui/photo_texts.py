@@ -57,3 +57,25 @@ def lens_text(result: SortResult, criterion: int, photo: int) -> str:
             f"Read at layer {reading.layer}, token “{_token(reading.token)}” of "
             f"“{html.escape(reading.prompt)}”: {tokens or 'nothing above zero'}"
             + (f". The cluster's words: {html.escape(', '.join(words))}" if words else ""))
+
+
+def plain_line(crit: CriterionClusters) -> str:
+    """One line in plain words: what the photos were grouped by, and the groups."""
+    names = crit.names[:5]
+    more = " …" if len(crit.names) > 5 else ""
+    return f"Grouped by {crit.text}, as the model sees it: {', '.join(names)}{more}"
+
+
+def warning_text(crit: CriterionClusters) -> str:
+    """What a person can do when the model found little to go on for this criterion ('' when all is well)."""
+    example = ", ".join(crit.keywords[:3]) or "red, white, yellow"
+    if crit.computed.localization.fallback and crit.where_read.startswith("no keyword reached"):
+        return (f"The model did not name any of the expected values in these photos: try other values in "
+                f"Keywords (e.g. '{example}') or put the criterion in other words.")
+    if crit.computed.localization.fallback:
+        return ("These photos look alike to the model for this criterion: try naming the values yourself in "
+                f"Keywords, e.g. '{example}', or sort more photos.")
+    if not crit.weights.has_confidence:
+        return ("The model could not learn clear groups here: each photo went to the nearest group, so the window "
+                "shows no certainty figures. Naming the values in Keywords may help.")
+    return ""

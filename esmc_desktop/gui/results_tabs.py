@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStackedWidget, QTabWidget, QWidget
 
 from esmc_desktop.app.result import SortResult
-from esmc_desktop.app.scan import Photo
+from esmc_desktop.app.scan import Photo, Skipped
 from esmc_desktop.gui.criterion_view import CriterionView
-from esmc_desktop.gui.photo_grid import PhotoGrid
+from esmc_desktop.gui.empty_state import EmptyState
+from esmc_desktop.gui.photo_grid import LARGEST, SMALLEST, THUMB, PhotoGrid
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
+from esmc_desktop.photos.scan import PHOTO_SUFFIXES
+
+DUPLICATE = "same content as"  # a skipped duplicate is not broken: its twin is sorted
 
 
 class ResultsTabs(QTabWidget):
@@ -29,19 +35,61 @@ class ResultsTabs(QTabWidget):
         self.setDocumentMode(True)
         self.thumbnails = thumbnails
         self.icons: dict[str, QIcon] = {}  # thumbnails by content hash, shared by every grid
+        self.photo_count = 0
         self.folder_grid = PhotoGrid([], self.icons)
         self.folder_grid.setAccessibleName("All photos of the folder")
         self.folder_grid.thumbnails_wanted.connect(self._want_thumbnails)
-        self.addTab(self.folder_grid, "All photos")
+        self.empty = EmptyState()
+        self.folder_page = QStackedWidget()
+        self.folder_page.addWidget(self.empty)
+        self.folder_page.addWidget(self.folder_grid)
+        self.addTab(self.folder_page, "All photos")
         self.views: list[CriterionView] = []
+        self.size_slider = QSlider(Qt.Orientation.Horizontal, minimum=SMALLEST, maximum=LARGEST, value=THUMB)
+        self.size_slider.setSingleStep(8)
+        self.size_slider.setPageStep(32)
+        self.size_slider.setFixedWidth(140)
+        self.size_slider.setAccessibleName("Thumbnail size")
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.set_thumbnail_size)
+        corner = QWidget()
+        row = QHBoxLayout(corner)
+        row.setContentsMargins(0, 0, 6, 0)
+        row.addWidget(QLabel("Size"))
+        row.addWidget(self.size_slider)
+        self.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         thumbnails.ready.connect(self._thumbnail_ready)
 
-    def show_folder(self, photos: list[Photo]) -> None:
-        self.folder_grid.show_all(photos)
+    def show_folder(self, photos: list[Photo], skipped: list[Skipped] = ()) -> None:
+        """The folder's photos, then the files of photo types the sort will skip, each with the broken-file sign."""
+        unusable = [(Photo(s.path, f"skipped:{s.path}", 0), s.reason) for s in skipped
+                    if s.path.suffix.lower() in PHOTO_SUFFIXES and not s.reason.startswith(DUPLICATE)]
+        self.photo_count = len(photos)
+        self.folder_grid.model.broken = {photo.sha256: reason for photo, reason in unusable}
+        self.folder_grid.show_all(list(photos) + [photo for photo, _ in unusable])
+        self.folder_page.setCurrentWidget(self.folder_grid if photos or unusable else self.empty)
         self.setTabText(0, f"All photos ({len(photos):,})")
 
+    def mark_broken(self, broken: dict[Path, str]) -> None:
+        """Photos that do not decode (the survey): their tiles show the broken-file sign and the reason."""
+        model = self.folder_grid.model
+        for photo in model.photos:
+            if photo.path in broken and photo.sha256 not in model.broken:
+                model.mark_broken(photo.sha256, broken[photo.path])
+                self.photo_count -= 1
+        self.setTabText(0, f"All photos ({self.photo_count:,})")
+
     def folder_photos(self) -> int:
-        return self.folder_grid.model.rowCount()
+        """How many photos of the folder will be sorted (the files that will be skipped not counted)."""
+        return self.photo_count
+
+    def set_thumbnail_size(self, side: int) -> None:
+        """Every grid's thumbnails `side` pixels large (the size slider)."""
+        if self.size_slider.value() != side:
+            self.size_slider.setValue(side)
+        self.folder_grid.set_thumbnail_size(side)
+        for view in self.views:
+            view.set_thumbnail_size(side)
 
     def show_result(self, result: SortResult) -> None:
         """One tab per criterion, replacing the last result's; the first criterion's tab is shown."""
@@ -58,6 +106,8 @@ class ResultsTabs(QTabWidget):
             view.apply_requested.connect(lambda c=ci: self.apply_requested.emit(c))
             view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
             view.thumbnails_wanted.connect(self._want_thumbnails)
+            view.set_thumbnail_size(self.size_slider.value())
+            view.want_thumbnails()
             self.views.append(view)
             self.addTab(view, crit.text)
         if self.views:
@@ -77,7 +127,8 @@ class ResultsTabs(QTabWidget):
 
     def _want_thumbnails(self, photos: list) -> None:
         for photo in photos:
-            self.thumbnails.request(photo.path, photo.sha256)
+            if not photo.sha256.startswith("skipped:"):
+                self.thumbnails.request(photo.path, photo.sha256)
 
     def _thumbnail_ready(self, sha: str, file: str) -> None:
         self.icons.setdefault(sha, QIcon(file))

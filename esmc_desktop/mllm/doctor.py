@@ -17,6 +17,7 @@ import psutil
 from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command, machine_gpus
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
 from esmc_desktop.mllm.weight_layout import machine_verdicts
+from esmc_desktop.qt_platform import doctor_line
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def report(registry: ModelRegistry | None = None) -> list[str]:
     gpus = [d for d in found if d.is_gpu]
     ram = psutil.virtual_memory()
     lines = [f"llama-cpp-python {llama_cpp.__version__}: build with {', '.join(backend_names())}",
-             f"platform: {platform.system()} {platform.machine()}, Python {platform.python_version()}"]
+             f"platform: {platform.system()} {platform.machine()}, Python {platform.python_version()}",
+             doctor_line()]
     for d in found:
         memory = (f"{d.free_bytes / 2**30:.1f} of {d.total_bytes / 2**30:.1f} GiB free" if d.total_bytes
                   else f"RAM {ram.available / 2**30:.1f} of {ram.total / 2**30:.1f} GiB available")
