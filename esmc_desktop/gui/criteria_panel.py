@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout,
@@ -14,9 +16,10 @@ CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def describe(criterion: Criterion) -> str:
-    """'color of the car  (4 clusters; keywords: red, blue)'."""
+    """'color of the car  (4 clusters; keywords: red, blue; read at block 26, token #5)'."""
     words = f"; keywords: {', '.join(criterion.keywords)}" if criterion.keywords else ""
-    return f"{criterion.text}  ({criterion.k if criterion.k else 'auto'} clusters{words})"
+    place = f"; read at block {criterion.target[0]}, token {criterion.target[1]}" if criterion.target else ""
+    return f"{criterion.text}  ({criterion.k if criterion.k else 'auto'} clusters{words}{place})"
 
 
 class CriteriaPanel(QWidget):
@@ -81,8 +84,10 @@ class CriteriaPanel(QWidget):
         if any(c.text == text for i, c in enumerate(self.criteria()) if i != self._editing):
             self.refused.emit(f"'{text}' is already a criterion")
             return
+        before = self.criteria()[self._editing] if self._editing is not None else None
         criterion = Criterion(text, self.k_spin.value() or None,
-                              tuple(parse_keywords(self.keywords_edit.text())) or None)
+                              tuple(parse_keywords(self.keywords_edit.text())) or None,
+                              before.target if before is not None and before.text == text else None)
         if self._editing is not None:
             item = self.criteria_list.item(self._editing)
             item.setText(describe(criterion))
@@ -95,6 +100,17 @@ class CriteriaPanel(QWidget):
         self.keywords_edit.clear()
         self.k_spin.setValue(0)
         self.changed.emit()
+
+    def set_target(self, text: str, target: tuple[int, str] | None) -> None:
+        """Read criterion `text` at (block, token) from now on (None: where the model's readings say)."""
+        for i in range(self.criteria_list.count()):
+            item = self.criteria_list.item(i)
+            criterion = item.data(CRITERION_ROLE)
+            if criterion.text == text:
+                criterion = dataclasses.replace(criterion, target=target)
+                item.setData(CRITERION_ROLE, criterion)
+                item.setText(describe(criterion))
+                self.changed.emit()
 
     def edit_selected(self, *_) -> None:
         """Put the selected criterion back into the fields; Add becomes Update."""

@@ -29,6 +29,7 @@ from esmc_desktop.gui.photo_model import PHOTO_ROLE
 from esmc_desktop.gui.photo_texts import (confidence_text, keywords_text, lens_text, no_confidence_text, plain_line,
                                          warning_text, where_read_text)
 from esmc_desktop.gui.photo_viewer import PhotoViewer
+from esmc_desktop.gui.place_map import PlaceMap, choices_text
 
 OVERVIEW, PHOTOS = 0, 1  # the pages on the right
 
@@ -43,6 +44,7 @@ class CriterionView(QWidget):
     apply_requested = Signal()
     undo_requested = Signal()
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
+    reread_requested = Signal(int, int)  # sort this criterion again, read at (block, prompt position)
 
     def __init__(self, result: SortResult, criterion: int, icons: dict[str, QIcon]) -> None:
         super().__init__()
@@ -100,6 +102,14 @@ class CriterionView(QWidget):
         self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.where.setAccessibleName(f"Where {crit.text} is read in the model, and why there")
         self.where.setVisible(False)
+        self.choices = QLabel(choices_text(crit), wordWrap=True)
+        self.choices.setAccessibleName(f"Why {crit.text} has this many clusters, and keywords the model confuses")
+        self.choices.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choices.setVisible(False)
+        self.place_map = PlaceMap(crit)
+        self.place_map.place_chosen.connect(self.reread_requested)
+        self.place_map.setMaximumHeight(260)
+        self.place_map.setVisible(False)
         self.back = QPushButton("← All clusters", clicked=self.show_overview)
         self.back.setToolTip("The clusters at a glance (Backspace)")
         self.back.setShortcut("Backspace")
@@ -146,6 +156,8 @@ class CriterionView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.warning)
         layout.addWidget(self.where)
+        layout.addWidget(self.choices)
+        layout.addWidget(self.place_map)
         layout.addWidget(split, 1)
         self.refresh()
 
@@ -198,6 +210,8 @@ class CriterionView(QWidget):
 
     def _toggle_details(self, shown: bool) -> None:
         self.where.setVisible(shown)
+        self.choices.setVisible(shown and bool(self.choices.text()))
+        self.place_map.setVisible(shown)
         self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def _show_cluster(self, row: int) -> None:

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.learning = LearningSteps(self.jobs, self.tabs, lambda sentence: self.status.setText(sentence), self._error)
         self.tabs.apply_requested.connect(self.learning.apply)
         self.tabs.undo_requested.connect(self.learning.undo)
+        self.tabs.reread_requested.connect(self.read_at)
         results = QWidget()
         column = QVBoxLayout(results)
         column.setContentsMargins(0, 0, 0, 0)
@@ -275,6 +276,14 @@ class MainWindow(QMainWindow):
         self.run_long(lambda feedback: sort_photos(folder, criteria, model, settings=settings, gpu=gpu,
                                                    cache_dir=cache_dir, feedback=feedback), self.show_result,
                       "Starting…")
+
+    def read_at(self, criterion: int, layer: int, position: int) -> None:
+        """Sort again with one criterion read at the place the user chose on its map (the others as they were)."""
+        text = self.result.criterion(criterion).text
+        token = self.result.criterion(criterion).computed.prompt_tokens[position].strip() or f"#{position}"
+        self.criteria_panel.set_target(text, (layer, f"#{position}"))
+        self.status.setText(f"Reading '{text}' at block {layer}, token {token!r}…")
+        self.start()
 
     def run_long(self, work, on_success, message: str) -> None:
         """A use case with progress and Cancel (one at a time): sorting, exporting, assigning new photos."""

@@ -28,6 +28,7 @@ class ResultsTabs(QTabWidget):
     remove_requested = Signal(int, int)  # criterion, empty cluster
     apply_requested = Signal(int)  # criterion
     undo_requested = Signal(int)  # criterion
+    reread_requested = Signal(int, int, int)  # criterion, block, prompt position
 
     def __init__(self, thumbnails: ThumbnailLoader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +106,7 @@ class ResultsTabs(QTabWidget):
             view.remove_requested.connect(lambda k, c=ci: self.remove_requested.emit(c, k))
             view.apply_requested.connect(lambda c=ci: self.apply_requested.emit(c))
             view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
+            view.reread_requested.connect(lambda layer, pos, c=ci: self.reread_requested.emit(c, layer, pos))
             view.thumbnails_wanted.connect(self._want_thumbnails)
             view.set_thumbnail_size(self.size_slider.value())
             view.want_thumbnails()
