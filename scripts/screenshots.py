@@ -116,6 +116,23 @@ def learning_step(app: QApplication, model: list[Path], work: Path, truth: dict[
     window.close()
 
 
+def details_step(app: QApplication, model: list[Path], work: Path, docs: Path) -> None:
+    """Where a criterion is read: its Details, the map of blocks by prompt tokens (K chosen automatically)."""
+    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    window.show()
+    sort(app, window, work / "photos", [("background of the photo", 0)])
+    window.start()
+    wait_for_result(app, window)
+    view = window.view(0)
+    window.tabs.setCurrentWidget(view)
+    view.details_button.click()
+    settle(app, 1.0)
+    window.thumbnails.wait()
+    settle(app, 0.5)
+    window.grab().save(str(docs / "gui-details.png"))
+    window.close()
+
+
 def main() -> None:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop-screenshots")
@@ -128,6 +145,9 @@ def main() -> None:
     if sys.argv[1:] == ["learn"]:
         learning_step(app, model, work, truth, docs)
         return print("saved", docs / "gui-learn.png")
+    if sys.argv[1:] == ["details"]:
+        details_step(app, model, work, docs)
+        return print("saved", docs / "gui-details.png")
     window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     window.show()
     settle(app, 0.5)
@@ -185,6 +205,7 @@ def main() -> None:
     dialog.close()
     window.close()
     learning_step(app, model, work, truth, docs)
+    details_step(app, model, work, docs)
 
     size = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
     size.show()
@@ -219,7 +240,7 @@ def main() -> None:
     real.grab().save(str(docs / "gui-real-photos.png"))
     print("saved", *(docs / f"gui-{s}.png" for s in (
         "empty", "start", "sorting", "results", "cluster", "keywords", "photo", "uncertain", "results-dark", "export",
-        "export-tags", "learn", "real-size-folder", "real-size", "other-folder", "real-photos")))
+        "export-tags", "learn", "details", "real-size-folder", "real-size", "other-folder", "real-photos")))
 
 
 if __name__ == "__main__":

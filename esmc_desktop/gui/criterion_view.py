@@ -108,7 +108,6 @@ class CriterionView(QWidget):
         self.choices.setVisible(False)
         self.place_map = PlaceMap(crit)
         self.place_map.place_chosen.connect(self.reread_requested)
-        self.place_map.setMaximumHeight(260)
         self.place_map.setVisible(False)
         self.back = QPushButton("← All clusters", clicked=self.show_overview)
         self.back.setToolTip("The clusters at a glance (Backspace)")

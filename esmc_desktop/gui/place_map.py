@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from esmc_desktop.app.result import CriterionClusters
 
 CHOSEN, TIED = "●", "○"
+MAX_ROWS_SHOWN = 14  # a 32-block model scrolls; the demo model's 4 blocks take only their room
 
 
 def token_label(piece: str) -> str:
@@ -51,12 +52,15 @@ class PlaceMap(QTableWidget):
                 item = QTableWidgetItem(mark)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 item.setBackground(QBrush(QColor.fromHsvF(0.6, share, 1.0 - 0.35 * share)))
+                item.setForeground(QBrush(QColor("white" if share > 0.5 else "black")))
                 place = tokens[position] if position < len(tokens) else str(position)
                 item.setToolTip(f"block {layer}, token {place!r}: score {scores[layer, position]:.2f}; "
                                 f"{loc.place_text(layer, position)}".rstrip("; "))
                 item.setData(Qt.ItemDataRole.UserRole, (layer, position))
                 self.setItem(n_layers - 1 - layer, position, item)
         self.cellDoubleClicked.connect(self._chosen)
+        rows = self.verticalHeader().defaultSectionSize() * min(n_layers, MAX_ROWS_SHOWN)
+        self.setFixedHeight(rows + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth() + 2)
 
     def place_at(self, row: int, column: int) -> tuple[int, int]:
         """The (block, position) a cell stands for."""
