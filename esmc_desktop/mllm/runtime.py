@@ -38,7 +38,7 @@ from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, r
 from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
-from esmc_desktop.mllm.vocabulary import token_piece, tokenize
+from esmc_desktop.mllm.vocabulary import Tokenizing
 
 DEFAULT_MAX_PROMPTS = 8
 # Context room for text besides the image: the chat template around it and one group of prompts (a group
@@ -107,7 +107,7 @@ def _next_token(logits: np.ndarray, temperature: float, rng: np.random.Generator
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-class LlavaRuntime:
+class LlavaRuntime(Tokenizing):
     """A loaded LLaVA-1.5 GGUF pair (LM + mmproj) ready to read hidden states.
 
     Not thread-safe: use one runtime per worker thread.
@@ -253,14 +253,6 @@ class LlavaRuntime:
     def _require_open(self) -> None:
         if getattr(self, "_ctx", None) is None:
             raise RuntimeError("this LlavaRuntime is closed")
-
-    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
-        self._require_open()
-        return tokenize(self._llama, self._vocab, text, add_bos)
-
-    def token_text(self, token_id: int) -> str:
-        self._require_open()
-        return token_piece(self._llama, self._vocab, token_id)
 
     # -- decoding -----------------------------------------------------------------
 

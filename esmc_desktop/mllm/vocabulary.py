@@ -1,7 +1,7 @@
 """A model's vocabulary through llama.cpp: text to token ids and ids to their pieces, exactly as the model reads.
 
-`tokenize` and `token_piece` are the one place that calls llama.cpp's tokenizer; the runtime uses them
-on its loaded model, and `Vocabulary` opens a GGUF's vocabulary alone (llama.cpp's `vocab_only`, which
+`Tokenizing` is the one place that calls llama.cpp's tokenizer; the runtime tokenizes through it with
+its loaded model, and `Vocabulary` opens a GGUF's vocabulary alone (llama.cpp's `vocab_only`, which
 loads no weights: milliseconds for LLaMA's 32,000 tokens). The tests read keywords and lens tokens on
 LLaMA's real SentencePiece vocabulary this way (llama.cpp's `ggml-vocab-llama-spm.gguf`, the vocabulary
 of Vicuna-7B and so of LLaVA-1.5-7b).
@@ -11,34 +11,49 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import Any
 
 from esmc_desktop.errors import ModelFileError
 
 
-def tokenize(llama_cpp, vocab, text: str, add_bos: bool = False) -> list[int]:
-    """Token ids of `text`, special tokens parsed (the chat template's `</s>` is one token)."""
-    raw = text.encode("utf-8")
-    capacity = len(raw) + 8
-    buf = (llama_cpp.llama_token * capacity)()
-    n = llama_cpp.llama_tokenize(vocab, raw, len(raw), buf, capacity, add_bos, True)
-    if n < 0:
-        capacity = -n
-        buf = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(vocab, raw, len(raw), buf, capacity, add_bos, True)
-    return list(buf[:n])
+class Tokenizing:
+    """Text to token ids and back through llama.cpp, for a class that owns a vocabulary handle.
+
+    The owner sets `_llama` (the llama_cpp module) and `_vocab` (its model's vocabulary) and says in
+    `_require_open` whether they are still valid.
+    """
+
+    _llama: Any
+    _vocab: Any
+
+    def _require_open(self) -> None:
+        raise NotImplementedError
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Token ids of `text`, special tokens parsed (the chat template's `</s>` is one token)."""
+        self._require_open()
+        raw = text.encode("utf-8")
+        capacity = len(raw) + 8
+        buf = (self._llama.llama_token * capacity)()
+        n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
+        if n < 0:
+            capacity = -n
+            buf = (self._llama.llama_token * capacity)()
+            n = self._llama.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
+        return list(buf[:n])
+
+    def token_text(self, token_id: int) -> str:
+        """The text a token stands for, its leading space included (SentencePiece's '▁' as ' ')."""
+        self._require_open()
+        buf = ctypes.create_string_buffer(64)
+        n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._llama.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, True)
+        return buf.raw[:n].decode("utf-8", "replace")
 
 
-def token_piece(llama_cpp, vocab, token_id: int) -> str:
-    """The text a token stands for, its leading space included (SentencePiece's '▁' as ' ')."""
-    buf = ctypes.create_string_buffer(64)
-    n = llama_cpp.llama_token_to_piece(vocab, token_id, buf, len(buf), 0, True)
-    if n < 0:
-        buf = ctypes.create_string_buffer(-n)
-        n = llama_cpp.llama_token_to_piece(vocab, token_id, buf, len(buf), 0, True)
-    return buf.raw[:n].decode("utf-8", "replace")
-
-
-class Vocabulary:
+class Vocabulary(Tokenizing):
     """A GGUF's vocabulary without its weights; one owner of the vocab-only model handle."""
 
     def __init__(self, path: Path | str) -> None:
@@ -55,14 +70,6 @@ class Vocabulary:
             raise ModelFileError(f"{path} holds no vocabulary llama.cpp can read")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
-
-    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
-        self._require_open()
-        return tokenize(self._llama, self._vocab, text, add_bos)
-
-    def token_text(self, token_id: int) -> str:
-        self._require_open()
-        return token_piece(self._llama, self._vocab, token_id)
 
     def _require_open(self) -> None:
         if self._model is None:
