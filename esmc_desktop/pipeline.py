@@ -38,7 +38,7 @@ from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEF
                                               sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.method.validation import MethodInputError
-from esmc_desktop.method.values import OTHER, sort_into_values, value_head, value_notes
+from esmc_desktop.method.values import OTHER, sort_into_values, too_few_values, value_head, value_notes
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.layouts import CHOICES
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
@@ -277,7 +277,8 @@ class ClusterJob:
                 read_ids = [self._localization_keywords(ids, review) for ids, review in zip(kw_ids, reviews)]
                 prompts = [c.prompt for c in self.criteria]
                 # why a criterion has too few keywords to localize with (None: it has enough)
-                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, read_ids)]
+                too_few = [(too_few_keywords if c.values is None else too_few_values)(c.text, list(ids))
+                           for c, ids in zip(self.criteria, read_ids)]
                 chosen = [self._user_target(c, p, rt) for c, p in zip(self.criteria, prompts)]
                 usable, targets = self._localize(found.photos, prompts, read_ids,
                                                  [why or (user and "the place was chosen by the user") for why, user in zip(too_few, chosen)], rt, lens,

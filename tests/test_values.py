@@ -152,3 +152,14 @@ def test_with_no_photo_reading_any_value_every_photo_goes_to_its_most_probable_o
     X = sparse.csr_matrix(np.array([[0.1, 0.05, 0.85], [0.02, 0.08, 0.9]], np.float32))
     found = sort_into_values(X, {"a": [0], "b": [1]})
     assert found.labels.tolist() == [0, 1] and "no photo reads any of the values" in found.note
+
+
+def test_one_value_sorts_into_it_and_other_and_says_where_the_criterion_is_read(tmp_path, capsys):
+    truth = world(tmp_path / "photos", 8, seed=3)
+    code, summary = run(["cluster", str(tmp_path / "photos"), "--criterion", COLOR, "--values", f"{COLOR}=red,other",
+                         "--out", str(tmp_path / "sorted"), "--cache", str(tmp_path / "cache"), *MODEL], capsys)
+    assert code == EXIT_OK
+    crit = summary["criteria"][0]
+    assert crit["values"] == ["red"] and "fewer than 2 of its values" in crit["localization"]
+    assert [c["name"] for c in crit["clusters"]] == ["red", OTHER]
+    assert sum(c["count"] for c in crit["clusters"]) == len(truth)

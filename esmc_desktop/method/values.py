@@ -31,6 +31,7 @@ import numpy as np
 from scipy import sparse
 
 from esmc_desktop.method.head import HeadWeights
+from esmc_desktop.method.keywords import FALLBACK, MIN_KEYWORDS
 from esmc_desktop.method.localization import keyword_columns
 from esmc_desktop.method.validation import MethodInputError
 
@@ -112,6 +113,14 @@ def value_head(value_ids: dict[str, list[int]], cutoff: float, n_vocab: int,
     w2[n_values:, n_values:] = discovered.w2
     b2 = np.concatenate([np.zeros(n_values), SCALE * cutoff + discovered.b2]).astype(np.float32)
     return HeadWeights(active, w1, b1, w2, b2, n_vocab, has_confidence=False)
+
+
+def too_few_values(criterion: str, readings: list[str]) -> str | None:
+    """What is said when fewer than MIN_KEYWORDS values can be told apart to localize with, else None."""
+    if len(readings) >= MIN_KEYWORDS:
+        return None
+    return (f"{criterion!r}: fewer than {MIN_KEYWORDS} of its values can be told apart by the model to find where it "
+            f"reads the criterion, so {FALLBACK.split(' and ')[0]}; name more values, or words the model writes whole")
 
 
 def value_notes(review) -> list[str]:
