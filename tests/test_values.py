@@ -126,6 +126,12 @@ def test_a_trailing_plus_keeps_the_named_values_and_names_clusters_found_among_t
         else:  # a found cluster, named from its photos' lens words: its colour's word comes first
             assert folder not in ("red", "green") and folder.split()[0] == colour
 
+    # the saved head is the rule and the found clusters' head together: the same photos go to the same folders
+    code, again = run(["assign", str(tmp_path / "photos"), "--result", str(tmp_path / "sorted"), "--cache",
+                       str(tmp_path / "cache"), "--dry-run", *MODEL], capsys)
+    assert code == EXIT_OK
+    assert {content_hash(Path(p["source"])): p["cluster_name"] for p in again["placed"]} == placed
+
 
 def test_values_and_keywords_on_one_criterion_or_no_value_at_all_are_refused_with_a_sentence(tmp_path, capsys):
     world(tmp_path / "photos", 4, seed=1)

@@ -129,8 +129,8 @@ def value_notes(review) -> list[str]:
     for words, pieces in review.shared:
         listed = " and ".join(repr(w) for w in words)
         out.append(f"values {listed} start with the same piece ({', '.join(repr(p) for p in pieces)}) for the "
-                   f"model, so it cannot tell them apart: their photos all go to {words[0]!r}; name each with a "
-                   f"longer or different word")
+                   f"model, so it cannot tell them apart: which of them a photo goes to says little; name each with "
+                   f"a longer or different word")
     for word, pieces in review.generic.items():
         out.append(f"value {word!r} is read only through {', '.join(repr(p) for p in pieces)}, a piece that starts "
                    f"many words: photos of other things starting so may go to it; name it with a word the model "
