@@ -148,6 +148,7 @@ def test_values_the_model_cannot_tell_apart_are_said_with_a_suggestion(llama_voc
     ids = keyword_token_ids(["daisy", "daffodil", "BMW", "rose"], llama_vocab.tokenize, llama_vocab.token_text)
     notes = value_notes(review_keywords(ids, llama_vocab.token_text))
     assert any("'daisy' and 'daffodil'" in n and "cannot tell them apart" in n and "longer" in n for n in notes)
+    assert sum("'daisy'" in n for n in notes) == 1  # said once
     assert any("'BMW'" in n and "starts many words" in n for n in notes)
     assert not any("'rose'" in n for n in notes)
 

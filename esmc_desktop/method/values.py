@@ -131,7 +131,10 @@ def value_notes(review) -> list[str]:
         out.append(f"values {listed} start with the same piece ({', '.join(repr(p) for p in pieces)}) for the "
                    f"model, so it cannot tell them apart: which of them a photo goes to says little; name each with "
                    f"a longer or different word")
+    shared = {w for words, _ in review.shared for w in words}
     for word, pieces in review.generic.items():
+        if word in shared:  # said once, above
+            continue
         out.append(f"value {word!r} is read only through {', '.join(repr(p) for p in pieces)}, a piece that starts "
                    f"many words: photos of other things starting so may go to it; name it with a word the model "
                    f"writes whole (e.g. a more common synonym)")
