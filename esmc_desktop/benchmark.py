@@ -19,6 +19,11 @@ same photos, each criterion scored on the photos labelled under it:
                          TF-IDF without English stop words, vocabulary capped at 2000, k-means
   output-text-keywords   the same with its keyword question, "Which keywords describe the image?"
   image-kmeans           k-means on the photo's image embedding (mean projector output)
+  named                  the product's named values (`cluster --values`) with the true label names as the
+                         values: USES LABELS; `other` is scored as a cluster of its own
+  named-one-left-out     the same with one label name left out, each in turn (mean and spread over the
+                         left-out label, not seeds): its photos should go to `other`; the note gives the
+                         share of them that did, and of the other photos
 
 Variance: every clustering is repeated for `seeds` seeds (k-means initialisation and
 the head's MLP initialisation); the photos' readings, the targets and the sampled
@@ -43,6 +48,7 @@ from esmc_desktop.method.head import OPTIMIZERS
 from esmc_desktop.method.keywords import keyword_token_ids
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.method.validation import MethodInputError
+from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.logit_lens import LogitLens
 from esmc_desktop.mllm.runtime import LlavaRuntime
@@ -60,9 +66,12 @@ METHODS = {
     "output-text": "sampled answers to the criterion question -> TF-IDF -> k-means",
     "output-text-keywords": "sampled answers to 'Which keywords describe the image?' -> TF-IDF -> k-means",
     "image-kmeans": "k-means on the image embedding (mean projector output)",
+    "named": "the label names as named values (--values), `other` its own cluster (uses labels)",
+    "named-one-left-out": "the same with one label name left out, each in turn (spread over the left-out label): "
+                          "its photos should go to `other`",
 }
-USES_LABELS = frozenset({"zero-shot-label-names"})
-NO_KMEANS = frozenset({"zero-shot-keywords", "zero-shot-label-names"})
+USES_LABELS = frozenset({"zero-shot-label-names", "named", "named-one-left-out"})
+NO_KMEANS = frozenset({"zero-shot-keywords", "zero-shot-label-names", "named", "named-one-left-out"})
 METRICS = ("nmi", "ri", "ari", "acc")
 KEYWORD_QUESTION = "Which keywords describe the image?"  # the text-guided clustering paper's keyword-guided question
 
@@ -286,6 +295,59 @@ def _runs(method: str, k: int, seeds: int, X, config: BenchConfig, alpha: float)
         return [np.zeros(X.shape[0], int)] * seeds, KMEANS_RESTARTS, str(exc)
 
 
+def _named_rows(data: BenchDataset, result: ClusterResult, lm, mmproj, settings: RunSettings, cache_dir,
+                progress) -> dict[str, list[Row]]:
+    """The `named` rows (every label name a value) and the `named-one-left-out` rows (the j-th name left out of
+    every criterion in the j-th job), per criterion; each job is the product's own (ClusterJob with values)."""
+    words = [[n.replace("_", " ") for n in c.label_names] for c in data.criteria]  # a phrase is a value too
+
+    def job(left_out: int | None) -> ClusterResult:
+        criteria = [Criterion(c.phrase, values=tuple(w for j, w in enumerate(ws) if j != left_out or len(ws) < 2))
+                    for c, ws in zip(data.criteria, words)]
+        done = ClusterJob(data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
+                          progress=progress).run()
+        if [p.sha256 for p in done.photos] != [p.sha256 for p in result.photos]:
+            raise ImageError("the photos changed while the bench ran; run it again")
+        return done
+
+    def scored(c: BenchCriterion, res) -> tuple[dict[str, float], np.ndarray, list[str]]:
+        keep = np.array([p.sha256 in c.labels for p in result.photos])
+        truth = [c.labels[p.sha256] for p in result.photos if p.sha256 in c.labels]
+        predicted = np.asarray(res.labels)[keep]
+        other = predicted == res.names.index(OTHER) if OTHER in res.names else np.zeros(len(truth), bool)
+        return scores(truth, predicted), other, truth
+
+    out: dict[str, list[Row]] = {"named": [], "named-one-left-out": []}
+    everything = job(None)
+    for c, res in zip(data.criteria, everything.criteria):
+        found, other, _ = scored(c, res)
+        out["named"].append(Row(c.phrase, "named", found, {m: 0.0 for m in METRICS}, 0, True,
+                                f"{other.mean():.1%} of the photos in other"))
+    per: list[list[tuple[dict[str, float], float, float]]] = [[] for _ in data.criteria]
+    for left in range(max(len(w) for w in words)):
+        done = job(left)
+        for i, (c, res) in enumerate(zip(data.criteria, done.criteria)):
+            if left >= len(words[i]) or len(words[i]) < 2:
+                continue
+            found, other, truth = scored(c, res)
+            missing = np.array([t == c.label_names[left] for t in truth])
+            per[i].append((found, float(other[missing].mean()) if missing.any() else float("nan"),
+                           float(other[~missing].mean())))
+    for c, runs in zip(data.criteria, per):
+        if not runs:
+            out["named-one-left-out"].append(Row(c.phrase, "named-one-left-out", {m: float("nan") for m in METRICS},
+                                                 {m: 0.0 for m in METRICS}, 0, True, "fewer than two labels"))
+            continue
+        mean = {m: float(np.mean([r[0][m] for r in runs])) for m in METRICS}
+        std = {m: float(np.std([r[0][m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0 for m in METRICS}
+        left_out = [r[1] for r in runs]
+        note = (f"left-out label's photos in other: mean {np.nanmean(left_out):.1%}, least {np.nanmin(left_out):.1%}; "
+                f"the other photos in other: mean {np.mean([r[2] for r in runs]):.1%}, most "
+                f"{np.max([r[2] for r in runs]):.1%}")
+        out["named-one-left-out"].append(Row(c.phrase, "named-one-left-out", mean, std, 0, True, note))
+    return out
+
+
 def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Path | str, *,
                   config: BenchConfig = BenchConfig(), cache_dir: Path | str | None = None,
                   settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None) -> Report:
@@ -304,6 +366,7 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
         raise ImageError("the photos changed while the bench ran; run it again")
     readings = _Reader(result, data.criteria, Path(lm), Path(mmproj), settings, config, cache_dir, progress).read()
     text = {q: text_vectors([" ".join(a) for a in per_photo]) for q, per_photo in readings.answers.items()}
+    named_rows = _named_rows(data, result, lm, mmproj, settings, cache_dir, progress)
     rows, infos, esmc_runs = [], [], {}
     for i, (c, res) in enumerate(zip(data.criteria, result.criteria)):
         keep = np.array([p.sha256 in c.labels for p in result.photos])
@@ -319,6 +382,9 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
             "image-kmeans": readings.embeddings[keep],
         }
         for method in METHODS:
+            if method.startswith("named"):
+                rows.append(named_rows[method][i])
+                continue
             if method in NO_KMEANS:
                 logits = readings.keyword_logits[i] if method == "zero-shot-keywords" else readings.label_logits[i]
                 if logits.shape[1] == 0:

@@ -37,6 +37,8 @@ from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEF
                                               check_rule, default_target, keyword_columns, localize, rule_key,
                                               sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
+from esmc_desktop.method.validation import MethodInputError
+from esmc_desktop.method.values import OTHER, sort_into_values, too_few_values, value_head, value_notes
 from esmc_desktop.mllm.gguf_files import fingerprint
 from esmc_desktop.mllm.layouts import CHOICES
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
@@ -56,6 +58,22 @@ class Criterion:
     k: int | None = None
     keywords: tuple[str, ...] | None = None
     target: tuple[int, str] | None = None  # (block, prompt token) the user chose: read there, not localized
+    values: tuple[str, ...] | None = None  # named values: each photo goes to one of them or to `other`
+    discover: bool = False  # with values: the `other` photos are clustered and their clusters named
+
+    @staticmethod
+    def parse_values(text: str) -> tuple[tuple[str, ...], bool]:
+        """'beach,mountains,city' -> the values, not discovering; a trailing '+' discovers the rest.
+
+        Values are read as keywords are (phrases and digits kept); 'other' is always there, so naming it
+        adds nothing.
+        """
+        discover = text.rstrip().endswith("+")
+        values = [v for v in parse_keywords(text.rstrip().rstrip("+")) if v.casefold() != OTHER]
+        if not values:
+            raise EsmcError(f"no value in {text!r}: name them separated by commas, e.g. 'beach,mountains,city' "
+                            f"(a last '+' also discovers the rest)")
+        return tuple(values), discover
 
     @staticmethod
     def parse_target(spec: str) -> tuple[int, str]:
@@ -217,6 +235,13 @@ class ClusterJob:
         texts = [c.text for c in criteria]
         if len(set(texts)) != len(texts):
             raise EsmcError("the same criterion is given twice")
+        for c in criteria:
+            if c.values is not None and c.keywords is not None:
+                raise EsmcError(f"{c.text!r} has both keywords and values: its values are also the words it is "
+                                f"localized with, so give only the values")
+            if c.values is not None and c.k is not None:
+                raise EsmcError(f"{c.text!r} has named values, so its clusters are the values (and `{OTHER}`): "
+                                f"leave out ':{c.k}'")
         self.root = Path(photos_dir)
         self.criteria = list(criteria)
         self.lm, self.mmproj = Path(lm), Path(mmproj)
@@ -252,7 +277,8 @@ class ClusterJob:
                 read_ids = [self._localization_keywords(ids, review) for ids, review in zip(kw_ids, reviews)]
                 prompts = [c.prompt for c in self.criteria]
                 # why a criterion has too few keywords to localize with (None: it has enough)
-                too_few = [too_few_keywords(c.text, list(ids)) for c, ids in zip(self.criteria, read_ids)]
+                too_few = [(too_few_keywords if c.values is None else too_few_values)(c.text, list(ids))
+                           for c, ids in zip(self.criteria, read_ids)]
                 chosen = [self._user_target(c, p, rt) for c, p in zip(self.criteria, prompts)]
                 usable, targets = self._localize(found.photos, prompts, read_ids,
                                                  [why or (user and "the place was chosen by the user") for why, user in zip(too_few, chosen)], rt, lens,
@@ -262,7 +288,9 @@ class ClusterJob:
                 vectors, photos = self._pass(usable, keys, rt, lens, cache, skipped, times)
                 # with fewer than two keywords the names come from the lens words (keywords.FALLBACK)
                 names = [{} if why else review.naming for why, review in zip(too_few, reviews)]
-                results = [self._cluster(c, p, kw, ids, t, vectors[i], rt, review.notes()) for i, (c, p, kw, ids, t, review)
+                results = [self._sort_values(c, p, kw, kw_ids[i], t, vectors[i], rt, value_notes(review))
+                           if c.values is not None else
+                           self._cluster(c, p, kw, ids, t, vectors[i], rt, review.notes()) for i, (c, p, kw, ids, t, review)
                            in enumerate(zip(self.criteria, prompts, keywords, names, targets, reviews))]
                 encoded = rt.stats.images_encoded
         return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times, s.template)
@@ -309,6 +337,8 @@ class ClusterJob:
         return review.localization
 
     def _keywords(self, criterion: Criterion, rt: LlavaRuntime) -> list[str]:
+        if criterion.values is not None:  # the values are what localization looks for
+            return list(criterion.values)
         if criterion.keywords is not None:
             return list(criterion.keywords)
         return _model_keywords(criterion.text, rt)
@@ -476,6 +506,41 @@ class ClusterJob:
         return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
                                explanations, head.weights_, X, head.used_head_, k_scores,
                                target_token, tokens, head.note_, keyword_notes, [token_text(t) for t in suffix])
+
+    def _sort_values(self, criterion, prompt, values, value_ids, target, X, rt, keyword_notes) -> CriterionResult:
+        """Named values: each photo to its value or `other` (method/values.py); with `discover`, the `other`
+        photos clustered as a criterion without values is (K chosen, the head, names from the lens words).
+
+        The head is the rule itself as a network (values.value_head), so `assign` sorts new photos as this did.
+        """
+        s = self.settings
+        token_text = rt.token_text
+        suffix = rt.tokenize(rt.template.suffix(prompt))
+        target_token = token_text(suffix[target.position]) if target.position < len(suffix) else ""
+        value_ids = {v: value_ids.get(v, []) for v in values}
+        found = sort_into_values(X, value_ids)
+        labels, names = found.labels.copy(), list(values) + [OTHER]
+        note, discovered, k_scores = found.note, None, {}
+        rest = np.flatnonzero(labels == len(values))
+        if criterion.discover and len(rest):
+            try:
+                Xr = X[rest]
+                choice = choose_k(Xr, seed=s.seed)
+                head = ClusteringHead(choice.k, alpha=s.alpha, seed=s.seed).fit(Xr)
+                k_scores, discovered = choice.scores, head.weights_
+                labels[rest] = len(values) + head.labels_
+                taken = {n.casefold() for n in values} | {OTHER}
+                found_names = name_clusters(Xr, head.labels_, {}, token_text, choice.k)
+                names = list(values) + [n if n.casefold() not in taken else f"{n} (found)" for n in found_names]
+            except MethodInputError as exc:  # too few or all alike: they stay `other`, and the result says why
+                note = " ".join(filter(None, [note, f"the {len(rest)} photos that read none of the values were "
+                                                       f"not split further: {exc}"]))
+        weights = value_head(value_ids, found.cutoff, X.shape[1], discovered)
+        tokens = photo_tokens(X, token_text)
+        explanations = explain_clusters(photo_words(tokens), labels, n=2, n_clusters=len(names))
+        return CriterionResult(criterion, prompt, list(values), target, labels, np.full(len(labels), np.nan), names,
+                               explanations, weights, X, True, k_scores, target_token, tokens, note, keyword_notes,
+                               [token_text(t) for t in suffix])
 
 
 @dataclass

@@ -121,9 +121,13 @@ def test_every_method_appears_for_every_criterion_with_its_spread(bench_report):
 
 def test_the_label_names_upper_bound_is_marked_as_using_labels(bench_report):
     out, rows = bench_report
-    assert {r["method"] for r in rows if r["uses_labels"] == "yes"} == set(USES_LABELS) == {"zero-shot-label-names"}
+    assert {r["method"] for r in rows if r["uses_labels"] == "yes"} == set(USES_LABELS) == {
+        "zero-shot-label-names", "named", "named-one-left-out"}
     table = (out / "bench.md").read_text(encoding="utf-8")
     assert table.count("zero-shot-label-names (uses labels: upper bound)") == 2
+    named = {r["method"]: r["note"] for r in rows if r["method"].startswith("named")}
+    assert "of the photos in other" in named["named"]
+    assert "left-out label's photos in other" in named["named-one-left-out"]
 
 
 def test_every_kmeans_in_the_report_has_the_same_restarts(bench_report):

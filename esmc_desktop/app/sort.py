@@ -9,10 +9,11 @@ from esmc_desktop.app import checks
 from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.model import ModelFiles, compute_settings
 from esmc_desktop.app.result import SortResult
+from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.pipeline import ClusterJob, Criterion, Progress, RunSettings
 
-__all__ = ["Criterion", "Progress", "RunSettings", "sort_photos"]
+__all__ = ["Criterion", "OTHER", "Progress", "RunSettings", "sort_photos"]
 
 
 def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelFiles, *,

@@ -239,6 +239,15 @@ def _criteria(args: argparse.Namespace):
             raise EsmcError(f"--keywords names a criterion that was not given: {name.strip()}")
         i = by_text[name.strip()]
         criteria[i] = dataclasses.replace(criteria[i], keywords=tuple(parse_keywords(words)))
+    for spec in getattr(args, "values", None) or []:
+        name, sep, values = spec.partition("=")
+        if not sep:
+            raise EsmcError(f"--values takes 'CRITERION=value,value,...' (a last '+' discovers the rest), not {spec!r}")
+        if name.strip() not in by_text:
+            raise EsmcError(f"--values names a criterion that was not given: {name.strip()}")
+        i = by_text[name.strip()]
+        named, discover = Criterion.parse_values(values)
+        criteria[i] = dataclasses.replace(criteria[i], values=named, discover=discover)
     for spec in getattr(args, "target", None) or []:
         name, sep, place = spec.rpartition("=")
         if not sep and len(criteria) > 1:
@@ -270,6 +279,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
         "criteria": [{
             "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
+            "values": list(c.computed.criterion.values or []) or None, "discover": c.computed.criterion.discover,
             "layer": c.layer, "position": c.position, "localization": c.where_read,
             "localization_rule": c.computed.localization.rule, "template": result.template, "note": c.note,
             "keyword_notes": c.computed.keyword_notes, "k_scores": c.computed.k_scores,

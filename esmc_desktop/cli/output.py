@@ -88,10 +88,11 @@ def print_sort_summary(summary: dict, as_json: bool, quiet: bool) -> None:
         if c.get("note"):
             print(f"  note: {c['note']}")
         for sentence in c.get("keyword_notes", []):
-            print(f"  keywords: {sentence}")
+            print(f"  {'values' if c.get('values') else 'keywords'}: {sentence}")
         if c.get("k_scores"):
             tried = ", ".join(f"{k}: {score:.2f}" for k, score in c["k_scores"].items())
-            print(f"  {plural(c['k'], 'cluster')}, chosen automatically: the highest silhouette of k-means on the "
+            found = c['k'] - len(c['values']) if c.get('values') else c['k']
+            print(f"  {plural(found, 'cluster')}{' found among the photos that read none of the values' if c.get('values') else ''}, chosen automatically: the highest silhouette of k-means on the "
                   f"lens vectors (how much closer each photo is to its own cluster than to the next), tried {tried}")
         for cl in c["clusters"]:
             why = ", ".join(cl.get("explanation", []))

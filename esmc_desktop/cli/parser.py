@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keywords", action="append",
                    help="'CRITERION=red,green,blue': the words the criterion's answers start with "
                         "(default: asked of the model)")
+    p.add_argument("--values", action="append",
+                   help="'CRITERION=beach,mountains,city': sort into exactly these values, plus `other` for photos "
+                        "that read none of them; a last '+' ('CRITERION=beach,city,+') also discovers and names "
+                        "clusters among the rest (--keywords only guide; values decide)")
     p.add_argument("--out", type=Path, required=True, help="folder the cluster folders go into")
     p.add_argument("--target", action="append",
                    help="'CRITERION=LAYER:TOKEN' (or LAYER:TOKEN with one criterion): read the criterion at that block "

@@ -1,4 +1,4 @@
-"""The criteria the photos are sorted by: type one (clusters, keywords), add, edit, remove, ask for keywords."""
+"""The criteria the photos are sorted by: type one (clusters, keywords or values), add, edit, remove, ask for keywords."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLineEdit, QListWidget,
                                QWidget)
 
 from esmc_desktop.app.keywords import parse_keywords
-from esmc_desktop.app.sort import Criterion
+from esmc_desktop.app.sort import OTHER, Criterion
+from esmc_desktop.gui.value_chips import ValueChips
 
 CRITERION_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def describe(criterion: Criterion) -> str:
-    """'color of the car  (4 clusters; keywords: red, blue; read at block 26, token #5)'."""
+    """'color of the car  (4 clusters; keywords: red, blue; read at block 26, token #5)', or with values
+    'the place  (values: beach, city, other, + the rest found)'."""
     words = f"; keywords: {', '.join(criterion.keywords)}" if criterion.keywords else ""
     place = f"; read at block {criterion.target[0]}, token {criterion.target[1]}" if criterion.target else ""
+    if criterion.values:
+        found = ", + the rest found" if criterion.discover else ""
+        return f"{criterion.text}  (values: {', '.join(criterion.values)}, {OTHER}{found}{place})"
     return f"{criterion.text}  ({criterion.k if criterion.k else 'auto'} clusters{words}{place})"
 
 
@@ -43,6 +48,7 @@ class CriteriaPanel(QWidget):
         self.keywords_edit.setAccessibleName("Keywords of the new criterion")
         self.keywords_edit.setToolTip("Words the criterion's values are likely to be; they only guide where the "
                                       "model is read, they are not labels. Empty: the model names them")
+        self.values = ValueChips()
         self.suggest_button = QPushButton("S&uggest", clicked=self._suggest)
         self.suggest_button.setToolTip("Ask the model for the usual values of the criterion")
         self.add_button = QPushButton("&Add", clicked=self.add_criterion)
@@ -63,6 +69,7 @@ class CriteriaPanel(QWidget):
         row.addWidget(self.keywords_edit, 1)
         row.addWidget(self.suggest_button)
         form.addRow("Keywords:", row)
+        form.addRow("Values:", self.values)
         row = QHBoxLayout()
         row.addWidget(self.k_spin)
         row.addStretch(1)
@@ -85,9 +92,18 @@ class CriteriaPanel(QWidget):
             self.refused.emit(f"'{text}' is already a criterion")
             return
         before = self.criteria()[self._editing] if self._editing is not None else None
-        criterion = Criterion(text, self.k_spin.value() or None,
-                              tuple(parse_keywords(self.keywords_edit.text())) or None,
-                              before.target if before is not None and before.text == text else None)
+        keywords, values = tuple(parse_keywords(self.keywords_edit.text())) or None, self.values.values() or None
+        if values and keywords:
+            self.refused.emit(f"'{text}' has both keywords and values: its values are also the words the model is "
+                              f"read with, so give only the values")
+            return
+        if values and self.k_spin.value():
+            self.refused.emit(f"'{text}' has values, so its clusters are the values and '{OTHER}': set Clusters "
+                              f"to auto")
+            return
+        criterion = Criterion(text, self.k_spin.value() or None, keywords,
+                              before.target if before is not None and before.text == text else None,
+                              values, bool(values) and self.values.discover.isChecked())
         if self._editing is not None:
             item = self.criteria_list.item(self._editing)
             item.setText(describe(criterion))
@@ -98,6 +114,7 @@ class CriteriaPanel(QWidget):
         item.setData(CRITERION_ROLE, criterion)
         self.criterion_edit.clear()
         self.keywords_edit.clear()
+        self.values.clear()
         self.k_spin.setValue(0)
         self.changed.emit()
 
@@ -122,6 +139,7 @@ class CriteriaPanel(QWidget):
         self.criterion_edit.setText(criterion.text)
         self.k_spin.setValue(criterion.k or 0)
         self.keywords_edit.setText(", ".join(criterion.keywords or ()))
+        self.values.set_values(criterion.values, criterion.discover)
         self.add_button.setText("&Update")
         self.criterion_edit.setFocus()
         self.message.emit(f"Editing '{criterion.text}': change it and press Update.")

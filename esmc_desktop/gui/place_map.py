@@ -80,7 +80,10 @@ def choices_text(crit: CriterionClusters) -> str:
     scores = crit.computed.k_scores
     if scores:
         tried = ", ".join(f"{k}: {score:.2f}" for k, score in scores.items())
-        lines.append(f"{len(crit.computed.names)} clusters, chosen automatically: the highest silhouette of k-means on "
+        values = crit.computed.criterion.values or ()
+        found = len(crit.computed.names) - len(values)
+        where = " found among the photos that read none of the values" if values else ""
+        lines.append(f"{found} clusters{where}, chosen automatically: the highest silhouette of k-means on "
                      f"the lens vectors (how much closer each photo is to its own cluster than to the next); "
                      f"tried {tried}")
     return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Sorting photos into values the user names ("beach, mountains, city"), and `other` for photos that read none.
+
+At the criterion's place each photo's lens vector gives each value a probability: the mass the lens puts on
+the value's pieces (`localization.keyword_columns`: every form's first piece, as the keywords are read). A
+photo goes to its most probable value when that value takes a clear share of the lens; otherwise to `other`.
+
+What a clear share is, label-free, from the photos' own readings: the values' *reference mass* is the median
+best-value mass of the photos that read a value at all (best mass above READ, Algorithm 1's "high logit",
+0.2). A photo whose best value mass is below SHARE (half) of that reference reads none of the values and goes
+to `other`: half is the midpoint between a photo that reads no value (mass near 0) and one that reads its
+value as the sample's typical reading does, so each photo goes to the nearer of the two. Why relative to
+the reference, not a fixed probability: how much of the lens an answer takes depends on the model, the block
+and the criterion (LLaVA-1.5-7b's logit lens at block 26 of 32 gives the answer word roughly 0.2-0.9 of its
+top-50 mass, scattered pieces and the language prior the rest; the demo model's last block 0.99); the photos
+whose value is named show what it takes here. A photo of a value nobody named puts its mass on its own word,
+so the named values keep only what look-alike answers get beside it (an orange car gives " red" some); a
+photo of a named value whose reading is soft (spread over synonyms or spellings) still keeps more than half
+of the typical reading on its value. Measured on the demo world (README, *Named values*). With no photo
+reading any value above READ nothing can be told apart: every photo goes to its most probable value, and
+the result says so.
+
+`value_head` writes the rule as the clustering head's two-layer network (hidden units = the values' masses),
+so saved heads and `assign` sort new photos exactly as the rule does, a kind of photo never seen included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from esmc_desktop.method.head import HeadWeights
+from esmc_desktop.method.keywords import FALLBACK, MIN_KEYWORDS
+from esmc_desktop.method.localization import keyword_columns
+from esmc_desktop.method.validation import MethodInputError
+
+OTHER = "other"
+READ = 0.2
+SHARE = 0.5
+SCALE = 1e4
+"""The head's logits are SCALE x mass: a discovered cluster's own logits (bounded by a few units) then move
+the border between a value and `other` by well under a thousandth of probability."""
+
+
+@dataclass(frozen=True)
+class ValueSort:
+    """Each photo's value (index into the values; len(values) is `other`) and the evidence."""
+
+    labels: np.ndarray
+    mass: np.ndarray  # (n_photos, n_values) the lens probability of each value
+    reference: float  # the median best-value mass of the photos that read a value at all
+    cutoff: float  # below this best-value mass a photo is `other`
+    note: str = ""
+
+
+def value_mass(X, value_ids: dict[str, list[int]]) -> np.ndarray:
+    """(n_photos, n_values): the lens probability of each value, summed over its forms' first pieces."""
+    X = sparse.csr_matrix(X)
+    tokens, membership = keyword_columns(value_ids)
+    if len(tokens) == 0:
+        return np.zeros((X.shape[0], len(value_ids)), np.float32)
+    return np.asarray(X[:, tokens].todense(), np.float32) @ membership
+
+
+def sort_into_values(X, value_ids: dict[str, list[int]], read: float = READ, share: float = SHARE) -> ValueSort:
+    """Every photo to its most probable value, or to `other` (label len(values)) when it reads none clearly."""
+    if not value_ids:
+        raise MethodInputError("no value could be read: name at least one value the model has a word for")
+    mass = value_mass(X, value_ids)
+    best = mass.max(axis=1) if mass.size else np.zeros(mass.shape[0], np.float32)
+    labels = mass.argmax(axis=1) if mass.size else np.zeros(mass.shape[0], int)
+    reading = best[best > read]
+    if len(reading) == 0:
+        return ValueSort(labels, mass, 0.0, 0.0,
+                         f"no photo reads any of the values with a probability above {read:g} here, so none could "
+                         f"be told from `{OTHER}`: every photo went to its most probable value; name the values as "
+                         f"the model would write them, or read the criterion at another place")
+    reference = float(np.median(reading))
+    cutoff = share * reference
+    labels = np.where(best >= cutoff, labels, len(value_ids))
+    return ValueSort(labels, mass, reference, cutoff)
+
+
+def value_head(value_ids: dict[str, list[int]], cutoff: float, n_vocab: int,
+               discovered: HeadWeights | None = None) -> HeadWeights:
+    """The rule of `sort_into_values` as the head's network: outputs the values, then `other` (or the clusters
+    discovered among the `other` photos, read by `discovered`, whose logits ride on the cutoff).
+
+    Hidden units: one per value (its mass: first-layer weights 1 on its pieces), then `discovered`'s own.
+    A value's logit is SCALE x its mass, `other`'s SCALE x cutoff; the argmax is the rule's choice.
+    """
+    tokens, membership = keyword_columns(value_ids)
+    n_values = len(value_ids)
+    if discovered is None:
+        active = tokens
+        w1 = membership
+        b1 = np.zeros(n_values, np.float32)
+        w2 = np.hstack([np.eye(n_values, dtype=np.float32) * SCALE, np.zeros((n_values, 1), np.float32)])
+        b2 = np.append(np.zeros(n_values, np.float32), SCALE * cutoff).astype(np.float32)
+        return HeadWeights(active, w1, b1, w2, b2, n_vocab, has_confidence=False)
+    if discovered.log_floor is not None:
+        raise MethodInputError("a discovered clustering's head must read lens probabilities")
+    active = np.union1d(tokens, discovered.active).astype(np.int64)
+    hidden = discovered.w1.shape[1]
+    w1 = np.zeros((len(active), n_values + hidden), np.float32)
+    w1[np.searchsorted(active, tokens), :n_values] = membership
+    w1[np.searchsorted(active, discovered.active), n_values:] = discovered.w1
+    b1 = np.concatenate([np.zeros(n_values, np.float32), discovered.b1]).astype(np.float32)
+    k = discovered.w2.shape[1]
+    w2 = np.zeros((n_values + hidden, n_values + k), np.float32)
+    w2[:n_values, :n_values] = np.eye(n_values) * SCALE
+    w2[n_values:, n_values:] = discovered.w2
+    b2 = np.concatenate([np.zeros(n_values), SCALE * cutoff + discovered.b2]).astype(np.float32)
+    return HeadWeights(active, w1, b1, w2, b2, n_vocab, has_confidence=False)
+
+
+def too_few_values(criterion: str, readings: list[str]) -> str | None:
+    """What is said when fewer than MIN_KEYWORDS values can be told apart to localize with, else None."""
+    if len(readings) >= MIN_KEYWORDS:
+        return None
+    return (f"{criterion!r}: fewer than {MIN_KEYWORDS} of its values can be told apart by the model to find where it "
+            f"reads the criterion, so {FALLBACK.split(' and ')[0]}; name more values, or words the model writes whole")
+
+
+def value_notes(review) -> list[str]:
+    """Sentences for the user on values the model cannot tell apart (method.keywords.KeywordReview)."""
+    out = []
+    for words, pieces in review.shared:
+        listed = " and ".join(repr(w) for w in words)
+        out.append(f"values {listed} start with the same piece ({', '.join(repr(p) for p in pieces)}) for the "
+                   f"model, so it cannot tell them apart: which of them a photo goes to says little; name each with "
+                   f"a longer or different word")
+    shared = {w for words, _ in review.shared for w in words}
+    for word, pieces in review.generic.items():
+        if word in shared:  # said once, above
+            continue
+        out.append(f"value {word!r} is read only through {', '.join(repr(p) for p in pieces)}, a piece that starts "
+                   f"many words: photos of other things starting so may go to it; name it with a word the model "
+                   f"writes whole (e.g. a more common synonym)")
+    return out

@@ -1,0 +1,85 @@
+"""Named values in the window: typed as chips in the criterion editor, sorted into, `other` for the rest."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+
+from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
+from esmc_desktop.gui.criteria_panel import CriteriaPanel  # noqa: E402
+from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
+from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
+from esmc_desktop.pipeline import RunSettings  # noqa: E402
+
+COLOR = "color of the object"
+
+
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path):
+    QCoreApplication.setOrganizationName("esmc-desktop-test")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings().clear()
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = CriteriaPanel()
+    qtbot.addWidget(p)
+    return p
+
+
+def test_values_are_typed_as_chips_taken_back_with_a_click_and_become_the_criterions(panel):
+    panel.criterion_edit.setText("the place")
+    panel.values.edit.setText("beach, Mountains, other")
+    panel.values.edit.returnPressed.emit()
+    assert [c.text() for c in panel.values.chips] == ["beach  ✕", "Mountains  ✕"]  # 'other' is always there
+    panel.values.edit.setText("city")  # typed, not yet a chip: it counts too
+    panel.values.chips[1].click()
+    panel.values.discover.setChecked(True)
+    panel.add_criterion()
+    criterion = panel.criteria()[0]
+    assert criterion.values == ("beach", "city") and criterion.discover and criterion.keywords is None
+    assert "values: beach, city, other, + the rest found" in panel.criteria_list.item(0).text()
+    assert panel.values.values() == () and not panel.values.chips  # the fields are empty for the next one
+
+    panel.criteria_list.setCurrentRow(0)
+    panel.edit_selected()
+    assert panel.values.values() == ("beach", "city") and panel.values.discover.isChecked()
+
+
+def test_values_with_keywords_or_a_number_of_clusters_are_refused_in_a_sentence(panel, qtbot):
+    panel.criterion_edit.setText("the place")
+    panel.values.edit.setText("beach, city")
+    panel.keywords_edit.setText("sand, sea")
+    with qtbot.waitSignal(panel.refused) as said:
+        panel.add_criterion()
+    assert "give only the values" in said.args[0] and panel.criteria() == []
+    panel.keywords_edit.clear()
+    panel.k_spin.setValue(3)
+    with qtbot.waitSignal(panel.refused) as said:
+        panel.add_criterion()
+    assert "set Clusters to auto" in said.args[0] and panel.criteria() == []
+
+
+def test_the_window_sorts_into_the_named_values_and_other(qtbot, tmp_path):
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    window = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
+    qtbot.addWidget(window)
+    photos = write_photo_folder(tmp_path / "photos", 20, seed=4, size=64)
+    named = ["red", "green", "blue", "yellow", "purple"]  # orange left out
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
+    window.criteria_panel.criterion_edit.setText(COLOR)
+    window.criteria_panel.values.edit.setText(", ".join(named))
+    window.criteria_panel.add_criterion()
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    colour = window.result.criterion(0)
+    assert colour.names == named + ["other"]
+    truth = {p.name: spec.color for p, spec in photos}
+    assert len(colour.members(len(named))) == list(truth.values()).count("orange") > 0
+    for k, name in enumerate(colour.names):
+        expected = {name} if name in named else {"orange"}
+        assert {truth[window.result.photos[i].path.name] for i in colour.members(k)} <= expected
