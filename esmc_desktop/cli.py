@@ -7,12 +7,25 @@ Anything else that escapes is a bug and shows its traceback.
 
 from __future__ import annotations
 
-import argparse
-import logging
+import os
+import signal
 import sys
-from collections import Counter
-from pathlib import Path
-from typing import Sequence
+
+
+def _interrupted_at_start(_signum, _frame) -> None:
+    """Ctrl+C while the program starts (imports, before main's handlers): nothing to undo yet; one line, 130."""
+    sys.stderr.write("interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]).startswith("esmc-desktop"):
+    signal.signal(signal.SIGINT, _interrupted_at_start)
+
+import argparse  # noqa: E402 (after the start-up handler, so a Ctrl+C during these imports is one line too)
+import logging  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Sequence  # noqa: E402
 
 from esmc_desktop import __version__
 from esmc_desktop.errors import EsmcError
@@ -239,7 +252,7 @@ def _criteria(args: argparse.Namespace):
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Cluster a photo folder by each criterion and write one folder tree per criterion."""
     from esmc_desktop.app import checks
-    from esmc_desktop.app.export import export_result
+    from esmc_desktop.app.export import claim_output, export_result
     from esmc_desktop.app.sort import sort_photos
 
     checks.photo_folder(args.photos)
@@ -247,10 +260,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     criteria = _criteria(args)
     model = _model(args)
     label = _say_model(model.lm, args.photos)
-    result = sort_photos(args.photos, criteria, model, settings=_settings(args),
-                         gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache,
-                         feedback=_feedback(args.quiet or args.json))
-    written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
+    with claim_output(args.out, args.dry_run):
+        result = sort_photos(args.photos, criteria, model, settings=_settings(args),
+                             gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache,
+                             feedback=_feedback(args.quiet or args.json), exclude=args.exclude or (), out=args.out)
+        written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
     summary = {
         "model": label, "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
         "model_evaluations": result.images_encoded,
@@ -303,7 +317,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     model = _model(args) if args.model is not None or args.mmproj is not None else None
     done = assign_photos(args.photos, args.result, model, settings=_settings(args), gpu=args.gpu_layers or GpuLayers(),
                          mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet or args.json),
-                         cache_dir=args.cache)
+                         cache_dir=args.cache, exclude=args.exclude or ())
     summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
                "model_evaluations": done.images_encoded, "files_placed": done.export.files,
                "skipped": [{"path": str(s.path), "reason": s.reason} for s in done.skipped]}
@@ -315,9 +329,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """Learn from the photos you moved between cluster folders (and folders you renamed); re-sort the rest."""
     import json
 
+    from esmc_desktop.app.export import claim_output
     from esmc_desktop.app.learn import learn_export
 
-    report = learn_export(args.out, cache_dir=args.cache)
+    with claim_output(args.out):
+        report = learn_export(args.out, cache_dir=args.cache)
     if args.json:
         print(json.dumps({"out": str(report.out), "move_export": report.move_export,
                           "ignored": [str(p) for p in report.ignored],
@@ -404,6 +420,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for (a, b), v in report.cross_nmi.items():
         print(f"  {a} vs {b}: {v:.3f}")
     print(f"model: {model_label(model.lm)}\nphotos: {report.photos_dir}\nsorted: {report.sorted_dir}")
+    print(f"next: move a photo to another cluster folder, then `esmc-desktop learn {report.sorted_dir} --cache "
+          f"{report.cache_dir}`; `esmc-desktop assign NEW_PHOTOS --result {report.sorted_dir}` sorts more photos")
     return EXIT_OK
 
 
@@ -445,6 +463,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "photo (IMG_1.JPG.xmp), the photos untouched; tags-embedded: keywords inside JPEG files "
                         "(sidecars for other formats). Undo move and tags with `esmc-desktop undo OUT`")
     p.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="leave out files and folders whose name or path under the photo folder matches, e.g. "
+                        "'Private' or '*.gif' (repeatable); earlier exports and --out are always left out")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_job_options(p)
 
@@ -635,6 +656,8 @@ class _Notes(logging.Handler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is _interrupted_at_start:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl+C unwinds (cleans up) first
     notes = _Notes(logging.WARNING)
     logger = logging.getLogger("esmc_desktop")
     logger.addHandler(notes)
@@ -648,8 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}{where}; check the disk and the folder's permissions, then run again",
               file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # one line; an interrupted export says what it left and how to undo it
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         logger.removeHandler(notes)

@@ -129,4 +129,5 @@ def test_manifest_lists_source_hash_criterion_cluster_and_confidence(tmp_path):
     rows = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert set(rows[0]) == {"source", "sha256", "criterion", "cluster_id", "cluster_name", "confidence", "destination"}
     header = (tmp_path / "out" / "manifest.csv").read_text().splitlines()[0]
-    assert header == "source,sha256,criterion,cluster_id,cluster_name,confidence,destination"
+    # the last two hold a path's exact bytes when its name is not UTF-8 (empty here)
+    assert header == "source,sha256,criterion,cluster_id,cluster_name,confidence,destination,source_fs,destination_fs"

@@ -19,6 +19,9 @@ mapped (mapped and repacked together would hold most weights twice). Which
 is faster depends on the CPU; weight_layout.py measures it per machine. The
 context holds what one photo and a group of prompts need rather than a fixed
 2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
+
+Ctrl+C: a KeyboardInterrupt caught in a callback (interrupts.py) ends the model load or the
+computation early and is raised as itself when the C call returns.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure, SettingsError
+from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
@@ -100,6 +104,15 @@ def _rgb_array(image) -> np.ndarray:
     return arr
 
 
+def _keep_loading(_progress: float, _user_data) -> bool:
+    """llama.cpp's load-progress callback: go on loading unless the user pressed Ctrl+C (raised after it returns)."""
+    try:
+        return not interrupts.pending()
+    except BaseException as exc:  # nothing may cross into C
+        interrupts.hold(exc)
+        return False
+
+
 def _next_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """The most probable token at temperature 0, else one drawn from softmax(logits / temperature)."""
     if temperature == 0:
@@ -164,8 +177,11 @@ class LlavaRuntime:
         if weights == REPACKED:  # read the file into the repacked buffers; a mapping would stay resident too
             mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE  # (MAPPED keeps llama.cpp's auto: mmap on a CPU)
         self.weights = weights
+        self._load_progress = llama_cpp.llama_progress_callback(_keep_loading)  # referenced while C holds it
+        mparams.progress_callback = self._load_progress
         self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
+            interrupts.raise_held()
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_layer = llama_cpp.llama_model_n_layer(self._model)
@@ -191,6 +207,7 @@ class LlavaRuntime:
         cparams.cb_eval = self._capture.callback
         cparams.cb_eval_user_data = None
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        self._raise_held()
         if not self._ctx:
             self.close()
             raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
@@ -216,6 +233,7 @@ class LlavaRuntime:
                 mp.cb_eval = self._cls_fix.callback
                 mp.cb_eval_user_data = None
             self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
+            self._raise_held()
             if not self._mtmd:
                 self.close()
                 raise ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}")
@@ -234,6 +252,12 @@ class LlavaRuntime:
         if getattr(self, "_model", None):
             llama_cpp.llama_model_free(self._model)
             self._model = None
+
+    def _raise_held(self) -> None:
+        """After a C call that may have run a callback: an interrupt caught there frees the runtime and goes on."""
+        if interrupts.pending():
+            self.close()
+            interrupts.raise_held()
 
     def __enter__(self) -> "LlavaRuntime":
         return self
@@ -294,6 +318,7 @@ class LlavaRuntime:
             status = llama_cpp.llama_decode(self._ctx, batch)
         finally:
             llama_cpp.llama_batch_free(batch)
+        interrupts.raise_held()
         if status != 0:
             raise RuntimeFailure(f"llama.cpp failed to decode {len(rows)} tokens (status {status})")
         self.stats.text_tokens_decoded += len(rows)
@@ -349,7 +374,9 @@ class LlavaRuntime:
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
                 chunk = mtmd.mtmd_input_chunks_get(chunks, i)
                 if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
-                    if mtmd.mtmd_encode_chunk(self._mtmd, chunk) != 0:
+                    status = mtmd.mtmd_encode_chunk(self._mtmd, chunk)
+                    interrupts.raise_held()
+                    if status != 0:
                         raise RuntimeFailure("llama.cpp failed to encode the image")
                     self._check_cls_fix()
                     n = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
@@ -386,6 +413,7 @@ class LlavaRuntime:
             new_n_past = self._llama.llama_pos(0)
             status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
                                                   ctypes.byref(new_n_past))
+            interrupts.raise_held()
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
             self._check_cls_fix()
