@@ -208,13 +208,43 @@ def _tqdm_progress():
     def show(p) -> None:
         bar = bars.get(p.stage)
         if bar is None:
-            bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit="photo", file=sys.stderr, leave=True)
+            bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit="photo", file=_BarStream(), leave=True)
         bar.n = p.done
         bar.refresh()
         if p.done >= p.total:
             bar.close()
 
     return show
+
+
+class _BarStream:
+    """stderr for the progress bars; remembers whether a bar left its line open (a bar ends it only when done)."""
+
+    open_line = False
+
+    def write(self, text: str) -> int:
+        if text:
+            _BarStream.open_line = not text.endswith("\n")
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
+def _close_bars() -> None:
+    """End every progress bar's line now (one cut short by Ctrl+C too), so the next line stands alone and no bar
+    is drawn again after it when the program exits."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+    if _BarStream.open_line:
+        sys.stderr.write("\n")
+        _BarStream.open_line = False
 
 
 def _settings(args: argparse.Namespace):
@@ -260,11 +290,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     criteria = _criteria(args)
     model = _model(args)
     label = _say_model(model.lm, args.photos)
+    feedback = _feedback(args.quiet or args.json)
     with claim_output(args.out, args.dry_run):
         result = sort_photos(args.photos, criteria, model, settings=_settings(args),
-                             gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache,
-                             feedback=_feedback(args.quiet or args.json), exclude=args.exclude or (), out=args.out)
-        written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
+                             gpu=args.gpu_layers or GpuLayers(), cache_dir=args.cache, feedback=feedback,
+                             exclude=args.exclude or (), out=args.out)
+        written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run, feedback=feedback)
     summary = {
         "model": label, "photos": len(result.photos), "out": str(args.out), "mode": args.mode, "dry_run": args.dry_run,
         "model_evaluations": result.images_encoded,
@@ -672,6 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt as exc:  # one line; an interrupted export says what it left and how to undo it
+        _close_bars()
         print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

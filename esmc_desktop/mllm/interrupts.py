@@ -1,15 +1,21 @@
-"""A Ctrl+C that lands while llama.cpp runs one of our Python callbacks stops the run, after C returns.
+"""A Ctrl+C while llama.cpp computes stops the run, once the C call has returned.
 
-Python raises KeyboardInterrupt in whatever Python code runs next in the main thread, which
-during a decode is our eval or log callback, called from C. An exception must not cross into
-C (ctypes prints it as "Exception ignored" and goes on, so the interrupt would be lost), so
-each callback catches everything and hands a KeyboardInterrupt to `hold`; the runtime calls
-`raise_held` after every C call that can run a callback, and the interrupt goes on as itself.
+Python runs its SIGINT handler in the next Python code of the main thread, which during a
+decode or a model load is one of our callbacks, called from C. The KeyboardInterrupt would be
+raised there (at the callback's very first instruction, before any `try` in it), ctypes would
+print it as "Exception ignored" and go on, and the interrupt would be lost. So around each C
+call that runs callbacks, `held()` puts a handler in place that only notes the signal; the
+callbacks see `pending()` and end the computation early (the graph stops at its next node, a
+model load aborts), and when the C call returns the interrupt is raised as itself.
+A callback also hands any KeyboardInterrupt it catches to `hold` (another handler may raise one).
 """
 
 from __future__ import annotations
 
+import signal
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 _held: list[KeyboardInterrupt] = []
 _lock = threading.Lock()
@@ -30,10 +36,33 @@ def pending() -> bool:
 
 
 def raise_held() -> None:
-    """Raise the interrupt a callback caught, as itself (once)."""
+    """Raise the interrupt noted or caught during a C call, as itself (once)."""
     with _lock:
         if not _held:
             return
         exc = _held[0]
         _held.clear()
     raise exc
+
+
+def _note(_signum, _frame) -> None:
+    hold(KeyboardInterrupt())
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Around a C call that may run our callbacks: a Ctrl+C meanwhile is noted, then raised when the block ends.
+
+    Only where Python's own SIGINT handler is in place (the main thread of a program that kept it);
+    elsewhere the block runs as it is and `raise_held` still raises what a callback caught.
+    """
+    swap = threading.current_thread() is threading.main_thread() \
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if swap:
+        signal.signal(signal.SIGINT, _note)
+    try:
+        yield
+    finally:
+        if swap:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise_held()

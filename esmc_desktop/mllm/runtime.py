@@ -20,17 +20,18 @@ is faster depends on the CPU; weight_layout.py measures it per machine. The
 context holds what one photo and a group of prompts need rather than a fixed
 2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
 
-Ctrl+C: a KeyboardInterrupt caught in a callback (interrupts.py) ends the model load or the
-computation early and is raised as itself when the C call returns.
+Ctrl+C during a C call is noted, ends the model load or the computation early, and is raised
+as itself when the call returns (interrupts.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -179,9 +180,9 @@ class LlavaRuntime:
         self.weights = weights
         self._load_progress = llama_cpp.llama_progress_callback(_keep_loading)  # referenced while C holds it
         mparams.progress_callback = self._load_progress
-        self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
+        with self._closed_on_interrupt():
+            self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
-            interrupts.raise_held()
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_layer = llama_cpp.llama_model_n_layer(self._model)
@@ -206,8 +207,8 @@ class LlavaRuntime:
         cparams.n_threads_batch = threads
         cparams.cb_eval = self._capture.callback
         cparams.cb_eval_user_data = None
-        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
-        self._raise_held()
+        with self._closed_on_interrupt():
+            self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             self.close()
             raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
@@ -232,8 +233,8 @@ class LlavaRuntime:
             if self._cls_fix is not None:
                 mp.cb_eval = self._cls_fix.callback
                 mp.cb_eval_user_data = None
-            self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
-            self._raise_held()
+            with self._closed_on_interrupt():
+                self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
             if not self._mtmd:
                 self.close()
                 raise ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}")
@@ -253,11 +254,15 @@ class LlavaRuntime:
             llama_cpp.llama_model_free(self._model)
             self._model = None
 
-    def _raise_held(self) -> None:
-        """After a C call that may have run a callback: an interrupt caught there frees the runtime and goes on."""
-        if interrupts.pending():
+    @contextmanager
+    def _closed_on_interrupt(self) -> Iterator[None]:
+        """A C call while loading: a Ctrl+C meanwhile frees what was loaded, then goes on as itself."""
+        try:
+            with interrupts.held():
+                yield
+        except KeyboardInterrupt:
             self.close()
-            interrupts.raise_held()
+            raise
 
     def __enter__(self) -> "LlavaRuntime":
         return self
@@ -315,10 +320,10 @@ class LlavaRuntime:
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = 1 if outputs or i == len(rows) - 1 else 0
-            status = llama_cpp.llama_decode(self._ctx, batch)
+            with interrupts.held():
+                status = llama_cpp.llama_decode(self._ctx, batch)
         finally:
             llama_cpp.llama_batch_free(batch)
-        interrupts.raise_held()
         if status != 0:
             raise RuntimeFailure(f"llama.cpp failed to decode {len(rows)} tokens (status {status})")
         self.stats.text_tokens_decoded += len(rows)
@@ -374,8 +379,8 @@ class LlavaRuntime:
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
                 chunk = mtmd.mtmd_input_chunks_get(chunks, i)
                 if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
-                    status = mtmd.mtmd_encode_chunk(self._mtmd, chunk)
-                    interrupts.raise_held()
+                    with interrupts.held():
+                        status = mtmd.mtmd_encode_chunk(self._mtmd, chunk)
                     if status != 0:
                         raise RuntimeFailure("llama.cpp failed to encode the image")
                     self._check_cls_fix()
@@ -411,9 +416,9 @@ class LlavaRuntime:
                     f"the image alone needs {n_image + len(prefix_ids)} tokens; the context holds {self.n_ctx}")
             self._llama.llama_memory_clear(self._mem, True)
             new_n_past = self._llama.llama_pos(0)
-            status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
-                                                  ctypes.byref(new_n_past))
-            interrupts.raise_held()
+            with interrupts.held():
+                status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
+                                                      ctypes.byref(new_n_past))
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
             self._check_cls_fix()
