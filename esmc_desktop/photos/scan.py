@@ -98,10 +98,10 @@ def _passed_over(folder: Path, root: Path, rules: ScanRules, outputs: set[tuple[
     """Why a subfolder's files are not sorted, or None."""
     if folder.name == STATE_DIR:
         return ""  # ESMC's own bookkeeping: not said, it holds no photo of the user's
-    if (folder / STATE_DIR).is_dir():
-        return f"an ESMC export or tag journal (it holds {STATE_DIR}); its files are not sorted again"
     if _identity(folder) in outputs:
         return "the output folder of this run; its files are not sorted again"
+    if (folder / STATE_DIR).is_dir():
+        return f"an ESMC export or tag journal (it holds {STATE_DIR}); its files are not sorted again"
     pattern = rules.excluded_by(folder, root)
     if pattern is not None:
         return f"excluded (--exclude {pattern})"
