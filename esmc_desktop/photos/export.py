@@ -367,7 +367,8 @@ def undo_move(out: Path | str) -> int:
 
 
 def _undo_move(out: Path, journal: Path) -> int:
-    records, problems = journals.read(journal)
+    records, torn = journals.read(journal)
+    problems = []
     copies: dict[tuple[str, str], list[Path]] = {}
     for record in records:
         try:
@@ -392,6 +393,11 @@ def _undo_move(out: Path, journal: Path) -> int:
             for copy in paths:
                 if copy.is_file() and content_hash(copy) == sha:
                     copy.unlink()
+    for line in torn:
+        understood = _salvage(line, out, missing)
+        if understood is None:
+            problems.append(line.problem)
+        restored += bool(understood)
     if missing:
         shown = ", ".join(display(p) for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
                                                              else "")
@@ -411,6 +417,35 @@ def _undo_move(out: Path, journal: Path) -> int:
             problems.append(f"{len(left)} files are still in {out} (e.g. {display(left[0])}): compare them "
                             "with your photos before deleting them")
         raise ExportError(_not_restored(restored, problems, out))
+    return restored
+
+
+def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None:
+    """Undo the step of a torn journal line whose source and hash survived; the copy is found by its content.
+
+    Returns None when the line can't be understood, else whether an original was restored from it
+    (one that can't be, with no copy left, goes to `missing`).
+    """
+    raw, source, sha = line.field("source_fs"), line.field("source"), line.field("sha256")
+    if raw is not None:
+        source = names.load({"source_fs": raw}, "source")
+    if source is None or sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return None
+    src = Path(source)
+    copies = [p for p in out.rglob("*") if p.is_file() and not p.is_symlink() and STATE_DIR not in
+              p.relative_to(out).parts and content_hash(p) == sha]
+    if not src.exists():
+        if not copies:
+            missing.append(src)
+            return False
+        src.parent.mkdir(parents=True, exist_ok=True)
+        _place(copies[0], src, "copy")
+        restored = True
+    else:
+        restored = False
+    if content_hash(src) == sha:
+        for copy in copies:
+            copy.unlink()
     return restored
 
 

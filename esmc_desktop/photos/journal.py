@@ -9,8 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
+
+_TEXT_FIELD = r'"{}": ("(?:[^"\\]|\\.)*")'
+
+
+class Torn(NamedTuple):
+    """A line that does not read back: what to say about it, and what is left of its text."""
+
+    problem: str
+    text: str
+
+    def field(self, key: str) -> str | None:
+        """A text field that survived whole in the torn line, if any."""
+        match = re.search(_TEXT_FIELD.format(re.escape(key)), self.text)
+        return json.loads(match.group(1)) if match else None
 
 
 def append(log: IO[str], record: dict, durable: bool = True) -> None:
@@ -21,8 +36,8 @@ def append(log: IO[str], record: dict, durable: bool = True) -> None:
         os.fsync(log.fileno())
 
 
-def read(path: Path) -> tuple[list[dict], list[str]]:
-    """(the records that read back whole, one sentence per line that did not)."""
+def read(path: Path) -> tuple[list[dict], list[Torn]]:
+    """(the records that read back whole, the lines that did not)."""
     raw = path.read_bytes()
     lines = raw.split(b"\n")
     records, problems = [], []
@@ -36,7 +51,8 @@ def read(path: Path) -> tuple[list[dict], list[str]]:
         except ValueError:
             last = n == len(lines) or (n == len(lines) - 1 and not lines[-1])
             where = "its last line was cut short" if last and not raw.endswith(b"\n") else f"line {n} is damaged"
-            problems.append(f"{path.name}: {where} ({len(line)} bytes), so the step it recorded is unknown")
+            problems.append(Torn(f"{path.name}: {where} ({len(line)} bytes), so the step it recorded is unknown",
+                                 line.decode("utf-8", "replace")))
             continue
         records.append(record)
     return records, problems

@@ -77,15 +77,17 @@ def output_lock(out: Path | str) -> Iterator[None]:
                 raise
             remove_partials(out)
         _held[out] = _held.get(out, 0) + 1
+    done = False
     try:
         yield
+        done = True
     finally:
         with _guard:
             _held[out] -= 1
             if not _held[out]:
                 del _held[out]
                 (state / LOCK).unlink(missing_ok=True)
-                for p in reversed(made):
+                for p in reversed(made if not done else []):  # a run that failed before writing leaves nothing
                     _remove_empty(p)
 
 

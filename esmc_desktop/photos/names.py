@@ -12,9 +12,12 @@ import base64
 import os
 from pathlib import Path
 
-from esmc_desktop.photos.scan import display
-
 SUFFIX = "_fs"
+
+
+def readable(path: Path | str) -> str:
+    """`path` as text; bytes that are not UTF-8 written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def exact(path: Path | str) -> str | None:
@@ -32,7 +35,7 @@ def store(record: dict, key: str, path: Path | str | None) -> dict:
     if path is None:
         record[key] = None
         return record
-    record[key] = display(Path(path))
+    record[key] = readable(path)
     raw = exact(path)
     if raw is not None:
         record[key + SUFFIX] = raw

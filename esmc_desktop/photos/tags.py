@@ -257,7 +257,8 @@ def undo_tags(state: Path) -> int:
     journal = state / JOURNAL
     if not journal.is_file():
         raise TagError(f"nothing to undo: {journal} does not exist")
-    records, torn = journals.read(journal)
+    records, torn_lines = journals.read(journal)
+    torn = [t.problem for t in torn_lines]
     changed, problems = 0, []
     try:
         for record in reversed(records):
