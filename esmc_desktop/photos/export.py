@@ -363,7 +363,11 @@ def undo_move(out: Path | str) -> int:
     if not journal.is_file():
         raise ExportError(f"nothing to undo: {journal} does not exist (only a move can be undone)")
     with output_lock(out):
-        return _undo_move(out, journal)
+        try:
+            return _undo_move(out, journal)
+        except KeyboardInterrupt:
+            raise Interrupted(f"undo stopped; what it put back stays. Run `esmc-desktop undo {out}` again to "
+                              "finish") from None
 
 
 def _undo_move(out: Path, journal: Path) -> int:
