@@ -687,7 +687,8 @@ class _Notes(logging.Handler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if signal.getsignal(signal.SIGINT) is _interrupted_at_start:
+    as_program = signal.getsignal(signal.SIGINT) is _interrupted_at_start
+    if as_program:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl+C unwinds (cleans up) first
     notes = _Notes(logging.WARNING)
     logger = logging.getLogger("esmc_desktop")
@@ -708,6 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         logger.removeHandler(notes)
+        if as_program:  # the outcome is said; a Ctrl+C while the program exits changes nothing
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

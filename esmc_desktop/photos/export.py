@@ -200,13 +200,13 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
                         dst = folder / _safe_file_name(src)
                     else:
                         folder.mkdir(parents=True, exist_ok=True)
-                        with uninterrupted():  # the copy and its journal line: both or neither
+                        with uninterrupted():  # the copy, its journal line and its count: all or none
                             dst, there = _free_destination(folder, _safe_file_name(src), sha)
                             if not there:
                                 _place(src, dst, "copy" if mode == "move" else mode)
                             if journal is not None:
                                 journals.append(journal, _move_record(src, sha, dst))
-                        by_source.setdefault(src, []).append(dst)
+                            by_source.setdefault(src, []).append(dst)
                     placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
                     if progress is not None:
                         progress(len(placements), total)
@@ -348,8 +348,9 @@ def _remove_originals(photos: list[tuple[Path, str]], copies: dict[Path, list[Pa
         for dst in dsts:
             if content_hash(dst) != sha:
                 raise ExportError(f"copy {dst} does not match {src}; the original was kept")
-        os.unlink(src)
-        removed.append(src)
+        with uninterrupted():
+            os.unlink(src)
+            removed.append(src)
 
 
 def undo_move(out: Path | str) -> int:

@@ -211,9 +211,10 @@ class TagWriter:
                 self.problems.append(f"{change.target.name} changed while the keywords were being written; "
                                      "it was left as it is")
                 continue
-            _replace(change.target, change.new, Path(names.load(change.record, "partial")),
-                     like=change.target if change.embedded else None, sync_folder=False)
-            self.written += 1
+            with uninterrupted():  # the file and its count
+                _replace(change.target, change.new, Path(names.load(change.record, "partial")),
+                         like=change.target if change.embedded else None, sync_folder=False)
+                self.written += 1
         for folder in {c.target.parent for c in changes}:
             _fsync_folder(folder)
 
