@@ -687,9 +687,11 @@ class _Notes(logging.Handler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from esmc_desktop.mllm import interrupts
+
     as_program = signal.getsignal(signal.SIGINT) is _interrupted_at_start
     if as_program:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl+C unwinds (cleans up) first
+        signal.signal(signal.SIGINT, interrupts.on_sigint)  # from here on Ctrl+C unwinds (cleans up) first
     notes = _Notes(logging.WARNING)
     logger = logging.getLogger("esmc_desktop")
     logger.addHandler(notes)
@@ -706,6 +708,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # one line; an interrupted export says what it left and how to undo it
         _close_bars()
         print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        if not (as_program and interrupts.received()):
+            raise
+        _close_bars()  # a library cut short by Ctrl+C in its own C code raised its own error
+        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         logger.removeHandler(notes)

@@ -8,6 +8,10 @@ call that runs callbacks, `held()` puts a handler in place that only notes the s
 callbacks see `pending()` and end the computation early (the graph stops at its next node, a
 model load aborts), and when the C call returns the interrupt is raised as itself.
 A callback also hands any KeyboardInterrupt it catches to `hold` (another handler may raise one).
+
+`on_sigint` is Python's own handler (raise KeyboardInterrupt) that also remembers the signal
+came: a C extension interrupted while it initializes raises its own error instead (onnxruntime:
+"ImportError: initialization failed"), and the command line still answers "interrupted".
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ from typing import Iterator
 
 _held: list[KeyboardInterrupt] = []
 _lock = threading.Lock()
+_received = threading.Event()
+
+
+def on_sigint(_signum, _frame) -> None:
+    """SIGINT: raise KeyboardInterrupt, as Python does, and remember it came (`received`)."""
+    _received.set()
+    raise KeyboardInterrupt
+
+
+def received() -> bool:
+    """Whether a SIGINT came while `on_sigint` or `held` was the handler."""
+    return _received.is_set()
 
 
 def hold(exc: BaseException) -> bool:
@@ -46,6 +62,7 @@ def raise_held() -> None:
 
 
 def _note(_signum, _frame) -> None:
+    _received.set()
     hold(KeyboardInterrupt())
 
 
@@ -56,13 +73,13 @@ def held() -> Iterator[None]:
     Only where Python's own SIGINT handler is in place (the main thread of a program that kept it);
     elsewhere the block runs as it is and `raise_held` still raises what a callback caught.
     """
-    swap = threading.current_thread() is threading.main_thread() \
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    swap = previous is signal.default_int_handler or previous is on_sigint
     if swap:
         signal.signal(signal.SIGINT, _note)
     try:
         yield
     finally:
         if swap:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, previous)
     raise_held()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -52,6 +53,7 @@ from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, ta
 from esmc_desktop.photos.xmp import keywords_for
 
 MODES = ("copy", "hardlink", "symlink", "move", *TAG_MODES)
+log = logging.getLogger("esmc_desktop")
 JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 120
@@ -373,6 +375,10 @@ def undo_move(out: Path | str) -> int:
 
 def _undo_move(out: Path, journal: Path) -> int:
     records, torn = journals.read(journal)
+    try:
+        placed = read_manifest(out)  # written before a move removes any original: a second account of it
+    except ExportError:
+        placed = []
     problems = []
     copies: dict[tuple[str, str], list[Path]] = {}
     for record in records:
@@ -403,6 +409,7 @@ def _undo_move(out: Path, journal: Path) -> int:
         if understood is None:
             problems.append(line.problem)
         restored += bool(understood)
+    restored += _from_manifest(placed, missing)
     if missing:
         shown = ", ".join(display(p) for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
                                                              else "")
@@ -417,12 +424,22 @@ def _undo_move(out: Path, journal: Path) -> int:
         raise ExportError(_not_restored(restored, problems, out))
     journal.rename(journal.with_suffix(".undone"))
     if problems:
-        left = [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts]
-        if left:
-            problems.append(f"{len(left)} files are still in {out} (e.g. {display(left[0])}): compare them "
-                            "with your photos before deleting them")
+        left = _stranded(out, records, placed)
+        if not left:  # every original is in place: what the unreadable lines recorded is undone too
+            log.warning("%s; every photo is back all the same (the manifest named the rest)", "; ".join(problems))
+            return restored
+        problems.append(f"{len(left)} files are still in {out} (e.g. {display(left[0])}): compare them "
+                        "with your photos before deleting them")
         raise ExportError(_not_restored(restored, problems, out))
     return restored
+
+
+def _stranded(out: Path, records: list[dict], placed: list[Placement]) -> list[Path]:
+    """Files left in `out` that are no copy of an original in place (by the journal and the manifest)."""
+    kept = {r.sha256 for r in placed if Path(r.source).exists()}
+    kept |= {r.get("sha256") for r in records if Path(names.load(r, "source") or "").exists()}
+    return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+            and content_hash(p) not in kept]
 
 
 def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None:
@@ -451,6 +468,28 @@ def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None
     if content_hash(src) == sha:
         for copy in copies:
             copy.unlink()
+    return restored
+
+
+def _from_manifest(rows: list[Placement], missing: list[Path]) -> int:
+    """Originals still gone after the journal: restored from the copy the manifest names, when it holds the same
+    bytes. Returns how many; those found leave `missing`."""
+    restored = 0
+    for source in dict.fromkeys(r.source for r in rows if not Path(r.source).exists()):
+        mine = [r for r in rows if r.source == source]
+        good = next((Path(r.destination) for r in mine if Path(r.destination).is_file()
+                     and content_hash(Path(r.destination)) == r.sha256), None)
+        if good is None:
+            continue
+        Path(source).parent.mkdir(parents=True, exist_ok=True)
+        _place(good, Path(source), "copy")
+        restored += 1
+        for r in mine:
+            copy = Path(r.destination)
+            if copy.is_file() and content_hash(copy) == r.sha256:
+                copy.unlink()
+        if Path(source) in missing:
+            missing.remove(Path(source))
     return restored
 
 
