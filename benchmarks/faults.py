@@ -134,6 +134,7 @@ class Bench:
         extra = sorted(set(now) - set(before))
         if extra:
             exact = False
+            print(f"  left in the photo folder: {extra[:3]}")
             if any(sha(now[n]) in {d for d, _ in before.values()} for n in extra):
                 self.lost.append(f"duplicates left in the photo folder: {extra[:3]}")
         return exact

@@ -103,13 +103,23 @@ def test_a_damaged_line_in_the_middle_is_skipped_and_said(tmp_path):
     assert hashes(photos) == before, "every photo came back: the damaged line recorded nothing of them"
 
 
-def test_undo_of_a_tag_export_with_a_torn_journal_takes_back_the_rest_and_fails_with_a_sentence(tmp_path):
+def test_undo_of_a_tag_export_whose_journal_lost_its_last_bytes_takes_every_keyword_back(tmp_path):
+    photos, out, before = moved(tmp_path, mode="tags")
+    cut(out / ".esmc" / "tags-journal.jsonl", 120)  # the keywords it added are gone from the line; its hashes not
+    done = run("undo", str(out))
+    assert done.returncode == 0, done.stderr
+    assert hashes(photos) == before, "every sidecar we made is gone"
+
+
+def test_undo_of_a_tag_export_with_an_unreadable_last_line_takes_back_the_rest_and_fails_with_a_sentence(tmp_path):
     photos, out, before = moved(tmp_path, mode="tags")
     journal = out / ".esmc" / "tags-journal.jsonl"
-    cut(journal, 40)
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][:12])
     done = run("undo", str(out))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "took the keywords back out of 7 files, but not everything" in done.stderr, done.stderr
+    assert "can't be told from what is left of the line" in done.stderr
     assert len(list(photos.rglob("*.xmp"))) == 1, "the sidecar of the torn line is the one left"
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import IO, NamedTuple
 
-_TEXT_FIELD = r'"{}": ("(?:[^"\\]|\\.)*")'
+_FIELD = r'"{}": ("(?:[^"\\]|\\.)*"|null|true|false)'
 
 
 class Torn(NamedTuple):
@@ -22,10 +22,10 @@ class Torn(NamedTuple):
     problem: str
     text: str
 
-    def field(self, key: str) -> str | None:
-        """A text field that survived whole in the torn line, if any."""
-        match = re.search(_TEXT_FIELD.format(re.escape(key)), self.text)
-        return json.loads(match.group(1)) if match else None
+    def field(self, key: str, missing=None):
+        """A text, null or boolean field that survived whole in the torn line; `missing` when it did not."""
+        match = re.search(_FIELD.format(re.escape(key)), self.text)
+        return json.loads(match.group(1)) if match else missing
 
 
 def append(log: IO[str], record: dict, durable: bool = True) -> None:

@@ -259,9 +259,14 @@ def undo_tags(state: Path) -> int:
     if not journal.is_file():
         raise TagError(f"nothing to undo: {journal} does not exist")
     records, torn_lines = journals.read(journal)
-    torn = [t.problem for t in torn_lines]
+    torn: list[str] = []
     changed, problems = 0, []
     try:
+        for line in torn_lines:  # the last steps: undone first
+            try:
+                changed += _undo_torn(line, state)
+            except XmpError as exc:
+                torn.append(f"{line.problem}: {exc}")
         for record in reversed(records):
             try:
                 changed += _undo_one(record)
@@ -281,6 +286,33 @@ def undo_tags(state: Path) -> int:
         raise TagError(f"took the keywords back out of {changed} files, but not everything: {'; '.join(torn)}. "
                        "Look for ESMC keywords left in sidecars written at the moment the export stopped")
     return changed
+
+
+_GONE = object()
+
+
+def _undo_torn(line: journals.Torn, state: Path) -> int:
+    """Undo a torn journal line's step from what survived of it: its file, hashes before and after.
+
+    A sidecar still as written gets its saved copy back (or goes, when we made it); what can't be
+    identified this way (the keywords added did not survive) raises XmpError naming the file.
+    """
+    raw = line.field("target_fs")
+    target = names.load({"target_fs": raw}, "target") if raw else line.field("target")
+    before, after = line.field("before", _GONE), line.field("after")
+    if target is None or before is _GONE or after is None or line.field("embedded") is not False:
+        raise XmpError("the file it changed can't be told from what is left of the line")
+    target = Path(target)
+    _partial_for(target).unlink(missing_ok=True)
+    current = _read(target)
+    now = None if current is None else _sha(current)
+    if now == before or current is None:
+        return 0
+    if now == after:
+        return _undo_one({"target": str(target), "partial": str(_partial_for(target)), "embedded": False,
+                          "before": before, "after": after, "added": {},
+                          "backup": None if before is None else str(state / BACKUPS / f"{before}.xmp")})
+    raise XmpError(f"{target.name} changed since, and which keywords this export added there did not survive")
 
 
 def _holds_any(data: bytes, keywords: Mapping[str, list[str]], name: str) -> bool:
