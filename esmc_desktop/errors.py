@@ -57,3 +57,10 @@ class TagError(EsmcError):
 
 class Cancelled(EsmcError):
     """The user cancelled; everything finished so far is kept (cached photos, folders written)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl+C during a step that changed files: its message says what was done and how to take it back.
+
+    Still a KeyboardInterrupt, so it stops everything after it (exit 130 on the command line).
+    """

@@ -1,17 +1,24 @@
-"""Files appear whole or not at all, and nothing the app finds damaged is deleted.
+"""Files appear whole or not at all, and what the app finds damaged is kept aside a while.
 
 `atomic_path` / `write_atomic`: write under a temporary sibling name, then rename, so a crash
 or a full disk never leaves a half-written file under the real name (a reader sees the old
-file or the new one). `move_aside`: a damaged cache is renamed with the time in its name,
-never removed; it is derived data, but it may be evidence of a failing disk, and it is the
-user's disk. `sha256_file`: the one content hash (photos' identity, downloads' check).
+file or the new one). `remove_partials`: the temporary names a killed run left behind go.
+`move_aside`: a damaged cache is renamed with the time in its name rather than removed: it is
+derived data, but it may be evidence of a failing disk; the newest KEEP_DAMAGED copies of a
+week stay, older ones go (a disk that keeps failing must not fill up with them).
+`uninterrupted`: a Ctrl+C waits until a step that must be whole (a copy and its journal line)
+is done. `sha256_file`: the one content hash (photos' identity, downloads' check).
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import logging
 import os
+import re
+import shutil
+import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -22,6 +29,10 @@ log = logging.getLogger("esmc_desktop")
 
 
 _HASH_CHUNK = 8 << 20
+KEEP_DAMAGED, DAMAGED_DAYS = 3, 7
+_STAMP = "%Y%m%dT%H%M%SZ"
+_DAMAGED = re.compile(r"\.damaged-(\d{8}T\d{6}Z)(?:-\d+)?$")
+_PARTIAL = re.compile(r"^\..+\.(\d+)-\d+\.partial$")
 
 
 def sha256_file(path: Path | str) -> str:
@@ -84,7 +95,7 @@ def move_aside(path: Path | str, why: str) -> Path:
     prints it on stderr, the window in its status line.
     """
     path = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = time.strftime(_STAMP, time.gmtime())
     aside = path.with_name(f"{path.name}.damaged-{stamp}")
     n = 1
     while aside.exists():
@@ -92,4 +103,78 @@ def move_aside(path: Path | str, why: str) -> Path:
         aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     os.replace(path, aside)
     log.warning("%s %s; it was moved aside to %s and a new one is made", path, why, aside.name)
+    prune_damaged(path)
     return aside
+
+
+def prune_damaged(path: Path | str, now: float | None = None) -> list[Path]:
+    """Delete the copies of `path` moved aside more than DAMAGED_DAYS ago, and all but the newest KEEP_DAMAGED.
+
+    The age is the time in the name (when it was found damaged), not the file's own time. Returns what went.
+    """
+    path = Path(path)
+    now = time.time() if now is None else now
+    found = []
+    for aside in path.parent.glob(f"{glob_escape(path.name)}.damaged-*"):
+        match = _DAMAGED.search(aside.name)
+        if match and aside.name[:match.start()] == path.name:
+            found.append((calendar.timegm(time.strptime(match.group(1), _STAMP)), aside))
+    found.sort(reverse=True)
+    gone = [aside for n, (when, aside) in enumerate(found) if n >= KEEP_DAMAGED or now - when > DAMAGED_DAYS * 86400]
+    for aside in gone:
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
+    return gone
+
+
+def glob_escape(name: str) -> str:
+    """`name` as a glob pattern that matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (this one does; one we may not signal is assumed to)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process, or a system that cannot tell: assume it is running
+    return True
+
+
+def remove_partials(folder: Path | str, recursive: bool = True) -> int:
+    """Remove the temporary files (`atomic_path`) that runs no longer alive left in `folder`; returns how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for tmp in (folder.rglob(".*.partial") if recursive else folder.glob(".*.partial")):
+        match = _PARTIAL.match(tmp.name)
+        if match and not process_alive(int(match.group(1))) and (tmp.is_file() or tmp.is_symlink()):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold a Ctrl+C until the block is done, then raise it: a step that must be whole is never cut.
+
+    Only in the main thread (where signals arrive); elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

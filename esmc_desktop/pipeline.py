@@ -21,9 +21,10 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -47,7 +48,7 @@ from esmc_desktop.mllm.runtime import MAPPED, LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.prefetch import Prefetch
-from esmc_desktop.photos.scan import Photo, Skipped, scan
+from esmc_desktop.photos.scan import Photo, ScanRules, Skipped, scan
 
 
 @dataclass(frozen=True)
@@ -224,12 +225,24 @@ def _model_keywords(criterion: str, rt: LlavaRuntime) -> list[str]:
     return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
 
 
+@contextmanager
+def _ends_with_run() -> Iterator[threading.Event]:
+    """An event set when the block is left early (Ctrl+C, cancel, an error): a scan beside it then stops too."""
+    over = threading.Event()
+    try:
+        yield over
+    finally:
+        over.set()
+
+
 class ClusterJob:
     """One clustering run over a folder; `run()` returns a ClusterResult."""
 
     def __init__(self, photos_dir: Path | str, criteria: Sequence[Criterion], lm: Path | str, mmproj: Path | str,
                  *, cache_dir: Path | str | None = None, settings: RunSettings = RunSettings(),
-                 progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None) -> None:
+                 progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+                 rules: ScanRules = ScanRules()) -> None:
+        """`rules`: what the scan passes over besides ESMC's own exports (--exclude, the output folder)."""
         if not criteria:
             raise EsmcError("give at least one criterion")
         texts = [c.text for c in criteria]
@@ -249,6 +262,7 @@ class ClusterJob:
         self.settings = settings
         self.progress = progress
         self.cancel = cancel or threading.Event()
+        self.rules = rules
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -260,8 +274,8 @@ class ClusterJob:
             raise FolderError(f"{self.root} is not a folder; give the folder that holds your photos")
         times = StageTimes()
         started = time.perf_counter()
-        with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool:
-            scanning = pool.submit(self._scan, times)
+        with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool, _ends_with_run() as over:
+            scanning = pool.submit(self._scan, times, over)
             model_fp = fingerprint(self.lm, self.mmproj)
             lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
             with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
@@ -295,9 +309,9 @@ class ClusterJob:
                 encoded = rt.stats.images_encoded
         return ClusterResult(self.root, photos, skipped, results, model_fp, s.lens, encoded, times, s.template)
 
-    def _scan(self, times: StageTimes):
+    def _scan(self, times: StageTimes, stop: threading.Event):
         started = time.perf_counter()
-        found = scan(self.root)
+        found = scan(self.root, rules=self.rules, stop=stop)
         times.scan = time.perf_counter() - started
         return found
 
@@ -560,7 +574,8 @@ def saved_vector_key(saved, criterion) -> VectorKey:
 
 def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Path | str, *,
                       settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None,
-                      cancel: threading.Event | None = None, cache_dir: Path | str | None = None) -> Assignment:
+                      cancel: threading.Event | None = None, cache_dir: Path | str | None = None,
+                      rules: ScanRules = ScanRules()) -> Assignment:
     """Sort new photos into a saved result with its ONNX heads: no re-clustering.
 
     Each photo's lens vectors go into the feature cache (`cache_dir`), keyed as a clustering keys them,
@@ -571,7 +586,7 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     cancel = cancel or threading.Event()
     model_fp = fingerprint(lm, mmproj)
     heads = load_heads(saved, model_fp)
-    found = scan(photos_dir)
+    found = scan(photos_dir, rules=rules)
     skipped = list(found.skipped)
     lens_params = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
     lens = LogitLens.from_gguf(lm, lens_params)

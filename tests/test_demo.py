@@ -6,7 +6,7 @@ import json
 import re
 
 from esmc_desktop.cli import EXIT_OK, main
-from esmc_desktop.demo.world import CRITERIA
+from esmc_desktop.demo.world import CRITERIA, write_photo_folder
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES, ModelRegistry
 
 
@@ -34,3 +34,12 @@ def test_demo_sorts_generated_photos_into_folders_and_scores_them(tmp_path, monk
         assert len({p.parent.name for p in files}) >= 2
     manifest = json.loads((out / "sorted" / "manifest.json").read_text())
     assert len(manifest) == 24 * len(CRITERIA)
+
+    # the demo saves its result like `cluster`: assign and learn work on its sorted folder
+    assert (out / "sorted" / ".esmc" / "result.json").is_file()
+    write_photo_folder(tmp_path / "new", 4, seed=99)
+    assert main(["assign", str(tmp_path / "new"), "--result", str(out / "sorted"), "--quiet", "--gpu-layers", "0",
+                 "--cache", str(out / "cache")]) == EXIT_OK
+    assert len(json.loads((out / "sorted" / "manifest.json").read_text())) == 28 * len(CRITERIA)
+    assert main(["learn", str(out / "sorted"), "--cache", str(out / "cache")]) == EXIT_OK
+    assert "re-sorted under" in capsys.readouterr().out

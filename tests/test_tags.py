@@ -149,6 +149,33 @@ def test_undo_after_another_program_changed_the_sidecar_removes_only_our_keyword
     assert "HierarchicalSubject" not in tags and "TagsList" not in tags
 
 
+@needs_exiftool
+@pytest.mark.parametrize("edit", [["-XMP-xmp:Rating=5"], ["-XMP-xmp:Label=Red", "-XMP-dc:Title=Rome"]],
+                         ids=["rating", "label-and-title"])
+def test_undo_takes_our_keywords_out_of_every_field_whatever_exiftool_edited_since(tmp_path, edit):
+    photos = make_folder(tmp_path / "photos")
+    mine = photos / "IMG_0000.JPG.xmp"
+    mine.write_bytes(USER_SIDECAR)
+    found = sources(scan(photos).photos)
+    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    sidecars = sorted(photos.glob("*.xmp"))
+    for path in sidecars:  # an edit in another program that touches none of the keyword fields
+        subprocess.run(["exiftool", "-overwrite_original", *edit, str(path)], check=True, capture_output=True)
+
+    assert undo_export(tmp_path / "out") == (0, len(found))
+    ours = {"red", "blue", "round"}
+    for path, tags in exiftool_all(sidecars).items():
+        left = {field: as_list(tags.get(field)) for field in OURS}
+        if path == str(mine):
+            assert left == {"Subject": ["holiday", "red"], "HierarchicalSubject": ["Places|Italy|Rome"],
+                            "TagsList": []}, "the user's own keywords, their 'red' included, stay"
+            assert tags["Rating"] == 4 or "-XMP-xmp:Rating=5" in edit
+        else:
+            assert not ours & set(left["Subject"]), f"{path}: dc:subject still holds {left['Subject']}"
+            assert left["HierarchicalSubject"] == [] and left["TagsList"] == []
+        assert ("Rating" in tags) == ("-XMP-xmp:Rating=5" in edit or path == str(mine)), "their edit stays"
+
+
 def test_a_second_export_of_the_same_keywords_writes_nothing(tmp_path):
     photos = make_folder(tmp_path / "photos")
     found = sources(scan(photos).photos)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from esmc_desktop.app import checks
-from esmc_desktop.app.export import ExportReport
+from esmc_desktop.app.export import ExportReport, claim_output
 from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.app.scan import scan_rules
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.photos.export import export, sources
 from esmc_desktop.photos.scan import Photo, Skipped
@@ -41,12 +43,13 @@ class AssignReport:
 def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles | None = None, *,
                   settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(), mode: str = "copy",
                   dry_run: bool = False, feedback: Feedback | None = None,
-                  cache_dir: Path | str | None = None) -> AssignReport:
+                  cache_dir: Path | str | None = None, exclude: Sequence[str] = ()) -> AssignReport:
     """Place the photos of `folder` into `result_dir`'s clusters. `model` None: the pair the result was made with.
 
     The photos join the export: its manifest keeps the earlier photos, and their lens vectors go into
     the feature cache (`cache_dir`), so a later `learn` re-sorts all of them.
 
+    The scan passes over earlier exports (`result_dir` too) and what the `exclude` glob patterns match.
     Raises Cancelled (nothing exported) when `feedback.cancel` is set during the photo pass.
     """
     feedback = feedback or Feedback()
@@ -57,9 +60,12 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
     checks.context_size(settings.n_ctx, model.mmproj)
     settings, where = compute_settings(model, settings, gpu, note=feedback.say)
     feedback.say(where)
-    done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings, progress=feedback.progress,
-                             cancel=feedback.cancel, cache_dir=cache_dir)
-    placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run, add=True)
+    with claim_output(result_dir, dry_run):
+        done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings,
+                                 progress=feedback.progress, cancel=feedback.cancel, cache_dir=cache_dir,
+                                 rules=scan_rules(exclude, result_dir))
+        placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run,
+                            add=True)
     criteria = [AssignedCriterion(c.text, list(c.names), [cluster for cluster, _, _ in done.per_criterion[c.text]])
                 for c in saved.criteria]
     return AssignReport(done.photos, done.skipped, done.images_encoded,

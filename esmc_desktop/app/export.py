@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from esmc_desktop.app import checks
 from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import Cancelled
 from esmc_desktop.photos.export import MODES, Placement, export, plan
+from esmc_desktop.photos.lock import output_lock
 from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
 from esmc_desktop.pipeline import Progress
 from esmc_desktop.saved_result import save_result
 
-__all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "export_result", "photo_keywords",
-           "preview"]
+__all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "claim_output", "export_result",
+           "photo_keywords", "preview"]
 
 UNDOABLE = ("move", *TAG_MODES)  # export modes `undo` reverses
 
@@ -60,6 +63,19 @@ def preview(result: SortResult, out: Path | str, mode: str = "copy") -> dict[Pat
         return dict(Counter(Path(*keywords_for([(criterion, name)])[HIERARCHICAL][0].rsplit("|", 1))
                             for _, _, criterion, _, name, _, _ in rows))
     return dict(Counter(row[-1] for row in rows))
+
+
+@contextmanager
+def claim_output(out: Path | str, dry_run: bool = False) -> Iterator[None]:
+    """Hold `out` for this run from its start (a second run there is refused with a sentence, FolderError).
+
+    A dry run writes nothing, so it holds nothing.
+    """
+    if dry_run:
+        yield
+        return
+    with output_lock(checks.output_folder(out)):
+        yield
 
 
 def export_result(result: SortResult, out: Path | str, *, mode: str = "copy", dry_run: bool = False,

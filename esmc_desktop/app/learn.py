@@ -35,7 +35,7 @@ from scipy import sparse
 
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import EsmcError
-from esmc_desktop.files import write_atomic
+from esmc_desktop.files import move_aside, write_atomic
 from esmc_desktop.method.learn import learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
 from esmc_desktop.mllm.logit_lens import SparseLens
@@ -251,11 +251,18 @@ def _finish_pending(out: Path) -> None:
     path = out / STATE_DIR / PENDING_FILE
     if not path.is_file():
         return
-    pending = json.loads(path.read_text(encoding="utf-8"))
-    for src, dst in pending["moves"]:
+    try:
+        pending = json.loads(path.read_text(encoding="utf-8"))
+        moves, criteria = [(str(a), str(b)) for a, b in pending["moves"]], [str(c) for c in pending["criteria"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        aside = move_aside(path, f"is damaged ({type(exc).__name__})")
+        raise EsmcError(f"the re-sorts an interrupted `learn` planned can't be read ({path.name} is damaged; kept as "
+                        f"{aside.name}), so some photos may not be in the folders {out / 'manifest.json'} names. "
+                        "Nothing was moved; put them where the manifest says, then run learn again") from exc
+    for src, dst in moves:
         if Path(src).exists() and not Path(dst).exists():
             relocate(Path(src), Path(dst))
-    for crit_dir in map(Path, pending["criteria"]):
+    for crit_dir in map(Path, criteria):
         for folder in crit_dir.iterdir() if crit_dir.is_dir() else []:
             if folder.is_dir() and not folder.name.startswith(".") and not any(folder.iterdir()):
                 folder.rmdir()

@@ -10,6 +10,7 @@ from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.model import ModelFiles, compute_settings
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.method.values import OTHER
+from esmc_desktop.app.scan import scan_rules
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.pipeline import ClusterJob, Criterion, Progress, RunSettings
 
@@ -18,11 +19,13 @@ __all__ = ["Criterion", "OTHER", "Progress", "RunSettings", "sort_photos"]
 
 def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelFiles, *,
                 settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(),
-                cache_dir: Path | str | None = None, feedback: Feedback | None = None) -> SortResult:
+                cache_dir: Path | str | None = None, feedback: Feedback | None = None,
+                exclude: Sequence[str] = (), out: Path | str | None = None) -> SortResult:
     """Check the folder, the model and the context first; then scan, localize, read every photo, cluster.
 
-    Finished photos are cached, so a cancelled or killed sort resumes. Raises Cancelled when
-    `feedback.cancel` is set.
+    The scan passes over earlier ESMC exports, the folder `out` the result will go to, and what the
+    glob patterns in `exclude` match (see photos/scan.py). Finished photos are cached, so a cancelled
+    or killed sort resumes. Raises Cancelled when `feedback.cancel` is set.
     """
     feedback = feedback or Feedback()
     checks.photo_folder(folder)
@@ -31,5 +34,5 @@ def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelF
     settings, where = compute_settings(model, settings, gpu, note=feedback.say)
     feedback.say(where)
     computed = ClusterJob(folder, criteria, model.lm, model.mmproj, cache_dir=cache_dir, settings=settings,
-                          progress=feedback.progress, cancel=feedback.cancel).run()
+                          progress=feedback.progress, cancel=feedback.cancel, rules=scan_rules(exclude, out)).run()
     return SortResult(computed, model.lm, model.mmproj)

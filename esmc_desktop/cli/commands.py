@@ -262,7 +262,7 @@ def _criteria(args: argparse.Namespace):
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Cluster a photo folder by each criterion and write one folder tree per criterion."""
     from esmc_desktop.app import checks
-    from esmc_desktop.app.export import export_result
+    from esmc_desktop.app.export import claim_output, export_result
     from esmc_desktop.app.sort import sort_photos
 
     checks.photo_folder(args.photos)
@@ -270,9 +270,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     criteria = _criteria(args)
     model = _model(args)
     label, notice = _say_model(model.lm, args.photos, args.quiet)
-    result = sort_photos(args.photos, criteria, model, settings=_settings(args), gpu=_gpu(args),
-                         cache_dir=args.cache, feedback=_feedback(args.quiet, bars=not args.json))
-    written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run)
+    feedback = _feedback(args.quiet, bars=not args.json)
+    with claim_output(args.out, args.dry_run):
+        result = sort_photos(args.photos, criteria, model, settings=_settings(args), gpu=_gpu(args),
+                             cache_dir=args.cache, feedback=feedback, exclude=args.exclude or (), out=args.out)
+        written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run, feedback=feedback)
     summary = {
         "model": label, "model_note": notice, "photos": len(result.photos), "out": str(args.out), "mode": args.mode,
         "dry_run": args.dry_run, "model_evaluations": result.images_encoded,
@@ -307,7 +309,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     model = _model(args) if args.model is not None or args.mmproj is not None else None
     done = assign_photos(args.photos, args.result, model, settings=_settings(args), gpu=_gpu(args),
                          mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet, bars=not args.json),
-                         cache_dir=args.cache)
+                         cache_dir=args.cache, exclude=args.exclude or ())
     summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
                "model_evaluations": done.images_encoded,
                "skipped": [{"path": str(s.path), "reason": s.reason} for s in done.skipped],
@@ -324,9 +326,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """Learn from the photos you moved between cluster folders (and folders you renamed); re-sort the rest."""
     import json
 
+    from esmc_desktop.app.export import claim_output
     from esmc_desktop.app.learn import learn_export
 
-    report = learn_export(args.out, cache_dir=args.cache)
+    with claim_output(args.out):
+        report = learn_export(args.out, cache_dir=args.cache)
     if args.json:
         print(json.dumps({"out": str(report.out), "move_export": report.move_export,
                           "ignored": [str(p) for p in report.ignored],
@@ -419,6 +423,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for (a, b), v in report.cross_nmi.items():
         print(f"  {a} vs {b}: {v:.3f}")
     print(f"model: {model_label(model.lm)}\nphotos: {report.photos_dir}\nsorted: {report.sorted_dir}")
+    print(f"next: move a photo to another cluster folder, then `esmc-desktop learn {report.sorted_dir} --cache "
+          f"{report.cache_dir}`; `esmc-desktop assign NEW_PHOTOS --result {report.sorted_dir}` sorts more photos")
     return EXIT_OK
 
 

@@ -56,7 +56,7 @@ def progress_bars():
     def show(p) -> None:
         bar = bars.get(p.stage)
         if bar is None:
-            bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, file=sys.stderr, leave=True, bar_format=fmt)
+            bar = bars[p.stage] = tqdm(total=p.total, desc=p.stage, file=BarStream(), leave=True, bar_format=fmt)
         bar.n = p.done
         bar.set_postfix_str(rate_text(p.photos_per_second, p.seconds_left), refresh=False)
         bar.refresh()
@@ -64,6 +64,36 @@ def progress_bars():
             bar.close()
 
     return show
+
+
+class BarStream:
+    """stderr for the progress bars; remembers whether a bar left its line open (a bar ends it only when done)."""
+
+    open_line = False
+
+    def write(self, text: str) -> int:
+        if text:
+            BarStream.open_line = not text.endswith("\n")
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
+def close_bars() -> None:
+    """End every progress bar's line now (one cut short by Ctrl+C too), so the next line stands alone and no bar
+    is drawn again after it when the program exits."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+    if BarStream.open_line:
+        sys.stderr.write("\n")
+        BarStream.open_line = False
 
 
 class Notes(logging.Handler):

@@ -52,6 +52,9 @@ def _export_options(p: argparse.ArgumentParser) -> None:
                         "photo (IMG_1.JPG.xmp), the photos untouched; tags-embedded: keywords inside JPEG files "
                         "(sidecars for other formats). Undo move and tags with `esmc-desktop undo OUT`")
     p.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="leave out files and folders whose name or path under the photo folder matches, e.g. "
+                        "'Private' or '*.gif' (repeatable); earlier exports and --out are always left out")
 
 
 def _localization_options(p: argparse.ArgumentParser, seed: int = 0,

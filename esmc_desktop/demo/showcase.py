@@ -1,5 +1,8 @@
 """`esmc-desktop demo`: generate a photo folder, cluster it by three criteria, export, score it.
 
+The export is the one `cluster` makes (folders, manifests and the saved result), so `assign`
+and `learn` work on the demo's sorted folder as on any other.
+
 The generator's labels are used only here, after clustering, to print how well
 each criterion's clusters match the truth and how independent they are of the
 other criteria.
@@ -11,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from esmc_desktop.app.export import export_result
+from esmc_desktop.app.result import SortResult
 from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, write_photo_folder
 from esmc_desktop.method.metrics import scores
-from esmc_desktop.photos.export import export, sources
 from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
 
 N_VALUES = {"color": len(COLORS), "shape": len(SHAPES), "background": len(BACKGROUNDS)}
@@ -26,6 +30,7 @@ class DemoReport:
     cross_nmi: dict[tuple[str, str], float]
     photos_dir: Path
     sorted_dir: Path
+    cache_dir: Path  # the feature cache `learn` on sorted_dir needs
 
 
 def run_demo(out: Path | str, lm: Path, mmproj: Path, *, n_photos: int = 120, seed: int = 7,
@@ -36,10 +41,10 @@ def run_demo(out: Path | str, lm: Path, mmproj: Path, *, n_photos: int = 120, se
     criteria = [Criterion(text, N_VALUES[attribute]) for text, attribute in CRITERIA.items()]
     result = ClusterJob(out / "photos", criteria, lm, mmproj, cache_dir=out / "cache", settings=settings,
                         progress=progress).run()
-    export(sources(result.photos), result.assignments(), out / "sorted")
+    export_result(SortResult(result, lm, mmproj), out / "sorted")
     truth = {text: [truth_by_path[p.path.resolve()].label(attr) for p in result.photos]
              for text, attr in CRITERIA.items()}
     metrics = {c.criterion.text: scores(truth[c.criterion.text], c.labels) for c in result.criteria}
     cross = {(c.criterion.text, other): scores(truth[other], c.labels)["nmi"]
              for c in result.criteria for other in CRITERIA if other != c.criterion.text}
-    return DemoReport(result, metrics, cross, out / "photos", out / "sorted")
+    return DemoReport(result, metrics, cross, out / "photos", out / "sorted", out / "cache")

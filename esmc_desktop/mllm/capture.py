@@ -28,6 +28,8 @@ from typing import Iterable
 
 import numpy as np
 
+from esmc_desktop.mllm import interrupts
+
 GGML_TYPE_F32 = 0
 LAYER_OUTPUT_PREFIX = b"l_out-"
 _LAYER_OUTPUT = re.compile(rb"l_out-(\d+)$")
@@ -107,13 +109,16 @@ class HiddenStateCapture:
         self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
 
     def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
-        if not self.armed and self.stop_after is None:
-            return not ask  # never ask for nodes; never stop a computation
         try:
+            if interrupts.pending():
+                return ask  # want the next node, then stop the computation there
+            if not self.armed and self.stop_after is None:
+                return not ask  # never ask for nodes; never stop a computation
             return self.on_node(self._lib.ggml_get_name(tensor), ask, tensor)
-        except BaseException as exc:  # an exception must not cross into C
-            self._error = exc
-            return not ask
+        except BaseException as exc:  # an exception must not cross into C; an interrupt is raised after it
+            if not interrupts.hold(exc):
+                self._error = exc
+            return ask if interrupts.pending() else not ask
 
     def on_node(self, name: bytes, ask: bool, tensor: int | None = None) -> bool:
         """The callback's answer for the node called `name`: want it (ask), or go on computing (not ask)."""

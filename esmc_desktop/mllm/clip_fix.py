@@ -23,6 +23,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
+from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import _ggml_base_library, read_f32_matrix
 from esmc_desktop.mllm.gguf_files import open_reader
 
@@ -68,6 +69,7 @@ class ClsOrderFix:
                 self.fixed += 1
             elif self._matches(rows[0]):
                 self.already_first += 1
-        except BaseException as exc:  # never let an exception cross into C
-            self.error = exc
+        except BaseException as exc:  # never let an exception cross into C; an interrupt is raised after it
+            if not interrupts.hold(exc):
+                self.error = exc
         return True

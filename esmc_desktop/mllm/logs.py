@@ -1,9 +1,14 @@
-"""Route llama.cpp's and mtmd's stderr chatter into Python logging (DEBUG level)."""
+"""Route llama.cpp's and mtmd's stderr chatter into Python logging (DEBUG level).
+
+llama.cpp logs while it loads a model (seconds): a Ctrl+C then lands here and is held (interrupts.py).
+"""
 
 from __future__ import annotations
 
 import ctypes
 import logging
+
+from esmc_desktop.mllm import interrupts
 
 log = logging.getLogger("esmc_desktop.llama_cpp")
 _callback = None
@@ -19,7 +24,10 @@ def route_llama_logs() -> None:
 
     @llama_cpp.llama_log_callback
     def to_logging(_level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-        log.debug("%s", text.decode("utf-8", "replace").rstrip())
+        try:
+            log.debug("%s", text.decode("utf-8", "replace").rstrip())
+        except BaseException as exc:  # nothing may cross into C; an interrupt is raised when the C call returns
+            interrupts.hold(exc)
 
     _callback = to_logging
     llama_cpp.llama_log_set(to_logging, ctypes.c_void_p(0))

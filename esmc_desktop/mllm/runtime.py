@@ -19,19 +19,24 @@ mapped (mapped and repacked together would hold most weights twice). Which
 is faster depends on the CPU; weight_layout.py measures it per machine. The
 context holds what one photo and a group of prompts need rather than a fixed
 2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
+
+Ctrl+C during a C call is noted, ends the model load or the computation early, and is raised
+as itself when the call returns (interrupts.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, RuntimeFailure, SettingsError
+from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
@@ -98,6 +103,15 @@ def _rgb_array(image) -> np.ndarray:
     return arr
 
 
+def _keep_loading(_progress: float, _user_data) -> bool:
+    """llama.cpp's load-progress callback: go on loading unless the user pressed Ctrl+C (raised after it returns)."""
+    try:
+        return not interrupts.pending()
+    except BaseException as exc:  # nothing may cross into C
+        interrupts.hold(exc)
+        return False
+
+
 def _next_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """The most probable token at temperature 0, else one drawn from softmax(logits / temperature)."""
     if temperature == 0:
@@ -162,7 +176,10 @@ class LlavaRuntime(Tokenizing):
         if weights == REPACKED:  # read the file into the repacked buffers; a mapping would stay resident too
             mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE  # (MAPPED keeps llama.cpp's auto: mmap on a CPU)
         self.weights = weights
-        self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
+        self._load_progress = llama_cpp.llama_progress_callback(_keep_loading)  # referenced while C holds it
+        mparams.progress_callback = self._load_progress
+        with self._closed_on_interrupt():
+            self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
         if not self._model:
             raise ModelFileError(f"llama.cpp could not load {lm_path}")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
@@ -188,7 +205,8 @@ class LlavaRuntime(Tokenizing):
         cparams.n_threads_batch = threads
         cparams.cb_eval = self._capture.callback
         cparams.cb_eval_user_data = None
-        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        with self._closed_on_interrupt():
+            self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             self.close()
             raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
@@ -213,7 +231,8 @@ class LlavaRuntime(Tokenizing):
             if self._cls_fix is not None:
                 mp.cb_eval = self._cls_fix.callback
                 mp.cb_eval_user_data = None
-            self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
+            with self._closed_on_interrupt():
+                self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
             if not self._mtmd:
                 self.close()
                 raise ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}")
@@ -232,6 +251,16 @@ class LlavaRuntime(Tokenizing):
         if getattr(self, "_model", None):
             llama_cpp.llama_model_free(self._model)
             self._model = None
+
+    @contextmanager
+    def _closed_on_interrupt(self) -> Iterator[None]:
+        """A C call while loading: a Ctrl+C meanwhile frees what was loaded, then goes on as itself."""
+        try:
+            with interrupts.held():
+                yield
+        except KeyboardInterrupt:
+            self.close()
+            raise
 
     def __enter__(self) -> "LlavaRuntime":
         return self
@@ -268,7 +297,8 @@ class LlavaRuntime(Tokenizing):
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = 1 if outputs or i == len(rows) - 1 else 0
-            status = llama_cpp.llama_decode(self._ctx, batch)
+            with interrupts.held():
+                status = llama_cpp.llama_decode(self._ctx, batch)
         finally:
             llama_cpp.llama_batch_free(batch)
         if status != 0:
@@ -326,7 +356,9 @@ class LlavaRuntime(Tokenizing):
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
                 chunk = mtmd.mtmd_input_chunks_get(chunks, i)
                 if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
-                    if mtmd.mtmd_encode_chunk(self._mtmd, chunk) != 0:
+                    with interrupts.held():
+                        status = mtmd.mtmd_encode_chunk(self._mtmd, chunk)
+                    if status != 0:
                         raise RuntimeFailure("llama.cpp failed to encode the image")
                     self._check_cls_fix()
                     n = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
@@ -361,8 +393,9 @@ class LlavaRuntime(Tokenizing):
                     f"the image alone needs {n_image + len(prefix_ids)} tokens; the context holds {self.n_ctx}")
             self._llama.llama_memory_clear(self._mem, True)
             new_n_past = self._llama.llama_pos(0)
-            status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
-                                                  ctypes.byref(new_n_past))
+            with interrupts.held():
+                status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
+                                                      ctypes.byref(new_n_past))
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
             self._check_cls_fix()

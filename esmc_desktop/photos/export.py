@@ -20,6 +20,12 @@
 - The RAW file of a RAW+JPEG pair goes wherever its JPEG goes.
 - Modes `tags` and `tags-embedded` write keywords instead of folders
   (photos/tags.py); `undo` takes them back too.
+- One run writes into a folder at a time (photos/lock.py); a move never takes
+  files out of an earlier export (that would empty it and leave the originals).
+- Ctrl+C stops between two files (a copy and its journal line are one step) and
+  says how many files were placed and how to take them back.
+- Paths keep the bytes the file system gave them (photos/names.py); `undo`
+  restores all a torn journal still holds, then says what it could not.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -35,18 +42,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
-from esmc_desktop.errors import ExportError
-from esmc_desktop.files import atomic_path, write_atomic
+from esmc_desktop.errors import ExportError, Interrupted
+from esmc_desktop.files import atomic_path, remove_partials, uninterrupted, write_atomic
+from esmc_desktop.photos import journal as journals
+from esmc_desktop.photos import names
+from esmc_desktop.photos.lock import STATE_DIR, output_lock
 from esmc_desktop.photos.modes import MODES
-from esmc_desktop.photos.scan import content_hash
+from esmc_desktop.photos.scan import content_hash, display
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
 from esmc_desktop.photos.xmp import keywords_for
 
-STATE_DIR = ".esmc"
+log = logging.getLogger("esmc_desktop")
 JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 120
+_PATHS = ("source", "destination")  # the manifest's path fields
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,16 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
         raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     out = Path(out)
     photos = _as_sources(photos)
+    if mode == "move":
+        refuse_moving_exports([f for p in photos for f, _ in p.files()], out)
+    if dry_run:
+        return _export(photos, assignments, out, mode, True, progress, add)
+    with output_lock(out):
+        return _export(photos, assignments, out, mode, False, progress, add)
+
+
+def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path, mode: str,
+            dry_run: bool, progress: Callable[[int, int], None] | None, add: bool) -> list[Placement]:
     if mode in TAG_MODES:
         return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress, add)
     rows = plan(photos, assignments, out)
@@ -167,6 +188,7 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
     total = sum(1 + len(companions[row[0]]) for row in rows)
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
+    removed: list[Path] = []
     try:
         journal = None
         if not dry_run:
@@ -180,26 +202,68 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
                         dst = folder / _safe_file_name(src)
                     else:
                         folder.mkdir(parents=True, exist_ok=True)
-                        dst, there = _free_destination(folder, _safe_file_name(src), sha)
-                        if not there:
-                            _place(src, dst, "copy" if mode == "move" else mode)
-                        if journal is not None:
-                            _journal(journal, {"source": str(src), "sha256": sha, "copy": str(dst)})
-                        by_source.setdefault(src, []).append(dst)
+                        with uninterrupted():  # the copy, its journal line and its count: all or none
+                            dst, there = _free_destination(folder, _safe_file_name(src), sha)
+                            if not there:
+                                _place(src, dst, "copy" if mode == "move" else mode)
+                            if journal is not None:
+                                journals.append(journal, _move_record(src, sha, dst))
+                            by_source.setdefault(src, []).append(dst)
                     placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
                     if progress is not None:
                         progress(len(placements), total)
             if not dry_run:
                 _write_manifest(out, placements, add)
             if journal is not None:
-                _remove_originals([f for p in photos for f in p.files()], by_source)
+                _remove_originals([f for p in photos for f in p.files()], by_source, removed)
         finally:
             if journal is not None:
                 journal.close()
     except OSError as exc:
         raise ExportError(f"export stopped: {exc.strerror or exc} ({exc.filename or out}). "
                           "No original photo was removed or changed.") from exc
+    except KeyboardInterrupt:
+        if dry_run:
+            raise
+        raise Interrupted(_stopped(out, mode, sum(map(len, by_source.values())), len(removed))) from None
     return placements
+
+
+def _stopped(out: Path, mode: str, files: int, removed: int) -> str:
+    """What an interrupted export left, and how to take it back."""
+    if mode == "move":
+        return (f"the move stopped after placing {files} files in {out} ({removed} originals removed, the others "
+                f"untouched); `esmc-desktop undo {out}` takes them back")
+    return (f"the export stopped after placing {files} files in {out}; no original was changed. Run it again "
+            f"to finish (files already there are not written twice), or delete {out} to take them back")
+
+
+def _move_record(src: Path, sha: str, dst: Path) -> dict:
+    record = names.store({}, "source", src)
+    record["sha256"] = sha
+    return names.store(record, "copy", dst)
+
+
+def earlier_export(path: Path, out: Path) -> Path | None:
+    """The folder of an earlier ESMC export (or tag journal) that holds `path`, if any; `out` itself does not count."""
+    out = out.absolute()
+    for folder in Path(path).absolute().parents:
+        if folder != out and (folder / STATE_DIR).is_dir():
+            return folder
+    return None
+
+
+def refuse_moving_exports(files: Sequence[Path], out: Path) -> None:
+    """A move must not take files out of an earlier export: it would empty it and leave the originals elsewhere."""
+    seen: dict[Path, Path | None] = {}
+    for path in files:
+        parent = Path(path).parent
+        if parent not in seen:
+            seen[parent] = earlier_export(path, Path(out))
+        if seen[parent] is not None:
+            raise ExportError(f"{path} is in the earlier export {seen[parent]}; a move would take it out of that "
+                              "export and leave its original where it is. Sort the original photos instead, or "
+                              "export with --mode copy")
 
 
 def rounded(confidence: float | None) -> float | None:
@@ -215,8 +279,8 @@ def read_manifest(out: Path | str) -> list[Placement]:
     if not path.is_file():
         raise ExportError(f"{out} holds no export ({path.name} is missing); export into it first")
     try:
-        return [Placement(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
-    except (ValueError, TypeError) as exc:
+        return [_placement(row) for row in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError, KeyError) as exc:
         raise ExportError(f"{path} is damaged ({exc})") from exc
 
 
@@ -243,7 +307,7 @@ def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
     """Record where a move export's photos are now (source, sha, path): `undo` then finds them there."""
     with open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8") as log:
         for source, sha, path in rows:
-            _journal(log, {"source": source, "sha256": sha, "copy": str(path)})
+            journals.append(log, _move_record(Path(source), sha, path))
 
 
 def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path,
@@ -277,14 +341,7 @@ def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, st
     return placements
 
 
-def _journal(log, record: dict) -> None:
-    """Append one record and make it durable before the next step depends on it."""
-    log.write(json.dumps(record) + "\n")
-    log.flush()
-    os.fsync(log.fileno())
-
-
-def _remove_originals(photos: list[tuple[Path, str]], copies: dict[Path, list[Path]]) -> None:
+def _remove_originals(photos: list[tuple[Path, str]], copies: dict[Path, list[Path]], removed: list[Path]) -> None:
     """Remove each original only after every copy of it (already journaled) is verified."""
     for src, sha in photos:
         dsts = copies.get(src, [])
@@ -293,27 +350,53 @@ def _remove_originals(photos: list[tuple[Path, str]], copies: dict[Path, list[Pa
         for dst in dsts:
             if content_hash(dst) != sha:
                 raise ExportError(f"copy {dst} does not match {src}; the original was kept")
-        os.unlink(src)
+        with uninterrupted():
+            os.unlink(src)
+            removed.append(src)
 
 
 def undo_move(out: Path | str) -> int:
-    """Put every moved original back (from a verified copy) and remove the copies the move made."""
+    """Put every moved original back (from a verified copy) and remove the copies the move made.
+
+    Returns how many originals were restored. Whatever the journal still holds is restored even
+    when part of it is torn or a copy is gone; then ExportError says what could not be restored.
+    """
     out = Path(out)
     journal = out / STATE_DIR / JOURNAL
     if not journal.is_file():
         raise ExportError(f"nothing to undo: {journal} does not exist (only a move can be undone)")
+    with output_lock(out):
+        try:
+            return _undo_move(out, journal)
+        except KeyboardInterrupt:
+            raise Interrupted(f"undo stopped; what it put back stays. Run `esmc-desktop undo {out}` again to "
+                              "finish") from None
+
+
+def _undo_move(out: Path, journal: Path) -> int:
+    records, torn = journals.read(journal)
+    try:
+        placed = read_manifest(out)  # written before a move removes any original: a second account of it
+    except ExportError:
+        placed = []
+    problems = []
     copies: dict[tuple[str, str], list[Path]] = {}
-    for line in journal.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            copies.setdefault((record["source"], record["sha256"]), []).append(Path(record["copy"]))
-    restored = 0
+    for record in records:
+        try:
+            key = (names.load(record, "source"), record["sha256"])
+            copies.setdefault(key, []).append(Path(names.load(record, "copy")))
+        except (KeyError, TypeError):
+            problems.append(f"{journal.name}: a line names no source or copy, so the step it recorded is unknown")
+    restored, missing = 0, []
+    for folder in {Path(source).parent for source, _ in copies}:
+        remove_partials(folder, recursive=False)  # a restore that was killed halfway
     for (source, sha), paths in copies.items():
         src = Path(source)
         if not src.exists():
             good = next((c for c in paths if c.is_file() and content_hash(c) == sha), None)
             if good is None:
-                raise ExportError(f"no intact copy of {src} left to restore it from")
+                missing.append(src)
+                continue
             src.parent.mkdir(parents=True, exist_ok=True)
             _place(good, src, "copy")
             restored += 1
@@ -321,26 +404,111 @@ def undo_move(out: Path | str) -> int:
             for copy in paths:
                 if copy.is_file() and content_hash(copy) == sha:
                     copy.unlink()
+    for line in torn:
+        understood = _salvage(line, out, missing)
+        if understood is None:
+            problems.append(line.problem)
+        restored += bool(understood)
+    restored += _from_manifest(placed, missing)
+    if missing:
+        shown = ", ".join(display(p) for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                                             else "")
+        problems.append(f"no intact copy of {shown} is left to restore from")
     for name in ("manifest.csv", "manifest.json"):
         (out / name).unlink(missing_ok=True)
     for folder in sorted((p for p in out.rglob("*") if p.is_dir() and STATE_DIR not in p.parts),
                          key=lambda p: len(p.parts), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
+    if missing:  # kept: once those copies are found and put back, undo runs again
+        raise ExportError(_not_restored(restored, problems, out))
     journal.rename(journal.with_suffix(".undone"))
+    if problems:
+        left = _stranded(out, records, placed)
+        if not left:  # every original is in place: what the unreadable lines recorded is undone too
+            log.warning("%s; every photo is back all the same (the manifest named the rest)", "; ".join(problems))
+            return restored
+        problems.append(f"{len(left)} files are still in {out} (e.g. {display(left[0])}): compare them "
+                        "with your photos before deleting them")
+        raise ExportError(_not_restored(restored, problems, out))
     return restored
+
+
+def _stranded(out: Path, records: list[dict], placed: list[Placement]) -> list[Path]:
+    """Files left in `out` that are no copy of an original in place (by the journal and the manifest)."""
+    kept = {r.sha256 for r in placed if Path(r.source).exists()}
+    kept |= {r.get("sha256") for r in records if Path(names.load(r, "source") or "").exists()}
+    return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+            and content_hash(p) not in kept]
+
+
+def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None:
+    """Undo the step of a torn journal line whose source and hash survived; the copy is found by its content.
+
+    Returns None when the line can't be understood, else whether an original was restored from it
+    (one that can't be, with no copy left, goes to `missing`).
+    """
+    raw, source, sha = line.field("source_fs"), line.field("source"), line.field("sha256")
+    if raw is not None:
+        source = names.load({"source_fs": raw}, "source")
+    if source is None or sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return None
+    src = Path(source)
+    copies = [p for p in out.rglob("*") if p.is_file() and not p.is_symlink() and STATE_DIR not in
+              p.relative_to(out).parts and content_hash(p) == sha]
+    if not src.exists():
+        if not copies:
+            missing.append(src)
+            return False
+        src.parent.mkdir(parents=True, exist_ok=True)
+        _place(copies[0], src, "copy")
+        restored = True
+    else:
+        restored = False
+    if content_hash(src) == sha:
+        for copy in copies:
+            copy.unlink()
+    return restored
+
+
+def _from_manifest(rows: list[Placement], missing: list[Path]) -> int:
+    """Originals still gone after the journal: restored from the copy the manifest names, when it holds the same
+    bytes. Returns how many; those found leave `missing`."""
+    restored = 0
+    for source in dict.fromkeys(r.source for r in rows if not Path(r.source).exists()):
+        mine = [r for r in rows if r.source == source]
+        good = next((Path(r.destination) for r in mine if Path(r.destination).is_file()
+                     and content_hash(Path(r.destination)) == r.sha256), None)
+        if good is None:
+            continue
+        Path(source).parent.mkdir(parents=True, exist_ok=True)
+        _place(good, Path(source), "copy")
+        restored += 1
+        for r in mine:
+            copy = Path(r.destination)
+            if copy.is_file() and content_hash(copy) == r.sha256:
+                copy.unlink()
+        if Path(source) in missing:
+            missing.remove(Path(source))
+    return restored
+
+
+def _not_restored(restored: int, problems: list[str], out: Path) -> str:
+    return (f"restored {restored} photos from {out}, but not everything: {'; '.join(problems)}. "
+            "Every photo the journal still names was put back")
 
 
 def undo_export(out: Path | str) -> tuple[int, int]:
     """Undo what exports into `out` did: (photos put back by undoing a move, files whose keywords were taken back)."""
     out = Path(out)
-    tagged = undo_tags(out / STATE_DIR) if (out / STATE_DIR / TAGS_JOURNAL).is_file() else None
-    moved = undo_move(out) if (out / STATE_DIR / JOURNAL).is_file() else None
-    if tagged is None and moved is None:
+    if not (out / STATE_DIR / TAGS_JOURNAL).is_file() and not (out / STATE_DIR / JOURNAL).is_file():
         raise ExportError(f"nothing to undo in {out}: only a move or a tag export can be undone, and it is undone once")
-    if tagged is not None:
-        for name in ("manifest.csv", "manifest.json"):
-            (out / name).unlink(missing_ok=True)
+    with output_lock(out):
+        tagged = undo_tags(out / STATE_DIR) if (out / STATE_DIR / TAGS_JOURNAL).is_file() else None
+        moved = undo_move(out) if (out / STATE_DIR / JOURNAL).is_file() else None
+        if tagged is not None:
+            for name in ("manifest.csv", "manifest.json"):
+                (out / name).unlink(missing_ok=True)
     return moved or 0, tagged or 0
 
 
@@ -356,12 +524,26 @@ def _write_manifest(out: Path, placements: list[Placement], add: bool) -> None:
     write_manifest(out, placements)
 
 
+def _row(p: Placement) -> dict:
+    """A manifest row: the paths readable, plus their exact bytes where the text would lose them (names.py)."""
+    row = asdict(p)
+    for key in _PATHS:
+        names.store(row, key, row[key])
+    return row
+
+
+def _placement(row: dict) -> Placement:
+    return Placement(**{**{k: row[k] for k in Placement.__dataclass_fields__},
+                        **{k: names.load(row, k) for k in _PATHS}})
+
+
 def write_manifest(out: Path, placements: list[Placement]) -> None:
-    fields = list(Placement.__dataclass_fields__)
+    fields = [*Placement.__dataclass_fields__, *(k + names.SUFFIX for k in _PATHS)]
+    rows = [_row(p) for p in placements]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for p in placements:
-        writer.writerow(asdict(p))
+    for row in rows:
+        writer.writerow(row)
     write_atomic(out / "manifest.csv", buffer.getvalue(), only_if_changed=True)
-    write_atomic(out / "manifest.json", json.dumps([asdict(p) for p in placements], indent=2), only_if_changed=True)
+    write_atomic(out / "manifest.json", json.dumps(rows, indent=2), only_if_changed=True)

@@ -15,14 +15,15 @@ Files go in batches: the journal lines of a batch are made durable with one fsyn
 any of its files is replaced (fsync dominated the time: 3 per file gave 33 photos/s).
 `undo` replays the journal backwards: a file still exactly as written gets its old bytes back
 (or is removed, when there was none); a file changed since (say, a rating set in digiKam) loses
-only the keywords this export added; a leftover temporary file is removed.
+only the keywords this export added, from each of the three fields, checked by reading it back;
+a leftover temporary file is removed. A torn journal line is skipped: everything else is undone,
+then undo says what it could not do. Ctrl+C stops between files and says how many were written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ from typing import Callable, Mapping, Sequence
 
 from PIL import Image
 
-from esmc_desktop.errors import TagError, XmpError
+from esmc_desktop.errors import Interrupted, TagError, XmpError
+from esmc_desktop.files import uninterrupted
+from esmc_desktop.photos import journal as journals
+from esmc_desktop.photos import names
 from esmc_desktop.photos.modes import TAG_MODES
 from esmc_desktop.photos.raw import is_raw
 from esmc_desktop.photos.xmp import add_keywords, read_keywords, remove_keywords
@@ -154,6 +158,7 @@ class TagWriter:
         self.embedded = embedded
         self.backups = self.state / BACKUPS
         self.problems: list[str] = []
+        self.written = 0  # files whose keywords are on disk
 
     def __enter__(self) -> "TagWriter":
         self.state.mkdir(parents=True, exist_ok=True)
@@ -187,27 +192,29 @@ class TagWriter:
             if not backup.is_file():
                 self.backups.mkdir(parents=True, exist_ok=True)
                 _replace(backup, before, _partial_for(backup))
-        record = {"photo": str(photo), "target": str(target), "embedded": embedded,
-                  "before": None if before is None else _sha(before), "after": _sha(new),
-                  "backup": None if backup is None else str(backup), "partial": str(_partial_for(target)),
-                  "added": added}
+        record = names.store(names.store({}, "photo", photo), "target", target)
+        record.update({"embedded": embedded, "before": None if before is None else _sha(before), "after": _sha(new)})
+        names.store(names.store(record, "backup", backup), "partial", _partial_for(target))
+        record["added"] = added
         return target, _Change(photo, target, embedded, before, new, record)
 
     def commit(self, changes: list[_Change]) -> None:
         """Journal the changes durably (one fsync), then make each one (a file nobody changed meanwhile)."""
         if not changes:
             return
-        for change in changes:
-            self.journal.write(json.dumps(change.record) + "\n")
-        self.journal.flush()
-        os.fsync(self.journal.fileno())
+        with uninterrupted():  # whole lines only
+            for change in changes:
+                journals.append(self.journal, change.record, durable=False)
+            os.fsync(self.journal.fileno())
         for change in changes:
             if _read(change.target) != change.before:
                 self.problems.append(f"{change.target.name} changed while the keywords were being written; "
                                      "it was left as it is")
                 continue
-            _replace(change.target, change.new, Path(change.record["partial"]),
-                     like=change.target if change.embedded else None, sync_folder=False)
+            with uninterrupted():  # the file and its count
+                _replace(change.target, change.new, Path(names.load(change.record, "partial")),
+                         like=change.target if change.embedded else None, sync_folder=False)
+                self.written += 1
         for folder in {c.target.parent for c in changes}:
             _fsync_folder(folder)
 
@@ -217,18 +224,22 @@ def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path,
     """Tag every (photo file, keywords) job: (where each one's keywords are, the files left alone and why)."""
     done: list[Tagged] = []
     with TagWriter(state, embedded) as writer:
-        batch: list[_Change] = []
-        for photo, keywords in jobs:
-            target, change = writer.prepare(photo, keywords)
-            if change is not None:
-                batch.append(change)
-            done.append(Tagged(photo, target))
-            if len(batch) >= BATCH_FILES or sum(len(c.new) for c in batch) >= BATCH_BYTES:
-                writer.commit(batch)
-                batch = []
-            if progress is not None:
-                progress(len(done), len(jobs))
-        writer.commit(batch)
+        try:
+            batch: list[_Change] = []
+            for photo, keywords in jobs:
+                target, change = writer.prepare(photo, keywords)
+                if change is not None:
+                    batch.append(change)
+                done.append(Tagged(photo, target))
+                if len(batch) >= BATCH_FILES or sum(len(c.new) for c in batch) >= BATCH_BYTES:
+                    writer.commit(batch)
+                    batch = []
+                if progress is not None:
+                    progress(len(done), len(jobs))
+            writer.commit(batch)
+        except KeyboardInterrupt:
+            raise Interrupted(f"the tag export stopped after writing keywords into {writer.written} files; "
+                              f"`esmc-desktop undo {state.parent}` takes them back") from None
     return done, writer.problems
 
 
@@ -247,23 +258,70 @@ def undo_tags(state: Path) -> int:
     journal = state / JOURNAL
     if not journal.is_file():
         raise TagError(f"nothing to undo: {journal} does not exist")
-    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records, torn_lines = journals.read(journal)
+    torn: list[str] = []
     changed, problems = 0, []
-    for record in reversed(records):
-        try:
-            changed += _undo_one(record)
-        except XmpError as exc:
-            problems.append(str(exc))
+    try:
+        for line in torn_lines:  # the last steps: undone first
+            try:
+                changed += _undo_torn(line, state)
+            except XmpError as exc:
+                torn.append(f"{line.problem}: {exc}")
+        for record in reversed(records):
+            try:
+                changed += _undo_one(record)
+            except XmpError as exc:
+                problems.append(str(exc))
+            except (KeyError, TypeError):
+                torn.append(f"{journal.name}: a line names no file, so the step it recorded is unknown")
+    except KeyboardInterrupt:
+        raise Interrupted(f"undo stopped after taking the keywords back out of {changed} files; run "
+                          f"`esmc-desktop undo {state.parent}` again to finish") from None
     if problems:
         raise TagError(f"{len(problems)} files still hold keywords of this export: {'; '.join(problems[:3])}. "
-                       "Fix them and run undo again.")
+                       "Fix them and run undo again." + (f" Also: {'; '.join(torn)}." if torn else ""))
     shutil.rmtree(state / BACKUPS, ignore_errors=True)
     journal.replace(journal.with_suffix(".undone"))
+    if torn:
+        raise TagError(f"took the keywords back out of {changed} files, but not everything: {'; '.join(torn)}. "
+                       "Look for ESMC keywords left in sidecars written at the moment the export stopped")
     return changed
 
 
+_GONE = object()
+
+
+def _undo_torn(line: journals.Torn, state: Path) -> int:
+    """Undo a torn journal line's step from what survived of it: its file, hashes before and after.
+
+    A sidecar still as written gets its saved copy back (or goes, when we made it); what can't be
+    identified this way (the keywords added did not survive) raises XmpError naming the file.
+    """
+    raw = line.field("target_fs")
+    target = names.load({"target_fs": raw}, "target") if raw else line.field("target")
+    before, after = line.field("before", _GONE), line.field("after")
+    if target is None or before is _GONE or after is None or line.field("embedded") is not False:
+        raise XmpError("the file it changed can't be told from what is left of the line")
+    target = Path(target)
+    _partial_for(target).unlink(missing_ok=True)
+    current = _read(target)
+    now = None if current is None else _sha(current)
+    if now == before or current is None:
+        return 0
+    if now == after:
+        return _undo_one({"target": str(target), "partial": str(_partial_for(target)), "embedded": False,
+                          "before": before, "after": after, "added": {},
+                          "backup": None if before is None else str(state / BACKUPS / f"{before}.xmp")})
+    raise XmpError(f"{target.name} changed since, and which keywords this export added there did not survive")
+
+
+def _holds_any(data: bytes, keywords: Mapping[str, list[str]], name: str) -> bool:
+    found = read_keywords(data, name)
+    return any(w in found.get(key, []) for key, words in keywords.items() for w in words)
+
+
 def _undo_one(record: dict) -> int:
-    target, partial = Path(record["target"]), Path(record["partial"])
+    target, partial = Path(names.load(record, "target")), Path(names.load(record, "partial"))
     partial.unlink(missing_ok=True)
     current = _read(target)
     now = None if current is None else _sha(current)
@@ -273,7 +331,7 @@ def _undo_one(record: dict) -> int:
         if record["before"] is None:
             target.unlink()
             return 1
-        old = _read(Path(record["backup"]))
+        old = _read(Path(names.load(record, "backup")))
         if old is not None and _sha(old) == record["before"]:
             _replace(target, old, partial)
             return 1
@@ -283,5 +341,7 @@ def _undo_one(record: dict) -> int:
         return 0
     if record["embedded"]:
         _check_embedded(target, current, data, removed, present=False)
+    elif _holds_any(data, removed, target.name):
+        raise XmpError(f"{target.name}: the keywords did not come out of it; it was left as it is")
     _replace(target, data, partial, like=target if record["embedded"] else None)
     return 1

@@ -102,12 +102,19 @@ def _set(xmp, key: str, items: list[str]) -> None:
 
 
 def _rewrite(data: bytes | None, name: str, change) -> tuple[bytes, dict[str, list[str]]]:
+    import exiv2
+
     image = _open(data, name)
     with _exiv2_errors(name):
         xmp = image.xmpData()
         changed = change(xmp)
         if not any(changed.values()):
             return (data if data is not None else b""), changed
+        if image.imageType() == exiv2.ImageType.xmp:
+            # A sidecar's XMP is all there is; exiv2 derives IPTC and Exif from it on reading and writes them
+            # back into the XMP on writing, which would restore the dc:subject keywords just removed.
+            image.iptcData().clear()
+            image.exifData().clear()
         image.writeMetadata()
         io = image.io()
         return bytes(io.data()), changed
