@@ -164,7 +164,8 @@ class LlavaRuntime(Tokenizing):
         if n_ctx is None:
             n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
-        llama_cpp.llama_backend_init()
+        with interrupts.held():  # llama.cpp may log here (our callback) as anywhere it is called
+            llama_cpp.llama_backend_init()
         self.template = get_template(template) if isinstance(template, str) else template
         self.stats = RuntimeStats()
         self._llama = llama_cpp
