@@ -147,3 +147,29 @@ def test_photos_assigned_into_an_export_join_it_and_learn_re_sorts_them_with_the
         assert after[sha]["destination"] == str(path)
     for sha, row in after.items():
         assert content_hash(Path(row["destination"])) == sha
+
+
+def test_the_raw_of_a_raw_jpeg_pair_is_learnt_with_its_jpeg_and_stays_beside_it(tmp_path, tiny, capsys):
+    from PIL import Image
+
+    from models.tiny_llava import sample_image
+    from tests.raw_files import write_dng
+
+    photos = make_photos(tmp_path / "photos", 16)
+    pixels = sample_image(3)
+    Image.fromarray(pixels).save(photos / "IMG_0001.JPG")
+    write_dng(photos / "IMG_0001.DNG", pixels, preview="jpeg")
+    out, cache = tmp_path / "sorted", tmp_path / "cache"
+    code, _ = run_cli(["cluster", str(photos), "--criterion", f"{CRITERION}:3", "--keywords",
+                       f"{CRITERION}=red,green,blue", "--out", str(out), "--cache", str(cache), *model_args(tiny)],
+                      capsys)
+    assert code == EXIT_OK
+    correct_by_hand(out)
+
+    summary = learn(out, cache, capsys)
+
+    assert summary["criteria"][0]["retrained"]
+    jpeg, raw = (next((out / CRITERION).glob(f"*/IMG_0001.{ext}")) for ext in ("JPG", "DNG"))
+    assert jpeg.parent == raw.parent  # a RAW goes wherever its JPEG goes, after learning too
+    rows = {Path(r["source"]).name: r for r in manifest(out).values()}
+    assert rows["IMG_0001.DNG"]["cluster_id"] == rows["IMG_0001.JPG"]["cluster_id"]

@@ -216,6 +216,11 @@ def _find(rows: list[Placement]) -> _Found:
     return _Found(where, folders, ignored)
 
 
+def _stem(row: Placement) -> tuple[str, str]:
+    source = Path(row.source)
+    return str(source.parent), source.stem.casefold()
+
+
 def _hash(path: Path) -> str | None:
     try:
         return content_hash(path)
@@ -224,8 +229,14 @@ def _hash(path: Path) -> str | None:
 
 
 def _vectors(rows: list[Placement], cache: FeatureCache, key: VectorKey, n_vocab: int) -> sparse.csr_matrix:
-    """The cached lens vectors the clustering was computed from, in manifest order."""
+    """The cached lens vectors the clustering was computed from, in manifest order.
+
+    The RAW file of a RAW+JPEG pair has a row of its own but was read through its JPEG (photos/scan.py
+    pairs them by folder and stem): it gets its JPEG's vector, so it is learnt and re-sorted with it.
+    """
     found = [cache.get(r.sha256, key) for r in rows]
+    by_stem = {_stem(r): f for r, f in zip(rows, found) if f is not None}
+    found = [f if f is not None else by_stem.get(_stem(r)) for r, f in zip(rows, found)]
     missing = sum(f is None for f in found)
     if missing:
         raise EsmcError(f"{missing} of {len(rows)} photos of '{rows[0].criterion}' have no lens vector in the "
