@@ -218,11 +218,6 @@ class KeywordReview:
     generic: dict[str, list[str]] = field(default_factory=dict)  # keyword -> its pieces
     generic_kept: bool = False  # too few readings were left without them, so they count after all
 
-    @property
-    def ambiguous(self) -> list[str]:
-        return [w for words, _ in self.shared for w in words] + [w for w in self.generic
-                                                                 if not any(w in ws for ws, _ in self.shared)]
-
     def notes(self) -> list[str]:
         """Sentences for the user: which keywords are ambiguous, what was done, and what would help."""
         out = []
