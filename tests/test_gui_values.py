@@ -6,22 +6,14 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
-
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.criteria_panel import CriteriaPanel  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.pipeline import RunSettings  # noqa: E402
+from tests.test_gui import own_settings  # noqa: E402,F401 (the window's settings stay in the test's folder)
 
 COLOR = "color of the object"
-
-
-@pytest.fixture(autouse=True)
-def own_settings(tmp_path):
-    QCoreApplication.setOrganizationName("esmc-desktop-test")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    QSettings().clear()
 
 
 @pytest.fixture
