@@ -558,3 +558,20 @@ def test_a_selected_photo_shows_the_keywords_a_tag_export_writes_and_edit_undo_t
     assert window.menus.undo_action.isEnabled()
     window.menus.undo_action.trigger()
     assert {f.name: content_hash(f) for f in (tmp_path / "photos").iterdir()} == before, "photos as they were"
+
+
+def test_what_the_user_leaves_out_is_neither_counted_nor_sorted(window, qtbot, tmp_path):
+    folder = tmp_path / "holiday"
+    write_photo_folder(folder, 6, seed=16, size=64)
+    write_photo_folder(folder / "Private", 3, seed=17, size=64)
+    window.open_folder(folder)
+    qtbot.waitUntil(lambda: window.folder_panel.folder_info.text().startswith("9 photos"), timeout=30_000)
+    window.folder_panel.exclude_edit.setText("Private, *.gif")
+    window.folder_panel.exclude_edit.editingFinished.emit()
+    assert window.folder_panel.exclude() == ("Private", "*.gif")
+    qtbot.waitUntil(lambda: window.folder_panel.folder_info.text().startswith("6 photos"), timeout=30_000)
+    add_criterion(window, "color of the object", 0)
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
+    assert len(window.result.photos) == 6
+    assert not any("Private" in p.path.parts for p in window.result.photos)

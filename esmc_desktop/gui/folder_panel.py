@@ -31,7 +31,7 @@ class FolderPanel(QWidget):
         super().__init__(parent)
         self.jobs, self.prefs = jobs, prefs
         self.skipped: list[Skipped] = []
-        self._scanned: tuple[Path, int] | None = None  # the folder last scanned and its number of photos
+        self._scanned: tuple[Path, int, tuple[str, ...]] | None = None  # the folder last scanned, its photos, exclude
         self._survey: Job | None = None
         self.folder_edit = QLineEdit(placeholderText="Photo folder")
         self.folder_edit.setAccessibleName("Photo folder")
@@ -42,6 +42,11 @@ class FolderPanel(QWidget):
         self.folder_info.setAccessibleName("Photos found in the folder")
         self.skipped_button = QPushButton("Why skipped…", clicked=self.show_skipped, visible=False)
         self.skipped_button.setToolTip("The files that will not be sorted, each with the reason")
+        self.exclude_edit = QLineEdit(placeholderText="Leave out: e.g. Private, *.gif")
+        self.exclude_edit.setAccessibleName("Files and folders to leave out")
+        self.exclude_edit.setToolTip("Names or patterns of files and folders not to sort, separated by commas (as "
+                                     "--exclude); earlier exports are always left out")
+        self.exclude_edit.editingFinished.connect(self._exclude_changed)
         row = QHBoxLayout()
         row.addWidget(self.folder_edit, 1)
         row.addWidget(browse)
@@ -51,11 +56,22 @@ class FolderPanel(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(row)
+        box.addWidget(self.exclude_edit)
         box.addLayout(info)
 
     def folder(self) -> Path:
         """The folder in the field ('.' when it is empty)."""
         return Path(self.folder_edit.text().strip())
+
+    def exclude(self) -> tuple[str, ...]:
+        """The glob patterns typed in the leave-out field."""
+        return tuple(p.strip() for p in self.exclude_edit.text().split(",") if p.strip())
+
+    def _exclude_changed(self) -> None:
+        """Count the folder again without what is now left out."""
+        if self._scanned is not None and self._scanned[2] != self.exclude():
+            self._scanned = None
+            self.open_folder(self.folder())
 
     def browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Photo folder", self.folder_edit.text())
@@ -72,20 +88,23 @@ class FolderPanel(QWidget):
             self.set_skipped([])
             return self.folder_info.setText("" if str(folder) == "." else f"{folder} is not a folder.")
         self.set_folder(folder)
-        if self._scanned is not None and self._scanned[0] == folder and self._scanned[1]:
+        exclude = self.exclude()
+        if self._scanned is not None and self._scanned[0] == folder and self._scanned[1] and \
+                self._scanned[2] == exclude:
             return  # the same folder again (the field lost focus): nothing new to count
-        self._scanned = (folder, 0)
+        self._scanned = (folder, 0, exclude)
         self.stop()
         self.prefs.add_recent_folder(folder)
         self.set_skipped([])
         self.folder_info.setText(f"Looking at {folder}…")
-        self.jobs.start(lambda feedback: (folder, scan_folder(folder)), self._show_scan, on_failure=self.failed.emit)
+        self.jobs.start(lambda feedback: (folder, scan_folder(folder, exclude)), self._show_scan,
+                        on_failure=self.failed.emit)
 
     def _show_scan(self, answer: tuple[Path, ScanResult]) -> None:
         folder, found = answer
         if self.folder() != folder:
             return  # the user has chosen another folder since
-        self._scanned = (folder, len(found.photos))
+        self._scanned = (folder, len(found.photos), self._scanned[2] if self._scanned else self.exclude())
         self.set_skipped(found.skipped)
         self.scanned.emit(found)
         if not found.photos:
@@ -105,7 +124,7 @@ class FolderPanel(QWidget):
         self._survey = None
         if self.folder() != folder:
             return
-        self._scanned = (folder, len(found.photos))
+        self._scanned = (folder, len(found.photos), self._scanned[2] if self._scanned else self.exclude())
         self.show_count(len(found.photos), len(found.skipped))
         self.set_skipped(found.skipped)
         self.surveyed.emit(found)

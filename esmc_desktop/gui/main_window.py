@@ -273,9 +273,10 @@ class MainWindow(QMainWindow):
         if not self._may_discard_edits("Sort again?", "Sorting again replaces"):
             return
         model, cache_dir, settings, gpu = self.model, self.cache_dir, self.settings, self.gpu_layers
+        exclude = self.folder_panel.exclude()
         self.run_long(lambda feedback: sort_photos(folder, criteria, model, settings=settings, gpu=gpu,
-                                                   cache_dir=cache_dir, feedback=feedback), self.show_result,
-                      "Starting…")
+                                                   cache_dir=cache_dir, feedback=feedback, exclude=exclude),
+                      self.show_result, "Starting…")
 
     def read_at(self, criterion: int, layer: int, position: int) -> None:
         """Sort again with one criterion read at the place the user chose on its map (the others as they were)."""
