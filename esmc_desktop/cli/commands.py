@@ -232,31 +232,32 @@ def _criteria(args: argparse.Namespace):
     criteria = [Criterion.parse(c) for c in args.criterion]
     by_text = {c.text: i for i, c in enumerate(criteria)}
     for spec in args.keywords or []:
-        name, sep, words = spec.partition("=")
-        if not sep:
-            raise EsmcError(f"--keywords takes 'CRITERION=word,word,...', not {spec!r}")
-        if name.strip() not in by_text:
-            raise EsmcError(f"--keywords names a criterion that was not given: {name.strip()}")
-        i = by_text[name.strip()]
+        i, words = _criterion_spec("--keywords", spec, by_text, "'CRITERION=word,word,...'")
         criteria[i] = dataclasses.replace(criteria[i], keywords=tuple(parse_keywords(words)))
     for spec in getattr(args, "values", None) or []:
-        name, sep, values = spec.partition("=")
-        if not sep:
-            raise EsmcError(f"--values takes 'CRITERION=value,value,...' (a last '+' discovers the rest), not {spec!r}")
-        if name.strip() not in by_text:
-            raise EsmcError(f"--values names a criterion that was not given: {name.strip()}")
-        i = by_text[name.strip()]
+        i, values = _criterion_spec("--values", spec, by_text,
+                                    "'CRITERION=value,value,...' (a last '+' discovers the rest)")
         named, discover = Criterion.parse_values(values)
         criteria[i] = dataclasses.replace(criteria[i], values=named, discover=discover)
     for spec in getattr(args, "target", None) or []:
-        name, sep, place = spec.rpartition("=")
-        if not sep and len(criteria) > 1:
-            raise EsmcError(f"--target takes 'CRITERION=LAYER:TOKEN' when there are several criteria, not {spec!r}")
-        if sep and name.strip() not in by_text:
-            raise EsmcError(f"--target names a criterion that was not given: {name.strip()}")
-        i = by_text[name.strip()] if sep else 0
+        # split at the last '=': a criterion's text may hold one, a place never does; one criterion needs no name
+        i, place = _criterion_spec("--target", spec, by_text, "'CRITERION=LAYER:TOKEN' when there are several "
+                                   "criteria", last=True, alone=0 if len(criteria) == 1 else None)
         criteria[i] = dataclasses.replace(criteria[i], target=Criterion.parse_target(place))
     return criteria
+
+
+def _criterion_spec(option: str, spec: str, by_text: dict[str, int], usage: str, *, last: bool = False,
+                    alone: int | None = None) -> tuple[int, str]:
+    """'CRITERION=REST' of a per-criterion option: (the criterion's index, REST); `alone` when no name is given."""
+    name, sep, rest = spec.rpartition("=") if last else spec.partition("=")
+    if not sep:
+        if alone is not None:
+            return alone, spec
+        raise EsmcError(f"{option} takes {usage}, not {spec!r}")
+    if name.strip() not in by_text:
+        raise EsmcError(f"{option} names a criterion that was not given: {name.strip()}")
+    return by_text[name.strip()], rest
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:

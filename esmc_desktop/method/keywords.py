@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 STOPWORDS = frozenset(
     "a an the of and or in on at to is are was were be it its this that these those with for from by as "
