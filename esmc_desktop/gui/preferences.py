@@ -7,8 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from esmc_desktop.errors import SettingsError
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES
+from esmc_desktop.app.options import DEFAULT_TEMPLATE, TEMPLATES, GpuLayers
 
 LM, MMPROJ, GPU_LAYERS, THREADS, TEMPLATE, RECENT, THEME = (
     "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "model/template", "folders/recent", "view/theme")
