@@ -27,7 +27,7 @@ class ModelChoice:
     mmproj: Path
     gpu_layers: GpuLayers
     threads: int | None  # None: all cores
-    template: str = DEFAULT_TEMPLATE  # the chat format, a name in mllm.prompts.TEMPLATES
+    template: str = DEFAULT_TEMPLATE  # the chat format, a name in app.options.TEMPLATES
 
 
 class ModelDialog(QDialog):

@@ -45,7 +45,7 @@ class Preferences:
         self._settings.setValue(THREADS, str(threads or ""))
 
     def template(self) -> str:
-        """The chat template (a name in mllm.prompts.TEMPLATES)."""
+        """The chat template (a name in app.options.TEMPLATES)."""
         value = str(self._settings.value(TEMPLATE, DEFAULT_TEMPLATE))
         return value if value in TEMPLATES else DEFAULT_TEMPLATE
 
