@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,16 +77,62 @@ def test_no_module_of_the_package_imports_itself_through_others():
     assert _cycles(graph) == []
 
 
-FACES = ("esmc_desktop.cli", "esmc_desktop.gui")
-BELOW_THE_APPLICATION = ("esmc_desktop.pipeline", "esmc_desktop.photos.export", "esmc_desktop.saved_result",
-                         "esmc_desktop.mllm.runtime")
+# What each face may import: the application layer, the error family, its own modules; the command line also
+# the window's launcher (`esmc-desktop gui`). Nothing else: no model registry, no GPU advice, no photo module.
+FACES = {"esmc_desktop.cli": ("esmc_desktop.app", "esmc_desktop.errors", "esmc_desktop.cli", "esmc_desktop.gui.app"),
+         "esmc_desktop.gui": ("esmc_desktop.app", "esmc_desktop.errors", "esmc_desktop.gui")}
 
 
-def test_the_cli_and_the_window_go_through_the_application_layer_only():
+def _within(module: str, prefixes) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _face(module: str) -> str | None:
+    return next((f for f in FACES if _within(module, (f,))), None)
+
+
+def test_the_cli_and_the_window_reach_only_the_application_layer_through_any_of_their_modules():
+    """Walk the imports from every module of a face through the faces' own modules: the first module met that
+    is not a face's must be the application layer or the error family (an import-linter 'layers' contract)."""
     graph = _imports()
-    faces = {m: deps for m, deps in graph.items() if m.startswith(tuple(f + "." for f in FACES)) or m in FACES}
-    assert "esmc_desktop.gui.main_window" in faces
+    assert "esmc_desktop.gui.main_window" in graph and "esmc_desktop.cli.commands" in graph
     for face in ("esmc_desktop.cli.commands", "esmc_desktop.gui.main_window"):
-        assert any(d.startswith("esmc_desktop.app.") for d in faces[face]), face
-    wrong = {m: sorted(d for d in deps if d.startswith(BELOW_THE_APPLICATION)) for m, deps in faces.items()}
-    assert {m: d for m, d in wrong.items() if d} == {}
+        assert any(d.startswith("esmc_desktop.app.") for d in graph[face]), face
+    wrong: dict[str, list[str]] = {}
+    for start in (m for m in graph if _face(m)):
+        seen, todo = {start}, [start]
+        while todo:
+            module = todo.pop()
+            for dep in graph[module]:
+                if not _within(dep, FACES[_face(module)]):
+                    wrong.setdefault(module, []).append(dep)
+                elif _face(dep) and dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+    assert wrong == {}
+
+
+def test_nothing_below_a_face_imports_a_face_and_nothing_below_the_application_layer_imports_it():
+    graph = _imports()
+    up = {m: sorted(d for d in deps if _face(d) or (not _within(m, ("esmc_desktop.app",)) and
+                                                     _within(d, ("esmc_desktop.app",))))
+          for m, deps in graph.items() if not _face(m)}
+    assert {m: d for m, d in up.items() if d} == {}
+
+
+def _rooms() -> set[tuple[str, str]]:
+    """The package's rooms (its subpackages and top-level modules) and which imports which."""
+    room = lambda m: m.split(".")[1] if m.count(".") else None  # noqa: E731 (the root holds only the version)
+    return {(room(m), room(d)) for m, deps in _imports().items() for d in deps
+            if room(m) and room(d) and room(m) != room(d)}
+
+
+def test_the_drawing_in_docs_architecture_has_exactly_the_imports_of_the_code():
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    drawing = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn = set(re.findall(r"^\s*(\w+)\s*-->\s*(\w+)\s*$", drawing, re.MULTILINE))
+    code = _rooms()
+    assert ("cli", "app") in code and ("app", "method") in code
+    missing = "".join(f"\n    {a} --> {b}" for a, b in sorted(code - drawn))
+    extra = "".join(f"\n    {a} --> {b}" for a, b in sorted(drawn - code))
+    assert not missing and not extra, f"docs/architecture.md: draw{missing or ' nothing more'}; remove{extra or ' nothing'}"

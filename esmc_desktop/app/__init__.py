@@ -8,7 +8,11 @@
         export.preview(result, out, mode=)
     assign.assign_photos(folder, result_dir, model=None, settings=, gpu=, mode=, dry_run=, feedback=)
     undo.undo_move(out) -> int; undo.undo_export(out) -> (restored, untagged)   (move and tags exports)
-    inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model
+    inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model/default_model
+    pull.plan_pull/run_pull, doctor.report/window_problem, demo.run_demo, bench.run_benchmark/write_report
+
+The faces import nothing else of the package (tests/test_architecture.py): options.* names the choices and
+defaults they list (light, for `--help`), view.* shows photos (decode, thumbnails), interrupts.* is Ctrl+C.
 
 result.SortResult is the one result (per criterion: the computation and the user's edits);
 model.ModelFiles names a model pair; feedback.Feedback carries progress, notes and cancel;

@@ -10,7 +10,8 @@ from esmc_desktop.mllm import gguf_files as g
 from esmc_desktop.mllm.legacy_mmproj import repair_mmproj
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
 
-__all__ = ["ModelEntry", "PairReport", "add_model", "check_files", "list_models", "remove_model", "repair"]
+__all__ = ["ModelEntry", "PairReport", "add_model", "check_files", "default_model", "list_models", "remove_model",
+           "repair", "set_default_model"]
 
 _MMPROJ_KEYS = [("projector", g.PROJECTOR_TYPE), ("vision blocks", g.VISION_BLOCK_COUNT),
                 ("vision width", g.VISION_EMBEDDING_LENGTH), ("image size", g.IMAGE_SIZE),
@@ -69,3 +70,12 @@ def add_model(name: str, lm: Path | str, mmproj: Path | str) -> ModelEntry:
 
 def remove_model(name: str) -> None:
     ModelRegistry().remove(name)
+
+
+def default_model() -> str | None:
+    """The name of the pair used when none is named."""
+    return ModelRegistry().default_name()
+
+
+def set_default_model(name: str) -> None:
+    ModelRegistry().set_default(name)

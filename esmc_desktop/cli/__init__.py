@@ -39,7 +39,7 @@ __all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_par
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from esmc_desktop.mllm import interrupts
+    from esmc_desktop.app import interrupts
 
     as_program = signal.getsignal(signal.SIGINT) is _interrupted_at_start
     if as_program:

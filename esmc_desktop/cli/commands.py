@@ -32,7 +32,7 @@ def _feedback(quiet: bool, bars: bool = True):
 
 def _gpu(args: argparse.Namespace):
     """The --gpu-layers setting; auto when not given."""
-    from esmc_desktop.mllm.gpu import GpuLayers
+    from esmc_desktop.app.options import GpuLayers
 
     return args.gpu_layers or GpuLayers()
 
@@ -46,7 +46,7 @@ def _model(args: argparse.Namespace):
 def _say_model(lm: Path, photos: Path, quiet: bool) -> tuple[str, str | None]:
     """The model's label and, when the demo model meets photos it cannot see, the warning; both said on
     stderr unless quiet (the JSON summary carries them either way)."""
-    from esmc_desktop.demo.notice import demo_notice, model_label
+    from esmc_desktop.app.demo import demo_notice, model_label
 
     label, notice = model_label(lm), demo_notice(lm, photos)
     if not quiet:
@@ -127,10 +127,9 @@ def cmd_models_repair(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """The remembered model pairs; the default one is marked."""
-    from esmc_desktop.app.models import list_models
-    from esmc_desktop.mllm.registry import ModelRegistry
+    from esmc_desktop.app.models import default_model, list_models
 
-    entries, default = list_models(), ModelRegistry().default_name()
+    entries, default = list_models(), default_model()
     if args.json:
         print_json({"models": [{"name": e.name, "default": e.name == default, "lm": str(e.lm),
                                 "mmproj": str(e.mmproj), "fingerprint": e.fingerprint} for e in entries]})
@@ -159,9 +158,9 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_models_default(args: argparse.Namespace) -> int:
-    from esmc_desktop.mllm.registry import ModelRegistry
+    from esmc_desktop.app.models import set_default_model
 
-    ModelRegistry().set_default(args.name)
+    set_default_model(args.name)
     print(f"{args.name} is now the default model")
     return EXIT_OK
 
@@ -170,7 +169,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     """Download a known LLaVA-1.5 GGUF pair (or take it from --from), check it, repair it, make it the default."""
     from tqdm import tqdm
 
-    from esmc_desktop.mllm.pull import plan_pull, run_pull
+    from esmc_desktop.app.pull import plan_pull, run_pull
 
     plan = plan_pull(args.name, args.quant, args.source)
     if not args.quiet:
@@ -201,7 +200,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Say what this machine runs: the llama.cpp build, its devices, the models and whether they fit."""
-    from esmc_desktop.mllm.doctor import report
+    from esmc_desktop.app.doctor import report
 
     print("\n".join(report()))
     return EXIT_OK
@@ -404,8 +403,7 @@ def _planned(args: argparse.Namespace, model):
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate sample photos, cluster them by colour, shape and background with the demo model, export, score."""
     from esmc_desktop.app import checks
-    from esmc_desktop.demo.notice import model_label
-    from esmc_desktop.demo.showcase import run_demo
+    from esmc_desktop.app.demo import model_label, run_demo
 
     if args.photos < 10:
         raise EsmcError("--photos must be at least 10")
@@ -434,9 +432,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     (DATASET/<criterion>/<label>/<image>). Each criterion folder's phrase comes from --criterion FOLDER=PHRASE,
     else DATASET/criteria.toml ([criteria] color = "color of the flower"), else the folder name."""
     from esmc_desktop.app import checks
-    from esmc_desktop.bench_dataset import load_dataset, parse_mapping
-    from esmc_desktop.bench_report import chart, csv_text, markdown
-    from esmc_desktop.benchmark import BenchConfig, run_benchmark
+    from esmc_desktop.app.bench import BenchConfig, load_dataset, parse_mapping, run_benchmark, write_report
 
     config = BenchConfig(seeds=args.seeds, alpha=args.alpha, readout=args.readout, optimizer=args.optimizer,
                          answers=args.answers, answer_tokens=args.answer_tokens,
@@ -448,13 +444,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     model = _model(args)
     report = run_benchmark(dataset, model.lm, model.mmproj, config=config, cache_dir=args.cache,
                            settings=_planned(args, model), progress=None if args.quiet else progress_bars())
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown(report)
-    (args.out / "bench.md").write_text(table, encoding="utf-8")
-    (args.out / "bench.csv").write_text(csv_text(report.rows), encoding="utf-8")
-    chart(report.rows, args.out / "bench.png")
+    table, written = write_report(report, args.out)
     print(table)
-    print(f"written: {args.out / 'bench.md'}, {args.out / 'bench.csv'}, {args.out / 'bench.png'}")
+    print(f"written: {', '.join(map(str, written))}")
     return EXIT_OK
 
 

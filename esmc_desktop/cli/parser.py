@@ -10,13 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esmc_desktop import __version__
+from esmc_desktop.app.options import (AUTO, CATALOG, CPU_WEIGHTS, DEFAULT_MODEL, DEFAULT_QUANT, DEFAULT_SAMPLES, MODES,
+                                      RULE_VERSIONS, SPANS, TEMPLATES, GpuLayers, __version__)
 from esmc_desktop.cli import commands as c
-from esmc_desktop.method.choices import DEFAULT_SAMPLES, RULE_VERSIONS, SPANS
-from esmc_desktop.mllm.catalog import CATALOG, DEFAULT_MODEL, DEFAULT_QUANT
-from esmc_desktop.mllm.layouts import AUTO, CHOICES as CPU_WEIGHTS
-from esmc_desktop.mllm.prompts import TEMPLATES
-from esmc_desktop.photos.modes import MODES
+from esmc_desktop.errors import EsmcError
 
 QUIET_HELP = "print only errors and the final summary (no progress bars, no notes)"
 JSON_HELP = "print the result as JSON on stdout (no progress bars)"
@@ -24,9 +21,6 @@ JSON_HELP = "print the result as JSON on stdout (no progress bars)"
 
 def _gpu_layers(text: str):
     """--gpu-layers as a GpuLayers; a wrong value is a usage error with the setting's own sentence."""
-    from esmc_desktop.errors import EsmcError
-    from esmc_desktop.mllm.gpu import GpuLayers
-
     try:
         return GpuLayers.parse(text)
     except EsmcError as exc:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from esmc_desktop.gui.log_file import log_to_file
-from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.app.options import GpuLayers
 from esmc_desktop.app.sort import RunSettings
 
 log = logging.getLogger("esmc_desktop.gui")
@@ -38,7 +38,7 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
     from dataclasses import replace
 
     from esmc_desktop.errors import EsmcError
-    from esmc_desktop.qt_platform import window_problem
+    from esmc_desktop.app.doctor import window_problem
 
     problem = window_problem()
     if problem:  # Qt would abort with a message that names no package

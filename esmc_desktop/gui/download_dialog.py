@@ -8,8 +8,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from esmc_desktop.app.sort import Progress
 from esmc_desktop.gui.jobs import JobRunner
-from esmc_desktop.mllm.catalog import CATALOG, DEFAULT_QUANT
-from esmc_desktop.mllm.pull import PullPlan, plan_pull, run_pull
+from esmc_desktop.app.options import CATALOG, DEFAULT_QUANT
+from esmc_desktop.app.pull import PullPlan, plan_pull, run_pull
 
 MIB = 2**20  # progress travels in MiB: Qt's int is 32-bit and the 7B file is 4 GB
 

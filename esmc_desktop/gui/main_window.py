@@ -23,7 +23,7 @@ from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.app.sort import RunSettings, sort_photos
 from esmc_desktop.app.undo import undo_export
-from esmc_desktop.demo.notice import demo_notice, model_label
+from esmc_desktop.app.demo import demo_notice, model_label
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criteria_panel import CriteriaPanel
 from esmc_desktop.gui.download_dialog import DownloadDialog
@@ -41,8 +41,8 @@ from esmc_desktop.gui.results_tabs import ResultsTabs
 from esmc_desktop.gui.run_panel import RunPanel, count, progress_text
 from esmc_desktop.gui.theme import Theme
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.photos.thumbnails import DEFAULT_SIZE, ThumbnailCache
+from esmc_desktop.app.options import GpuLayers
+from esmc_desktop.app.view import DEFAULT_SIZE, ThumbnailCache
 
 
 class MainWindow(QMainWindow):

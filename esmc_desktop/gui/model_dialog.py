@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 
 from esmc_desktop.app.model import ModelFiles, check_model
 from esmc_desktop.gui.jobs import JobRunner
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES
+from esmc_desktop.app.options import DEFAULT_TEMPLATE, TEMPLATES, GpuLayers
 
 TYPING_PAUSE_MS = 300
 
@@ -28,7 +27,7 @@ class ModelChoice:
     mmproj: Path
     gpu_layers: GpuLayers
     threads: int | None  # None: all cores
-    template: str = DEFAULT_TEMPLATE  # the chat format, a name in mllm.prompts.TEMPLATES
+    template: str = DEFAULT_TEMPLATE  # the chat format, a name in app.options.TEMPLATES
 
 
 class ModelDialog(QDialog):

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.gui.model_dialog import ModelDialog
 from esmc_desktop.gui.preferences import Preferences
-from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.app.options import GpuLayers
 
 
 class ModelPanel(QWidget):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from esmc_desktop.app.scan import Photo
 from esmc_desktop.errors import EsmcError
-from esmc_desktop.photos.decode import load_rgb
+from esmc_desktop.app.view import load_rgb
 
 VIEW_SIDE = 1024  # pixels decoded for the large view: a JPEG is read at the smallest scale that still fills it
 

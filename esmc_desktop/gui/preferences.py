@@ -7,8 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from esmc_desktop.errors import SettingsError
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES
+from esmc_desktop.app.options import DEFAULT_TEMPLATE, TEMPLATES, GpuLayers
 
 LM, MMPROJ, GPU_LAYERS, THREADS, TEMPLATE, RECENT, THEME = (
     "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "model/template", "folders/recent", "view/theme")
@@ -46,7 +45,7 @@ class Preferences:
         self._settings.setValue(THREADS, str(threads or ""))
 
     def template(self) -> str:
-        """The chat template (a name in mllm.prompts.TEMPLATES)."""
+        """The chat template (a name in app.options.TEMPLATES)."""
         value = str(self._settings.value(TEMPLATE, DEFAULT_TEMPLATE))
         return value if value in TEMPLATES else DEFAULT_TEMPLATE
 

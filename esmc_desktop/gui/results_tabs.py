@@ -14,7 +14,7 @@ from esmc_desktop.gui.criterion_view import CriterionView
 from esmc_desktop.gui.empty_state import EmptyState
 from esmc_desktop.gui.photo_grid import LARGEST, SMALLEST, THUMB, PhotoGrid
 from esmc_desktop.gui.thumbnail_loader import ThumbnailLoader
-from esmc_desktop.photos.scan import PHOTO_SUFFIXES
+from esmc_desktop.app.view import PHOTO_SUFFIXES
 
 DUPLICATE = "same content as"  # a skipped duplicate is not broken: its twin is sorted
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from esmc_desktop.errors import EsmcError
-from esmc_desktop.photos.thumbnails import ThumbnailCache
+from esmc_desktop.app.view import ThumbnailCache
 
 
 class ThumbnailLoader(QObject):

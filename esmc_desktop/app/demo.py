@@ -1,4 +1,5 @@
-"""`esmc-desktop demo`: generate a photo folder, cluster it by three criteria, export, score it.
+"""`esmc-desktop demo`: generate a photo folder, cluster it by three criteria, export, score it; and which
+model is in use, in words, with the warning when the demo model meets real photos (demo.notice).
 
 The export is the one `cluster` makes (folders, manifests and the saved result), so `assign`
 and `learn` work on the demo's sorted folder as on any other.
@@ -16,9 +17,12 @@ from typing import Callable
 
 from esmc_desktop.app.export import export_result
 from esmc_desktop.app.result import SortResult
+from esmc_desktop.demo.notice import demo_notice, model_label
 from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, write_photo_folder
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
+
+__all__ = ["DemoReport", "demo_notice", "model_label", "run_demo"]
 
 N_VALUES = {"color": len(COLORS), "shape": len(SHAPES), "background": len(BACKGROUNDS)}
 
