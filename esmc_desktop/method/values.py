@@ -70,16 +70,24 @@ def sort_into_values(X, value_ids: dict[str, list[int]], read: float = READ, sha
     mass = value_mass(X, value_ids)
     best = mass.max(axis=1) if mass.size else np.zeros(mass.shape[0], np.float32)
     labels = mass.argmax(axis=1) if mass.size else np.zeros(mass.shape[0], int)
-    reading = best[best > read]
-    if len(reading) == 0:
+    reference, cutoff = value_cutoff(mass, read, share)
+    if reference == 0.0:
         return ValueSort(labels, mass, 0.0, 0.0,
                          f"no photo reads any of the values with a probability above {read:g} here, so none could "
                          f"be told from `{OTHER}`: every photo went to its most probable value; name the values as "
                          f"the model would write them, or read the criterion at another place")
-    reference = float(np.median(reading))
-    cutoff = share * reference
     labels = np.where(best >= cutoff, labels, len(value_ids))
     return ValueSort(labels, mass, reference, cutoff)
+
+
+def value_cutoff(mass: np.ndarray, read: float = READ, share: float = SHARE) -> tuple[float, float]:
+    """(reference, cutoff) from the photos' value masses: the rule above; (0, 0) when no photo reads a value."""
+    best = mass.max(axis=1) if mass.size else np.zeros(mass.shape[0], np.float32)
+    reading = best[best > read]
+    if len(reading) == 0:
+        return 0.0, 0.0
+    reference = float(np.median(reading))
+    return reference, share * reference
 
 
 def value_head(value_ids: dict[str, list[int]], cutoff: float, n_vocab: int,
@@ -113,6 +121,45 @@ def value_head(value_ids: dict[str, list[int]], cutoff: float, n_vocab: int,
     w2[n_values:, n_values:] = discovered.w2
     b2 = np.concatenate([np.zeros(n_values), SCALE * cutoff + discovered.b2]).astype(np.float32)
     return HeadWeights(active, w1, b1, w2, b2, n_vocab, has_confidence=False)
+
+
+def merge_into_value(weights: HeadWeights, X, n_values: int, value: int, cluster: int) -> HeadWeights | None:
+    """`value_head`'s network with output `cluster` (`other` or a discovered cluster) folded into output `value`.
+
+    A value's logit is SCALE x its mass m; `cluster`'s is l = SCALE x cutoff + d (d its discovered logit, a few
+    units; 0 for `other`). The merged value's logit becomes SCALE x m + SCALE x relu(cutoff - m) + l - SCALE x
+    cutoff = SCALE x max(m, cutoff) + d: one more hidden unit, relu(cutoff - m), and the two columns added. A
+    photo that reads the value clearly (m above the cutoff) keeps SCALE x m + d, so the value's own words decide
+    as before (d moves the border by well under a thousandth of mass, as discovered clusters already do); a
+    photo that reads no value gets SCALE x cutoff + d, exactly the logit it had for `cluster`. So `cluster`'s
+    photos, and every new photo read like them, go to the value; nothing else moves. `cluster`'s output is
+    removed (outputs after it move up one).
+
+    `n_values`: how many named values the sort made the head with (their mass units come first, in order); the
+    cutoff is found again from the sample's vectors `X` as `sort_into_values` found it. None where the head
+    cannot take the merge exactly: it was learnt from corrections (no mass units), `value` is not read by its
+    words, or something was merged into it already (the max of two clusters' logits is no single layer).
+    """
+    w2 = weights.w2
+    if weights.log_floor is not None or not (0 <= value < w2.shape[1] and 0 <= cluster < w2.shape[1]):
+        return None
+    units = np.flatnonzero(w2[:n_values, value] == SCALE)
+    if len(units) != 1 or np.count_nonzero(w2[:, value]) != 1:
+        return None
+    unit = int(units[0])
+    X = sparse.csr_matrix(X)
+    mass = np.asarray(X[:, weights.active].todense(), np.float32) @ weights.w1[:, :n_values]
+    _, cutoff = value_cutoff(mass)
+    w1 = np.hstack([weights.w1, -weights.w1[:, unit:unit + 1]])
+    b1 = np.append(weights.b1, cutoff).astype(np.float32)
+    merged = np.vstack([w2, np.zeros((1, w2.shape[1]), np.float32)])
+    merged[:, value] += merged[:, cluster]
+    merged[-1, value] = SCALE
+    b2 = weights.b2.copy()
+    b2[value] += b2[cluster] - SCALE * cutoff
+    keep = np.delete(np.arange(w2.shape[1]), cluster)
+    return HeadWeights(weights.active, w1.astype(np.float32), b1, merged[:, keep].astype(np.float32), b2[keep],
+                       weights.n_vocab, has_confidence=weights.has_confidence)
 
 
 def too_few_values(criterion: str, readings: list[str]) -> str | None:
