@@ -1,14 +1,16 @@
 """A criterion's clusters at a glance: one card each, with a mosaic of its surest photos, its name, count and words.
 
 As photo libraries show albums: the name is edited in place on the card, a click on the card
-opens the cluster's photos, and photos dragged onto a card move into that cluster.
+opens the cluster's photos, photos dragged onto a card move into that cluster, and a right-click
+opens the cluster's menu (remove; with named values: make it a value, merge it into one). With
+named values each card says whether it is a value or a cluster the sort found.
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QMouseEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QVBoxLayout,
                                QWidget)
@@ -34,11 +36,15 @@ class ClusterCard(QFrame):
     opened = Signal(int)
     renamed = Signal(int, str)
     photos_dropped = Signal(list, int)  # photo indices, this cluster
+    menu_requested = Signal(int, QPoint)  # this cluster, where (global)
 
     def __init__(self, criterion: int, cluster: int) -> None:
         super().__init__()
         self.criterion, self.cluster = criterion, cluster
         self.photos: list[Photo] = []
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(lambda pos: self.menu_requested.emit(self.cluster,
+                                                                                     self.mapToGlobal(pos)))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(CARD)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -63,15 +69,16 @@ class ClusterCard(QFrame):
         for widget in (self.mosaic, self.name, self.count, self.words):
             box.addWidget(widget)
 
-    def show_cluster(self, name: str, count: int, words: list[str], photos: list[Photo]) -> None:
+    def show_cluster(self, name: str, count: int, words: list[str], photos: list[Photo], kind: str = "") -> None:
+        """`kind`: with named values, 'value' or 'found' (a cluster the sort discovered, or `other`)."""
         self.name.setText(name)
         self.name.setAccessibleName(f"Name of cluster {name}")
-        self.setAccessibleName(f"Cluster {name}")
-        self.count.setText(f"{count:,} photo{'s' if count != 1 else ''}")
+        self.setAccessibleName(f"Cluster {name}" + (f" ({kind})" if kind else ""))
+        self.count.setText(f"{count:,} photo{'s' if count != 1 else ''}" + (f" · {kind}" if kind else ""))
         shown = words if words != [name] else []  # a cluster named after its one word says it once
         self.words.setText(", ".join(shown))
         self.words.setVisible(bool(shown))
-        self.setToolTip(f"Open {name}: click" + ("" if count else "; empty (right-click it in the list to remove)"))
+        self.setToolTip(f"Open {name}: click; right-click for more" + ("" if count else " (empty: Remove)"))
         self.photos = photos
 
     def draw_mosaic(self, icons: dict[str, QIcon]) -> None:
@@ -125,6 +132,7 @@ class ClusterCards(QScrollArea):
     opened = Signal(int)  # cluster
     renamed = Signal(int, str)
     photos_dropped = Signal(list, int)
+    menu_requested = Signal(int, QPoint)  # cluster, where (global)
     thumbnails_wanted = Signal(list)  # the photos of the mosaics
 
     def __init__(self, criterion: int, photos: list[Photo], icons: dict[str, QIcon]) -> None:
@@ -153,11 +161,13 @@ class ClusterCards(QScrollArea):
             card.opened.connect(self.opened)
             card.renamed.connect(self.renamed)
             card.photos_dropped.connect(self.photos_dropped)
+            card.menu_requested.connect(self.menu_requested)
             self.cards.append(card)
         for k, card in enumerate(self.cards):
             words = crit.explanations[k] if k < len(crit.explanations) else []
             photos = [self.all_photos[p] for p in surest_members(crit, k)]
-            card.show_cluster(crit.names[k], counts[k], words, photos)
+            kind = ("value" if crit.is_value(k) else "found") if crit.values else ""
+            card.show_cluster(crit.names[k], counts[k], words, photos, kind)
             card.draw_mosaic(self.icons)
         self._columns = 0
         self._lay_out()
