@@ -109,18 +109,19 @@ def draw(world: str, vocab, level: float, seed: int, n_photos: int = 300) -> Dra
 
 @dataclass(frozen=True)
 class Figures:
-    left_out_to_other: float  # share of the left-out value's photos sorted to `other`
+    left_out_to_other: float  # share of the left-out values' photos sorted to `other`
     named_to_other: float  # share of the named values' photos sorted to `other`
     named_right: float  # share of the named values' photos sorted to their own value
 
 
-def leave_out(drawn: Drawn, vocab, left_out: str) -> Figures:
-    """Sort with every value named but `left_out`, as the product does, and score it against the truth."""
-    named = [v for v in drawn.values if v != left_out]
+def leave_out(drawn: Drawn, vocab, *left_out: str) -> Figures:
+    """Sort with every value named but those `left_out`, as the product does, and score it against the truth."""
+    named = [v for v in drawn.values if v not in left_out]
     ids = keyword_token_ids(named, vocab.tokenize, vocab.token_text)
     found = sort_into_values(drawn.X, {v: ids[v] for v in named})
     sorted_as = np.array([named[k] if k < len(named) else OTHER for k in found.labels])
     truth = np.array(drawn.values)[drawn.labels]
-    out, kept = truth == left_out, truth != left_out
+    out = np.isin(truth, left_out)
+    kept = ~out
     return Figures(float(np.mean(sorted_as[out] == OTHER)), float(np.mean(sorted_as[kept] == OTHER)),
                    float(np.mean(sorted_as[kept] == truth[kept])))
