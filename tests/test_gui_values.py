@@ -6,6 +6,9 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.criteria_panel import CriteriaPanel  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
@@ -118,6 +121,24 @@ def test_a_found_cluster_is_merged_into_a_value_from_its_card_undone_and_another
     colour = window.result.criterion(0)
     assert {truth[window.result.photos[i].path.name] for i in colour.members(colour.names.index("red"))} == {"red"}
     assert not window.menus.undo_merge_action.isEnabled()
+
+    # a found cluster's card dragged onto a value's card merges it too; onto a found cluster's card, nothing
+    found, green = view.cards.card(orange), view.cards.card(colour.names.index("green"))
+    args = (Qt.DropAction.MoveAction, found.mime(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPoint(5, 5), *args)
+    view.cards.card(next(k for k in range(len(colour.names)) if not colour.is_value(k) and k != orange)) \
+        .dragEnterEvent(enter)
+    assert not enter.isAccepted()
+    green.dragEnterEvent(enter := QDragEnterEvent(QPoint(5, 5), *args))
+    assert enter.isAccepted()
+    green.dropEvent(QDropEvent(QPointF(5, 5), *args))
+    qtbot.waitUntil(lambda: orange_name not in window.result.criterion(0).names)
+    colour = window.result.criterion(0)
+    assert {truth[window.result.photos[i].path.name] for i in colour.members(colour.names.index("green"))} == \
+        {"green", "orange"}
+    window.menus.undo_merge_action.trigger()
+    qtbot.waitUntil(lambda: orange_name in window.result.criterion(0).names)
+    colour = window.result.criterion(0)
 
     blue = next(k for k, n in enumerate(colour.names) if n.split()[0] == "blue")
     menu_action(view.cluster_menu(blue), "Make it a value").trigger()

@@ -72,6 +72,7 @@ class CriterionView(QWidget):
         self.cards.renamed.connect(self._card_renamed)
         self.cards.photos_dropped.connect(self.move_requested)
         self.cards.menu_requested.connect(lambda cluster, where: self.cluster_menu(cluster).exec(where))
+        self.cards.cluster_dropped.connect(self.merge_requested)
         self.cards.thumbnails_wanted.connect(self.thumbnails_wanted)
         self.clusters = ClusterList(criterion)
         self.clusters.setItemDelegate(CountDelegate(self.clusters))

@@ -33,7 +33,8 @@ photos read keywords above it) nothing can be told apart: every photo goes to it
 the result says so.
 
 `value_head` writes the rule as the clustering head's two-layer network (hidden units = the values' masses,
-the priors in the output biases), so saved heads and `assign` sort new photos exactly as the rule does, a kind of photo never seen included.
+the priors in the output biases), so saved heads and `assign` sort new photos exactly as the rule does, a kind
+of photo never seen included.
 """
 
 from __future__ import annotations
@@ -153,17 +154,18 @@ def merge_into_value(weights: HeadWeights, X, n_values: int, value: int, cluster
 
     A value's logit is SCALE x its evidence e (mass less prior); `cluster`'s is l = SCALE x cutoff + d (d its
     discovered logit, a few units; 0 for `other`). The merged value's logit becomes SCALE x e + SCALE x
-    relu(cutoff - e) + l - SCALE x cutoff = SCALE x max(e, cutoff) + d: one more hidden unit, relu(cutoff + prior
-    - mass), and the two columns added. A photo that reads the value clearly (e above the cutoff) keeps SCALE x m + d, so the value's own words decide
-    as before (d moves the border by well under a thousandth of mass, as discovered clusters already do); a
-    photo that reads no value gets SCALE x cutoff + d, exactly the logit it had for `cluster`. So `cluster`'s
-    photos, and every new photo read like them, go to the value; nothing else moves. `cluster`'s output is
-    removed (outputs after it move up one).
+    relu(cutoff - e) + l - SCALE x cutoff = SCALE x max(e, cutoff) + d: one more hidden unit,
+    relu(cutoff + prior - mass), and the two columns added. A photo that reads the value clearly (e above the
+    cutoff) keeps SCALE x e + d, so the value's own words decide as before (d moves the border by well under a
+    thousandth of mass, as discovered clusters already do); a photo that reads no value gets SCALE x cutoff +
+    d, exactly the logit it had for `cluster`. So `cluster`'s photos, and every new photo read like them, go
+    to the value; nothing else moves. `cluster`'s output is removed (outputs after it move up one).
 
-    `n_values`: how many named values the sort made the head with (their mass units come first, in order); the
-    priors and the cutoff are found again from the sample's vectors `X` as `sort_into_values` found them. None where the head
-    cannot take the merge exactly: it was learnt from corrections (no mass units), `value` is not read by its
-    words, or something was merged into it already (the max of two clusters' logits is no single layer).
+    `n_values`: how many named values the sort made the head with (their mass units come first, in order);
+    the priors and the cutoff are found again from the sample's vectors `X` as `sort_into_values` found them.
+    None where the head cannot take the merge exactly: it was learnt from corrections (no mass units),
+    `value` is not read by its words, or something was merged into it already (the max of two clusters'
+    logits is no single layer).
     """
     w2 = weights.w2
     if weights.log_floor is not None or not (0 <= value < w2.shape[1] and 0 <= cluster < w2.shape[1]):
@@ -174,8 +176,11 @@ def merge_into_value(weights: HeadWeights, X, n_values: int, value: int, cluster
     unit = int(units[0])
     X = sparse.csr_matrix(X)
     mass = np.asarray(X[:, weights.active].todense(), np.float32) @ weights.w1[:, :n_values]
-    prior = value_prior(mass)
-    _, cutoff = value_cutoff(mass - prior)
+    if mass.max() <= READ:  # as sort_into_values: no prior, no cutoff, every photo to its most probable value
+        prior, cutoff = np.zeros(n_values, np.float32), 0.0
+    else:
+        prior = value_prior(mass)
+        cutoff = value_cutoff(mass - prior)[1]
     w1 = np.hstack([weights.w1, -weights.w1[:, unit:unit + 1]])
     b1 = np.append(weights.b1, cutoff + prior[unit]).astype(np.float32)
     merged = np.vstack([w2, np.zeros((1, w2.shape[1]), np.float32)])
