@@ -9,6 +9,8 @@
     assign.assign_photos(folder, result_dir, model=None, settings=, gpu=, mode=, dry_run=, feedback=)
     undo.undo_move(out) -> int; undo.undo_export(out) -> (restored, untagged)   (move and tags exports)
     inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model
+    clusters.remove_cluster(result, criterion, cluster); values.make_value / merge_cluster / undo_merge
+        (named values: a cluster the sort found made a value, or merged into one)
 
 result.SortResult is the one result (per criterion: the computation and the user's edits);
 model.ModelFiles names a model pair; feedback.Feedback carries progress, notes and cancel;
