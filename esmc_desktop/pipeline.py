@@ -549,7 +549,7 @@ class ClusterJob:
             except MethodInputError as exc:  # too few or all alike: they stay `other`, and the result says why
                 note = " ".join(filter(None, [note, f"the {len(rest)} photos that read none of the values were "
                                                        f"not split further: {exc}"]))
-        weights = value_head(value_ids, found.cutoff, X.shape[1], discovered)
+        weights = value_head(value_ids, found.cutoff, X.shape[1], discovered, found.prior)
         tokens = photo_tokens(X, token_text)
         explanations = explain_clusters(photo_words(tokens), labels, n=2, n_clusters=len(names))
         return CriterionResult(criterion, prompt, list(values), target, labels, np.full(len(labels), np.nan), names,

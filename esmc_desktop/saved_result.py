@@ -58,7 +58,8 @@ def save_result(result, out: Path | str) -> Path:
                 "template": result.template}
         export_onnx(c.weights, head, meta)
         criteria.append({"text": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
-                         "names": list(c.names), "head": head.name})
+                         "names": list(c.names), "head": head.name,
+                         "values": [n for n in c.names if n in c.values]})  # which clusters are values
     data = {"lm": str(Path(result.lm).resolve()), "mmproj": str(Path(result.mmproj).resolve()),
             "model_fingerprint": result.model_fingerprint, "lens_top_k": result.lens.top_k,
             "lens_final_norm": result.lens.final_norm, "template": result.template, "criteria": criteria}

@@ -9,6 +9,8 @@
     assign.assign_photos(folder, result_dir, model=None, settings=, gpu=, mode=, dry_run=, feedback=)
     undo.undo_move(out) -> int; undo.undo_export(out) -> (restored, untagged)   (move and tags exports)
     inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model/default_model
+    clusters.remove_cluster(result, criterion, cluster); values.make_value / merge_cluster / undo_merge
+        (named values: a cluster the sort found made a value, or merged into one)
     pull.plan_pull/run_pull, doctor.report/window_problem, demo.run_demo, bench.run_benchmark/write_report
 
 The faces import nothing else of the package (tests/test_architecture.py): options.* names the choices and

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from esmc_desktop.app.result import SortResult
+from esmc_desktop.app.result import CriterionClusters, SortResult
 from esmc_desktop.errors import EsmcError
 
 
@@ -25,10 +25,17 @@ def remove_cluster(result: SortResult, criterion: int, cluster: int) -> None:
         raise EsmcError(f"'{crit.names[cluster]}' still holds {held} photo(s): move them to other clusters first")
     if len(crit.names) <= 2:
         raise EsmcError(f"'{crit.text}' needs at least two clusters; '{crit.names[cluster]}' stays")
+    drop_cluster(result, crit, cluster)
+
+
+def drop_cluster(result: SortResult, crit: CriterionClusters, cluster: int, head: bool = True) -> None:
+    """Take a cluster that holds no photo out of the names and (`head`) the head; the clusters after it move up one."""
     weights = crit.weights
-    if cluster < weights.w2.shape[1]:  # a cluster made by hand has no head output until learning
+    if head and cluster < weights.w2.shape[1]:  # a cluster made by hand has no head output until learning
         keep = np.delete(np.arange(weights.w2.shape[1]), cluster)
         crit.computed = replace(crit.computed, weights=replace(weights, w2=weights.w2[:, keep], b2=weights.b2[keep]))
+    if crit.names[cluster] in crit.values:
+        crit.values.remove(crit.names[cluster])
     del crit.names[cluster]
     if cluster < len(crit.explanations):
         del crit.explanations[cluster]

@@ -32,11 +32,17 @@ class CriterionClusters:
     explanations: list[list[str]] = field(default_factory=list)
     note: str = ""
     placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
+    values: list[str] = field(default_factory=list)  # the clusters that are values (named, made or added), by name
 
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
         return cls(computed, list(computed.names), [int(x) for x in computed.labels],
-                   [float(x) for x in computed.confidences], [list(e) for e in computed.explanations], computed.note)
+                   [float(x) for x in computed.confidences], [list(e) for e in computed.explanations], computed.note,
+                   values=list(computed.criterion.values or ()))
+
+    def is_value(self, cluster: int) -> bool:
+        """Whether a cluster is one of the criterion's values (not `other`, not a cluster the sort discovered)."""
+        return 0 <= cluster < len(self.names) and self.names[cluster] in self.values
 
     @property
     def text(self) -> str:
@@ -112,6 +118,8 @@ class SortResult:
         if any(n.casefold() == name.casefold() for i, n in enumerate(crit.names) if i != cluster):
             raise EsmcError(f"'{name}' is already a cluster of '{crit.text}'")
         if crit.names[cluster] != name:
+            if crit.names[cluster] in crit.values:  # a value renamed stays a value
+                crit.values[crit.values.index(crit.names[cluster])] = name
             crit.names[cluster] = name
             self.edited = True
 
@@ -126,7 +134,10 @@ class SortResult:
         self.edited = True
 
     def add_cluster(self, criterion: int, name: str) -> int:
-        """A new, empty cluster (photos are then moved into it by hand); returns its id."""
+        """A new, empty cluster (photos are then moved into it by hand); returns its id.
+
+        Among named values it is a value too: the user named it, as a folder added among the values is one.
+        """
         crit = self.criterion(criterion)
         crit.names.append("")
         crit.explanations.append([])
@@ -136,6 +147,8 @@ class SortResult:
             crit.names.pop()
             crit.explanations.pop()
             raise
+        if crit.values:
+            crit.values.append(crit.names[-1])
         return len(crit.names) - 1
 
     def lens_reading(self, criterion: int, photo: int) -> LensReading:

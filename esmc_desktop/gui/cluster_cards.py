@@ -1,17 +1,21 @@
 """A criterion's clusters at a glance: one card each, with a mosaic of its surest photos, its name, count and words.
 
 As photo libraries show albums: the name is edited in place on the card, a click on the card
-opens the cluster's photos, and photos dragged onto a card move into that cluster.
+opens the cluster's photos, photos dragged onto a card move into that cluster, and a right-click
+opens the cluster's menu (remove; with named values: make it a value, merge it into one). With
+named values each card says whether it is a value or a cluster the sort found, and a found
+cluster's card dragged onto a value's card merges it into that value.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QMouseEvent, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QDrag, QIcon, QMouseEvent, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (QApplication, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from esmc_desktop.app.result import CriterionClusters
 from esmc_desktop.app.scan import Photo
@@ -20,6 +24,7 @@ from esmc_desktop.gui.photo_model import dragged_photos
 
 MOSAIC = 4  # photos in a card's mosaic (2 x 2)
 CARD = 196  # a card's width, in pixels
+CLUSTER_MIME = "application/x-esmc-desktop-cluster"
 
 
 def surest_members(crit: CriterionClusters, cluster: int, n: int = MOSAIC) -> list[int]:
@@ -34,11 +39,18 @@ class ClusterCard(QFrame):
     opened = Signal(int)
     renamed = Signal(int, str)
     photos_dropped = Signal(list, int)  # photo indices, this cluster
+    menu_requested = Signal(int, QPoint)  # this cluster, where (global)
+    cluster_dropped = Signal(int, int)  # the found cluster dragged here, this value
 
     def __init__(self, criterion: int, cluster: int) -> None:
         super().__init__()
         self.criterion, self.cluster = criterion, cluster
         self.photos: list[Photo] = []
+        self.kind = ""  # with named values: "value" or "found"
+        self._pressed: QPoint | None = None
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(lambda pos: self.menu_requested.emit(self.cluster,
+                                                                                     self.mapToGlobal(pos)))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(CARD)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -63,15 +75,18 @@ class ClusterCard(QFrame):
         for widget in (self.mosaic, self.name, self.count, self.words):
             box.addWidget(widget)
 
-    def show_cluster(self, name: str, count: int, words: list[str], photos: list[Photo]) -> None:
+    def show_cluster(self, name: str, count: int, words: list[str], photos: list[Photo], kind: str = "") -> None:
+        """`kind`: with named values, 'value' or 'found' (a cluster the sort discovered, or `other`)."""
+        self.kind = kind
         self.name.setText(name)
         self.name.setAccessibleName(f"Name of cluster {name}")
-        self.setAccessibleName(f"Cluster {name}")
-        self.count.setText(f"{count:,} photo{'s' if count != 1 else ''}")
+        self.setAccessibleName(f"Cluster {name}" + (f" ({kind})" if kind else ""))
+        self.count.setText(f"{count:,} photo{'s' if count != 1 else ''}" + (f" · {kind}" if kind else ""))
         shown = words if words != [name] else []  # a cluster named after its one word says it once
         self.words.setText(", ".join(shown))
         self.words.setVisible(bool(shown))
-        self.setToolTip(f"Open {name}: click" + ("" if count else "; empty (right-click it in the list to remove)"))
+        self.setToolTip(f"Open {name}: click; right-click for more" + ("" if count else " (empty: Remove)")
+                        + ("; drag it onto a value to merge it into that value" if kind == "found" else ""))
         self.photos = photos
 
     def draw_mosaic(self, icons: dict[str, QIcon]) -> None:
@@ -107,10 +122,54 @@ class ClusterCard(QFrame):
             self.opened.emit(self.cluster)
         super().mouseReleaseEvent(event)
 
+    def mime(self) -> QMimeData:
+        """What dragging this card carries: its criterion and cluster."""
+        mime = QMimeData()
+        mime.setData(CLUSTER_MIME, QByteArray(json.dumps({"criterion": self.criterion,
+                                                          "cluster": self.cluster}).encode()))
+        return mime
+
+    def dragged_cluster(self, mime: QMimeData) -> int | None:
+        """The found cluster a drag carries when this card is a value of the same criterion, else None."""
+        if self.kind != "value" or not mime.hasFormat(CLUSTER_MIME):
+            return None
+        try:
+            payload = json.loads(bytes(mime.data(CLUSTER_MIME)).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if payload.get("criterion") != self.criterion or payload.get("cluster") == self.cluster:
+            return None
+        return int(payload["cluster"])
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        self._pressed = event.position().toPoint() if event.button() == Qt.MouseButton.LeftButton else None
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        moved = self._pressed is not None and \
+            (event.position().toPoint() - self._pressed).manhattanLength() >= QApplication.startDragDistance()
+        if self.kind == "found" and moved and not self.name.hasFocus():
+            self._pressed = None
+            drag = QDrag(self)
+            drag.setMimeData(self.mime())
+            if self.mosaic.pixmap() is not None:
+                drag.setPixmap(self.mosaic.pixmap().scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio))
+            drag.exec(Qt.DropAction.MoveAction)
+            return
+        super().mouseMoveEvent(event)
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.dragged_cluster(event.mimeData()) is not None:
+            event.acceptProposedAction()
+            return
         accept_photos(event, self.criterion)
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        cluster = self.dragged_cluster(event.mimeData())
+        if cluster is not None:
+            self.cluster_dropped.emit(cluster, self.cluster)
+            event.acceptProposedAction()
+            return
         photos = dragged_photos(event.mimeData(), self.criterion)
         if photos:
             self.photos_dropped.emit(photos, self.cluster)
@@ -125,6 +184,8 @@ class ClusterCards(QScrollArea):
     opened = Signal(int)  # cluster
     renamed = Signal(int, str)
     photos_dropped = Signal(list, int)
+    menu_requested = Signal(int, QPoint)  # cluster, where (global)
+    cluster_dropped = Signal(int, int)  # a found cluster, the value it was dropped on
     thumbnails_wanted = Signal(list)  # the photos of the mosaics
 
     def __init__(self, criterion: int, photos: list[Photo], icons: dict[str, QIcon]) -> None:
@@ -153,11 +214,14 @@ class ClusterCards(QScrollArea):
             card.opened.connect(self.opened)
             card.renamed.connect(self.renamed)
             card.photos_dropped.connect(self.photos_dropped)
+            card.menu_requested.connect(self.menu_requested)
+            card.cluster_dropped.connect(self.cluster_dropped)
             self.cards.append(card)
         for k, card in enumerate(self.cards):
             words = crit.explanations[k] if k < len(crit.explanations) else []
             photos = [self.all_photos[p] for p in surest_members(crit, k)]
-            card.show_cluster(crit.names[k], counts[k], words, photos)
+            kind = ("value" if crit.is_value(k) else "found") if crit.values else ""
+            card.show_cluster(crit.names[k], counts[k], words, photos, kind)
             card.draw_mosaic(self.icons)
         self._columns = 0
         self._lay_out()

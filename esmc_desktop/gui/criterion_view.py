@@ -41,6 +41,8 @@ class CriterionView(QWidget):
     move_requested = Signal(list, int)  # photo indices, cluster
     new_cluster_requested = Signal(list)  # photo indices to start a new cluster with
     remove_requested = Signal(int)  # an empty cluster
+    make_value_requested = Signal(int)  # a discovered cluster (or `other`) to become a value
+    merge_requested = Signal(int, int)  # a discovered cluster (or `other`), the value it joins
     apply_requested = Signal()
     undo_requested = Signal()
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
@@ -69,6 +71,8 @@ class CriterionView(QWidget):
         self.cards.opened.connect(self.open_cluster)
         self.cards.renamed.connect(self._card_renamed)
         self.cards.photos_dropped.connect(self.move_requested)
+        self.cards.menu_requested.connect(lambda cluster, where: self.cluster_menu(cluster).exec(where))
+        self.cards.cluster_dropped.connect(self.merge_requested)
         self.cards.thumbnails_wanted.connect(self.thumbnails_wanted)
         self.clusters = ClusterList(criterion)
         self.clusters.setItemDelegate(CountDelegate(self.clusters))
@@ -413,9 +417,19 @@ class CriterionView(QWidget):
             self.cluster_menu(item.data(CLUSTER_ROLE)).exec(self.clusters.viewport().mapToGlobal(pos))
 
     def cluster_menu(self, cluster: int) -> QMenu:
-        """A cluster's context menu: Remove, once the user has moved all its photos out."""
+        """A cluster's context menu: Remove, once the user has moved all its photos out; with named values, a
+        cluster the sort found (or `other`) can be made a value or merged into one (Merge into value ▸)."""
         menu = QMenu(self)
-        name, held = self.crit.names[cluster], len(self.crit.members(cluster))
+        crit = self.crit
+        name, held = crit.names[cluster], len(crit.members(cluster))
+        if crit.values and not crit.is_value(cluster):
+            menu.addAction("Make it a value", lambda: self.make_value_requested.emit(cluster))
+            merge = menu.addMenu("Merge into value")
+            for k, value in enumerate(crit.names):
+                if crit.is_value(k):
+                    merge.addAction(value, lambda k=k: self.merge_requested.emit(cluster, k))
+            merge.setEnabled(not merge.isEmpty())
+            menu.addSeparator()
         action = menu.addAction(f"Remove {name}" if not held else f"Remove {name} (move its {held} photos out first)",
                                 lambda: self.remove_requested.emit(cluster))
         action.setEnabled(not held)

@@ -24,6 +24,7 @@ from esmc_desktop.app.result import SortResult
 from esmc_desktop.app.sort import RunSettings, sort_photos
 from esmc_desktop.app.undo import undo_export
 from esmc_desktop.app.demo import demo_notice, model_label
+from esmc_desktop.app.values import Merge, make_value, merge_cluster, undo_merge
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.gui.criteria_panel import CriteriaPanel
 from esmc_desktop.gui.download_dialog import DownloadDialog
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
         self.theme = Theme(QApplication.instance())
         self.jobs = JobRunner(self)
         self.result: SortResult | None = None
+        self.merges: list[Merge] = []  # merges of the result on screen, the last one first to be undone
         self.last_export: tuple[Path, str] | None = None
         self.exported_files = 0
         self.export_done: QMessageBox | None = None
@@ -117,6 +119,8 @@ class MainWindow(QMainWindow):
         self.tabs.move_requested.connect(self.move_photos)
         self.tabs.new_cluster_requested.connect(self.move_to_new_cluster)
         self.tabs.remove_requested.connect(self.remove_cluster)
+        self.tabs.make_value_requested.connect(self.make_value)
+        self.tabs.merge_requested.connect(self.merge_into_value)
         self.learning = LearningSteps(self.jobs, self.tabs, lambda sentence: self.status.setText(sentence), self._error)
         self.tabs.apply_requested.connect(self.learning.apply)
         self.tabs.undo_requested.connect(self.learning.undo)
@@ -311,6 +315,8 @@ class MainWindow(QMainWindow):
 
     def show_result(self, result: SortResult) -> None:
         self.result = result
+        self.merges = []
+        self.menus.undo_merge_action.setEnabled(False)
         self.learning.reset(result)
         self.tabs.show_result(result)
         self.menus.enable_learning(bool(result.criteria))
@@ -363,6 +369,42 @@ class MainWindow(QMainWindow):
             return self._error(str(e))
         self.tabs.refresh(criterion)
         self.status.setText(f"Removed the empty cluster '{name}'.")
+
+    def make_value(self, criterion: int, cluster: int) -> None:
+        """A cluster the sort found becomes a value under its name; its card's name is then ready to edit."""
+        try:
+            make_value(self.result, criterion, cluster)
+        except EsmcError as e:
+            return self._error(str(e))
+        view = self.view(criterion)
+        view.refresh()
+        view.cards.card(cluster).name.setFocus()
+        view.cards.card(cluster).name.selectAll()
+        self.status.setText(f"'{self.result.criterion(criterion).names[cluster]}' is a value now; type a new name "
+                            f"on its card if you like.")
+
+    def merge_into_value(self, criterion: int, cluster: int, value: int) -> None:
+        try:
+            merge = merge_cluster(self.result, criterion, cluster, value)
+        except EsmcError as e:
+            return self._error(str(e))
+        self.merges.append(merge)
+        self.menus.undo_merge_action.setEnabled(True)
+        self.tabs.refresh(criterion)
+        self.status.setText(merge.sentence + " (Clusters ▸ Undo merge takes it back.)")
+
+    def undo_last_merge(self) -> None:
+        if not self.merges:
+            return self._error("There is no merge to undo.")
+        merge = self.merges[-1]
+        try:
+            undo_merge(self.result, merge)
+        except EsmcError as e:
+            return self._error(str(e))
+        self.merges.pop()
+        self.menus.undo_merge_action.setEnabled(bool(self.merges))
+        self.tabs.refresh(merge.criterion)
+        self.status.setText(f"'{merge.cluster}' is a cluster of its own again.")
 
     # -- export, undo, assign ------------------------------------------------------------------
 

@@ -47,6 +47,11 @@ class Menus:
         for action in self.learning_actions:
             action.setEnabled(False)
             clusters.addAction(action)
+        clusters.addSeparator()
+        self.undo_merge_action = QAction("Undo &merge", window, enabled=False,
+                                         triggered=lambda _=False: window.undo_last_merge())
+        self.undo_merge_action.setToolTip("Make the cluster last merged into a value a cluster of its own again")
+        clusters.addAction(self.undo_merge_action)
         model = bar.addMenu("&Model")
         model.addAction(QAction("&Model files and GPU…", window, triggered=window.model_panel.open_dialog))
         model.addAction(QAction("&Download…", window, triggered=window.open_download_dialog))

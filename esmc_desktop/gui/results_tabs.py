@@ -26,6 +26,8 @@ class ResultsTabs(QTabWidget):
     move_requested = Signal(int, list, int)  # criterion, photo indices, cluster
     new_cluster_requested = Signal(int, list)  # criterion, photo indices
     remove_requested = Signal(int, int)  # criterion, empty cluster
+    make_value_requested = Signal(int, int)  # criterion, cluster
+    merge_requested = Signal(int, int, int)  # criterion, cluster, value
     apply_requested = Signal(int)  # criterion
     undo_requested = Signal(int)  # criterion
     reread_requested = Signal(int, int, int)  # criterion, block, prompt position
@@ -104,6 +106,8 @@ class ResultsTabs(QTabWidget):
             view.move_requested.connect(lambda photos, k, c=ci: self.move_requested.emit(c, photos, k))
             view.new_cluster_requested.connect(lambda photos, c=ci: self.new_cluster_requested.emit(c, photos))
             view.remove_requested.connect(lambda k, c=ci: self.remove_requested.emit(c, k))
+            view.make_value_requested.connect(lambda k, c=ci: self.make_value_requested.emit(c, k))
+            view.merge_requested.connect(lambda k, v, c=ci: self.merge_requested.emit(c, k, v))
             view.apply_requested.connect(lambda c=ci: self.apply_requested.emit(c))
             view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
             view.reread_requested.connect(lambda layer, pos, c=ci: self.reread_requested.emit(c, layer, pos))
