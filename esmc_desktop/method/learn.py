@@ -43,6 +43,23 @@ A correction is a photo the user put into a cluster by hand. Retraining a criter
   probability of the cluster it is in, so one the head would have moved but its look-alikes kept
   shows a low one.
   Label-free: it reads the vectors, the corrections and the current clusters.
+- Before the vote, where the log features do not read what the user corrects, a move must be surer
+  than the clustering it overrules (`log_scale_predicts`, `keep_what_was_sure`): k-means on the log
+  features started from the current clusters, with no correction, is a control; when it puts no
+  more than 1/K of the corrected photos where the user put them (chance), the corrections give no
+  sign that the log features see better than the probabilities the current clustering read, and an
+  untouched photo moves only when the retrained head's probability of its new cluster is above the
+  current head's probability of its old one (both temperature-calibrated on unseen photos). Why: on
+  LLaVA-1.5's last blocks, read through the final norm, the lens vectors are near right and their
+  log features mix values the probabilities keep apart; a head that learns there drags right photos
+  with a corrected look-alike, and its look-alikes in log features back the move. Measured (demo
+  model, README table in docs/learning.md): shape 3:' is' -0.053 -> +0.000 and background
+  3:' ASSISTANT' -0.055 -> +0.004 at 5 corrections per cluster; the readings where the control does
+  predict the corrections keep their gains whole (+0.093 to +0.418); the three weakest (first NMI
+  0.21-0.48, control at chance) lose theirs (+0.106..+0.145 -> +0.001..+0.010): there the first head
+  is as sure of its wrong clusters as of its right ones, and no per-photo comparison measured here
+  (ranks of the two probabilities, a k-nearest vote on the corrected clusters, a vote in the
+  probabilities) told the two cases apart.
 
 Measured (benchmarks/learn_from_corrections.py, demo model, 400 held-out photos, readings at weak
 places whose first clustering has NMI 0.55-0.65 while a classifier trained on the true labels
