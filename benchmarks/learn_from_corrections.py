@@ -172,6 +172,7 @@ def main() -> None:
         X = vectors[place]
         head = ClusteringHead(k, seed=0).fit(X)
         first = scores(truth, head.labels_)["nmi"]
+        sure = head.weights_.predict_proba(X)[np.arange(len(truth)), head.labels_]  # as the manifest holds it
         name = f"{place[0]}:{place[1]} ({tokens[place[1]]!r})"
         alone = constrained_kmeans(log_features(X, LOG_FLOOR), head.labels_, np.ones(len(truth), bool),
                                    np.ones(len(truth)))[0]
@@ -190,7 +191,7 @@ def main() -> None:
                 untouched[list(corrections)] = False
                 t0 = time.perf_counter()
                 try:
-                    learnt = learn_from_corrections(X, head.labels_, corrections)
+                    learnt = learn_from_corrections(X, head.labels_, corrections, confidences=sure)
                 except MethodInputError as exc:
                     refused.append(str(exc))
                     continue

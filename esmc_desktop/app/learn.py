@@ -18,9 +18,14 @@ ones. This reads the manifest and the tree as it is now, and per criterion:
   first, so `esmc-desktop undo OUT` still puts every original back;
 - the manifest, the saved ONNX heads and result.json are updated, so `assign` uses what was learnt.
 
-A photo the user placed is never moved. Re-sorts are planned first and written to
-OUT/.esmc/learn-pending.json with the new manifest; an interrupted `learn` is finished
-by the next one before it reads the tree.
+A photo the user placed is never moved. Re-sorts are planned first and journaled, one durable line
+each, in OUT/.esmc/learn-pending.jsonl; then the user's placed photos are recorded, then the new
+manifest is written (one atomic rename: the step that commits the learning), then the files move.
+The next `learn` (`recover_pending`) reads that journal before the tree, as `undo` reads a move
+journal: a torn last line is skipped; if the manifest names the journal's destinations the
+learning was committed and the re-sorts are finished, otherwise they are rolled back (a file the
+killed run already moved goes back); whatever can't be (its place is taken by another file) is
+named, and learn stops with an error instead of learning from a tree the manifest does not describe.
 """
 
 from __future__ import annotations
@@ -35,20 +40,27 @@ from scipy import sparse
 
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import EsmcError
+import logging
+
 from esmc_desktop.files import move_aside, write_atomic
 from esmc_desktop.method.learn import learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
 from esmc_desktop.mllm.logit_lens import SparseLens
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
+from esmc_desktop.photos import journal as journals
+from esmc_desktop.photos import names as path_names
 from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name, journal_places, read_manifest,
                                         relocate, rounded, safe_name, write_manifest)
-from esmc_desktop.photos.scan import content_hash
+from esmc_desktop.photos.scan import content_hash, display
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.pipeline import saved_vector_key
 from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
 
+log = logging.getLogger("esmc_desktop")
+
 PLACED_FILE = "placed.json"
-PENDING_FILE = "learn-pending.json"
+PENDING_FILE = "learn-pending.jsonl"
+OLD_PENDING_FILE = "learn-pending.json"  # written by earlier versions: one JSON object
 
 
 @dataclass
@@ -87,7 +99,7 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     if (out / STATE_DIR / TAGS_JOURNAL).is_file():  # its manifest names sidecars beside the user's photos, no folders
         raise EsmcError(f"{out} holds a tag export: learning reads photos moved between cluster folders, so export "
                         "with --mode copy, hardlink, symlink or move, correct those folders, then learn")
-    _finish_pending(out)
+    recover_pending(out)
     saved = load_result(out)
     manifest = read_manifest(out)
     placed = _load_placed(out)
@@ -114,12 +126,10 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     if move_export:
         journal_places(out, [(r.source, r.sha256, Path(r.destination)) for r in rows_out
                              if Path(r.destination).exists()] + [(src, sha, dst) for _, dst, src, sha in moves])
-    pending = {"moves": [[str(a), str(b)] for a, b, _, _ in moves],
-               "criteria": sorted({str(Path(r.destination).parent.parent) for r in rows_out})}
-    _write_json(out / STATE_DIR / PENDING_FILE, pending)
-    write_manifest(out, kept_rows + rows_out)
-    _write_json(out / STATE_DIR / PLACED_FILE, placed)
-    _finish_pending(out)
+    _journal_plan(out, moves, sorted({str(Path(r.destination).parent.parent) for r in rows_out}))
+    _write_json(out / STATE_DIR / PLACED_FILE, placed)  # before the commit: a rolled-back learn's photos stay placed
+    write_manifest(out, kept_rows + rows_out)  # the commit
+    recover_pending(out, interrupted=False)
     return LearnReport(out, move_export, reports, ignored)
 
 
@@ -166,7 +176,8 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
 
     X = _vectors(rows, cache, key, int(OnnxHead(criterion.head).metadata["n_vocab"]))
     labels = np.array([r.cluster_id for r in rows])
-    learnt = learn_from_corrections(X, labels, corrections)
+    sure = np.array([np.nan if r.confidence is None else r.confidence for r in rows], dtype=float)
+    learnt = learn_from_corrections(X, labels, corrections, confidences=sure)
     report.retrained = True
     new_names = [names[c] for c in learnt.kept]
     report.removed = [names[c] for c in sorted(set(range(len(names))) - set(learnt.kept))]
@@ -254,30 +265,89 @@ def _load_placed(out: Path) -> dict[str, list[str]]:
         raise EsmcError(f"{path} is damaged ({exc}); remove it to forget which photos you placed") from exc
 
 
-def _finish_pending(out: Path) -> None:
-    """Do the re-sorts a `learn` planned and recorded but did not finish (the manifest already says them).
+def _journal_plan(out: Path, moves: list[tuple[Path, Path, str, str]], criteria: list[str]) -> None:
+    """Journal the planned re-sorts, one durable line each, before anything is committed or moved."""
+    with open(out / STATE_DIR / PENDING_FILE, "w", encoding="utf-8") as plan:
+        journals.append(plan, {"criteria": criteria})
+        for src, dst, _, sha in moves:
+            journals.append(plan, path_names.store(path_names.store({"sha256": sha}, "from", src), "to", dst))
 
-    Then cluster folders left empty in the criteria it re-sorted go: their clusters were removed.
+
+def recover_pending(out: Path, *, interrupted: bool = True) -> None:
+    """Finish or roll back what an interrupted `learn` journaled, so the tree is what the manifest says.
+
+    Committed (the manifest names where the journal moves its photos): every re-sort not yet done is done;
+    else every one already done is undone. Then cluster folders left empty in its criteria go. A torn line
+    is skipped: the journal is complete before the commit, so a torn line means the run died planning, before
+    it moved anything. Raises EsmcError naming what could not be finished or undone (nothing is overwritten).
+    `interrupted`: False where a `learn` carries out its own journal (nothing to say then).
     """
     path = out / STATE_DIR / PENDING_FILE
+    old = out / STATE_DIR / OLD_PENDING_FILE
+    if not path.is_file() and old.is_file():
+        path = old
     if not path.is_file():
         return
+    moves, criteria, torn = _read_plan(path)
     try:
-        pending = json.loads(path.read_text(encoding="utf-8"))
-        moves, criteria = [(str(a), str(b)) for a, b in pending["moves"]], [str(c) for c in pending["criteria"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        aside = move_aside(path, f"is damaged ({type(exc).__name__})")
-        raise EsmcError(f"the re-sorts an interrupted `learn` planned can't be read ({path.name} is damaged; kept as "
-                        f"{aside.name}), so some photos may not be in the folders {out / 'manifest.json'} names. "
-                        "Nothing was moved; put them where the manifest says, then run learn again") from exc
-    for src, dst in moves:
-        if Path(src).exists() and not Path(dst).exists():
-            relocate(Path(src), Path(dst))
+        manifest = {(r.sha256, Path(r.destination)) for r in read_manifest(out)}
+    except EsmcError:
+        manifest = set()
+    names_dst = {dst for _, dst in manifest}
+    committed = any((sha, dst) in manifest if sha else dst in names_dst for _, dst, sha in moves)
+    problems = []
+    for src, dst, _ in moves:
+        a, b = (src, dst) if committed else (dst, src)
+        if a.exists() and not b.exists() and not b.is_symlink():
+            relocate(a, b)
+        elif a.exists() and (b.exists() or b.is_symlink()):
+            problems.append(f"{display(a)} could not go to {display(b)}: another file is there")
     for crit_dir in map(Path, criteria):
         for folder in crit_dir.iterdir() if crit_dir.is_dir() else []:
             if folder.is_dir() and not folder.name.startswith(".") and not any(folder.iterdir()):
                 folder.rmdir()
+    done = "finished" if committed else "rolled back"
+    if problems:  # the journal stays: once those files are out of the way, the next learn carries it out
+        raise EsmcError(f"an interrupted `learn` was {done}, but not everything: {'; '.join(problems)}. Nothing was "
+                        "overwritten; move those files out of the way, then run learn again")
+    if committed and torn:
+        aside = move_aside(path, "has lines that can't be read")
+        raise EsmcError(f"an interrupted `learn` was {done}, but not everything: "
+                        f"{'; '.join(t.problem for t in torn)}, so a photo it re-sorted may not be in the folder "
+                        f"{out / 'manifest.json'} names (the journal is kept as {aside.name}). Put it there, then "
+                        "run learn again")
+    if interrupted:
+        log.warning("an interrupted `learn` was found in %s and %s%s", out,
+                    f"finished ({len(moves)} re-sorts)" if committed else
+                    "rolled back (it had re-sorted nothing yet; this learn does it again)",
+                    "; " + "; ".join(t.problem for t in torn) if torn else "")
     path.unlink()
+
+
+def _read_plan(path: Path) -> tuple[list[tuple[Path, Path, str]], list[str], list[journals.Torn]]:
+    """(moves as (from, to, sha), criteria folders, torn lines) of a journal, or of an earlier version's plan."""
+    if path.name == OLD_PENDING_FILE:
+        try:
+            pending = json.loads(path.read_text(encoding="utf-8"))
+            return ([(Path(a), Path(b), "") for a, b in pending["moves"]], [str(c) for c in pending["criteria"]], [])
+        except (ValueError, KeyError, TypeError) as exc:
+            aside = move_aside(path, f"is damaged ({type(exc).__name__})")
+            raise EsmcError(f"the re-sorts an interrupted `learn` planned can't be read ({path.name} is damaged; "
+                            f"kept as {aside.name}), so some photos may not be in the folders the manifest names. "
+                            "Nothing was moved; put them where the manifest says, then run learn again") from exc
+    records, torn = journals.read(path)
+    moves, criteria = [], []
+    for record in records:
+        if "criteria" in record:
+            criteria += [str(c) for c in record["criteria"]]
+            continue
+        src, dst = path_names.load(record, "from"), path_names.load(record, "to")
+        if src is None or dst is None:
+            torn.append(journals.Torn(f"{path.name}: a line names no file, so the re-sort it recorded is unknown",
+                                      json.dumps(record)))
+            continue
+        moves.append((Path(src), Path(dst), str(record.get("sha256", ""))))
+    return moves, criteria, torn
 
 
 def _write_json(path: Path, data) -> None:
@@ -307,7 +377,8 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
               set(crit.placed), source.weights)
-    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed)
+    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
+                                    confidences=np.array(crit.confidences, dtype=float))
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
