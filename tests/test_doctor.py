@@ -84,11 +84,14 @@ def test_a_cpu_build_on_an_nvidia_machine_is_told_the_cuda_build_with_the_toolki
     """This machine's findings with an NVIDIA GPU added: the build command takes the nvcc found, or PyPI's CUDA."""
     here = replace(gpu_findings(), system="Linux", backends=("CPU",), offload=False, gpu_devices=(),
                    machine_gpus=("NVIDIA",))
-    with_toolkit = gpu_advice(replace(here, tools={**here.tools, "nvcc": "/usr/local/cuda/bin/nvcc"}))
-    assert with_toolkit[1] == ('  CUDACXX=/usr/local/cuda/bin/nvcc CMAKE_ARGS="-DGGML_CUDA=on '
+    with_toolkit = gpu_advice(replace(here, tools={**here.tools, "nvcc": "/usr/local/cuda/bin/nvcc",
+                                                   "cublas": "/usr/local/cuda/lib64/libcublas.so"}))
+    assert len(with_toolkit) == 2 and with_toolkit[1] == ('  CUDACXX=/usr/local/cuda/bin/nvcc CMAKE_ARGS="-DGGML_CUDA=on '
                                '-DCMAKE_CUDA_ARCHITECTURES=native" pip install --force-reinstall --no-cache-dir '
                                'llama-cpp-python==0.3.36')
-    without = gpu_advice(replace(here, tools={k: v for k, v in here.tools.items() if k != "nvcc"}))
+    no_cublas = gpu_advice(replace(here, tools={"nvcc": "/usr/local/cuda/bin/nvcc"}))
+    assert no_cublas[1] == with_toolkit[1] and "has no cuBLAS" in no_cublas[2]
+    without = gpu_advice(replace(here, tools={k: v for k, v in here.tools.items() if k not in ("nvcc", "cublas")}))
     assert "there is no CUDA toolkit (nvcc)" in without[1]
     assert without[2] == ('  pip install "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" '
                           '"nvidia-cuda-cccl==13.0.*" "nvidia-cublas==13.0.*"')

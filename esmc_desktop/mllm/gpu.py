@@ -84,7 +84,7 @@ def gpu_build_advice() -> str:
         return "this machine has no GPU llama.cpp could use"
     makers = " and ".join(g for g in machine_gpus() if g != "GPU")
     return (f"this machine's {makers + ' ' if makers else ''}GPU would run it faster with a GPU build: {command} "
-            "(README, section GPU; `esmc-desktop doctor` says more)")
+            "(docs/gpu.md; `esmc-desktop doctor` gives the commands for this machine)")
 
 
 # CUDA 13 from PyPI, for an NVIDIA machine without a CUDA toolkit: the wheels share one tree,
@@ -104,7 +104,7 @@ class GpuFindings:
     offload: bool  # llama_supports_gpu_offload()
     gpu_devices: tuple[str, ...]  # the GPUs that build sees, "name: description"
     machine_gpus: tuple[str, ...]  # the GPU makers the operating system sees (machine_gpus())
-    tools: dict[str, str]  # the tools of TOOLS found, by name: their paths
+    tools: dict[str, str]  # the tools of TOOLS found (and cuBLAS beside nvcc), by name: their paths
 
     @property
     def gpu_backends(self) -> tuple[str, ...]:
@@ -121,6 +121,16 @@ def find_nvcc() -> str | None:
     return None
 
 
+def find_cublas(nvcc: str) -> str | None:
+    """cuBLAS of the toolkit `nvcc` belongs to (ggml's CUDA backend links it), or None."""
+    root = Path(nvcc).resolve().parent.parent
+    for folder in (root / "lib64", root / "lib", root / "targets" / f"{platform.machine()}-linux" / "lib"):
+        found = sorted(folder.glob("libcublas.so*")) + sorted(folder.glob("cublas*.lib"))
+        if found:
+            return str(found[0])
+    return None
+
+
 def gpu_findings() -> GpuFindings:
     """Read this machine: the llama.cpp build's backends and GPUs, the OS's GPUs, and the GPU tools present."""
     import llama_cpp
@@ -128,6 +138,8 @@ def gpu_findings() -> GpuFindings:
     tools = {name: path for name in TOOLS if (path := shutil.which(name))}
     if nvcc := find_nvcc():
         tools["nvcc"] = nvcc
+        if cublas := find_cublas(nvcc):
+            tools["cublas"] = cublas
     return GpuFindings(platform.system(), platform.machine(), tuple(backend_names()),
                        bool(llama_cpp.llama_supports_gpu_offload()),
                        tuple(f"{d.name}: {d.description}" for d in devices() if d.is_gpu), machine_gpus(), tools)
@@ -166,8 +178,11 @@ def gpu_advice(found: GpuFindings) -> list[str]:
     if "NVIDIA" in found.machine_gpus:
         cuda = '-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=native'
         if "nvcc" in found.tools:
-            return lines + [f'  CUDACXX={found.tools["nvcc"]} CMAKE_ARGS="{cuda}" {pip}',
-                            "  (the CUDA toolkit found there needs cuBLAS; docs/gpu.md says more)"]
+            lines.append(f'  CUDACXX={found.tools["nvcc"]} CMAKE_ARGS="{cuda}" {pip}')
+            if "cublas" not in found.tools:
+                lines.append("  (the CUDA toolkit of that nvcc has no cuBLAS, which the build links: add it, e.g. "
+                             "NVIDIA's libcublas-dev package; docs/gpu.md says more)")
+            return lines
         return lines + ["  there is no CUDA toolkit (nvcc); install NVIDIA's, or take CUDA 13 from PyPI "
                         "(needs a driver for CUDA 13: nvidia-smi shows 13.0 or later):",
                         f"  pip install {PYPI_CUDA}",
