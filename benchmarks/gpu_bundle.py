@@ -131,24 +131,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdist", type=Path, default=Path(f"/tmp/c-gpu/sdist/{SDIST_ROOT}.tar.gz"))
     parser.add_argument("--out", type=Path, default=REPO / "gpu_bundle")
+    parser.add_argument("--steps", default="trim,site,reference",
+                        help="which parts to (re)write: trim, site, reference")
     args = parser.parse_args()
-    if not args.sdist.is_file():
+    steps = args.steps.split(",")
+    if "trim" in steps and not args.sdist.is_file():
         raise SystemExit(f"no sdist at {args.sdist}: get it with `pip download llama-cpp-python==0.3.36 --no-deps "
                          "--no-binary llama-cpp-python -d DIR` and give --sdist DIR/" + f"{SDIST_ROOT}.tar.gz")
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    (args.out / "site").mkdir(parents=True)
-    t0 = time.perf_counter()
-    tarball = args.out / f"{SDIST_ROOT}-trimmed.tar.xz"
-    before, after = trim(args.sdist, tarball)
-    print(f"trimmed {args.sdist.name}: {before / 2**20:.0f} MiB -> {after / 2**20:.1f} MiB unpacked, "
-          f"{tarball.stat().st_size / 2**20:.1f} MiB as tar.xz ({time.perf_counter() - t0:.0f} s)")
-    print("site packages: " + ", ".join(copy_site(args.out / "site")))
-    import numpy as np
+    args.out.mkdir(parents=True, exist_ok=True)
+    if "trim" in steps:
+        t0 = time.perf_counter()
+        tarball = args.out / f"{SDIST_ROOT}-trimmed.tar.xz"
+        before, after = trim(args.sdist, tarball)
+        print(f"trimmed {args.sdist.name}: {before / 2**20:.0f} MiB -> {after / 2**20:.1f} MiB unpacked, "
+              f"{tarball.stat().st_size / 2**20:.1f} MiB as tar.xz ({time.perf_counter() - t0:.0f} s)")
+    if "site" in steps:
+        shutil.rmtree(args.out / "site", ignore_errors=True)
+        (args.out / "site").mkdir()
+        print("site packages: " + ", ".join(copy_site(args.out / "site")))
+    if "reference" in steps:
+        import numpy as np
 
-    t0 = time.perf_counter()
-    np.savez_compressed(args.out / "cpu_reference.npz", **hidden_states(0))
-    print(f"CPU reference hidden states of the demo pair ({time.perf_counter() - t0:.0f} s)")
+        t0 = time.perf_counter()
+        np.savez_compressed(args.out / "cpu_reference.npz", **hidden_states(0))
+        print(f"CPU reference hidden states of the demo pair ({time.perf_counter() - t0:.0f} s)")
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{args.out}: {total / 2**20:.1f} MiB in all")
 

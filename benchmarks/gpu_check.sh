@@ -7,6 +7,8 @@
 # Usage: benchmarks/gpu_check.sh OUTDIR
 #   prepare first, on a machine with a network: python benchmarks/gpu_bundle.py  (writes gpu_bundle/, 5 MiB)
 #   device tool: run(command="benchmarks/gpu_check.sh $OUT", carry=["gpu_bundle"], timeout_s=600)
+# A second run with the same WORK (same machine) goes on where the first stopped: the build resumes,
+# files already written are kept.
 # Settings (environment): STEPS (default env,build,python), CUDA_ARCH (90: H100/H200), JOBS (all cores),
 #   WORK (/tmp/esmc-gpu-check), SHAPE (7b, or small for a rehearsal), PHOTOS (32), BUILD_TIMEOUT (420 s),
 #   LLAMA_CPP_DIR (skip the build: a folder holding an installed llama_cpp package, for a CPU rehearsal),
@@ -57,6 +59,7 @@ environment() {
 }
 
 configure() {
+  if [[ -f $WORK/build/build.ninja ]]; then echo "configured before: the build goes on where it stopped"; return 0; fi
   rm -rf "$SRC" "$WORK/build" && tar xJf "$BUNDLE/llama_cpp_python-0.3.36-trimmed.tar.xz" -C "$WORK" &&
   cmake -S "$SRC" -B "$WORK/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DGGML_NATIVE=on \
