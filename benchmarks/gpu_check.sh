@@ -9,8 +9,9 @@
 #   device tool: run(command="benchmarks/gpu_check.sh $OUT", carry=["gpu_bundle"], timeout_s=600)
 # A second run with the same WORK (same machine) goes on where the first stopped: the build resumes,
 # files already written are kept.
-# Settings (environment): STEPS (default env,build,python), CUDA_ARCH (90: H100/H200), JOBS (all cores),
-#   WORK (/tmp/esmc-gpu-check), SHAPE (7b, or small for a rehearsal), PHOTOS (32), BUILD_TIMEOUT (420 s),
+# Settings (environment): STEPS (default env,build,python), CUDA_ARCH (90-real: H100/H200 machine code
+#   only, no PTX), JOBS (all cores), WORK (/tmp/esmc-gpu-check), SHAPE (7b, or small for a rehearsal),
+#   PHOTOS (32), BUILD_TIMEOUT (420 s),
 #   LLAMA_CPP_DIR (skip the build: a folder holding an installed llama_cpp package, for a CPU rehearsal),
 #   PY_STEPS (gpu_check.py's --steps), CONFIGS (gpu_check.py's --configs), FAST_BUILD (1: no FlashAttention
 #   kernels, 39 of the 144 CUDA objects fewer, for when the build would not fit the time; the figures then
@@ -22,7 +23,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUNDLE=${BUNDLE:-$REPO/gpu_bundle}
 WORK=${WORK:-/tmp/esmc-gpu-check}
 JOBS=${JOBS:-$(nproc)}
-CUDA_ARCH=${CUDA_ARCH:-90}
+CUDA_ARCH=${CUDA_ARCH:-90-real}
 STEPS=${STEPS:-env,build,python}
 SHAPE=${SHAPE:-7b}
 PHOTOS=${PHOTOS:-32}
