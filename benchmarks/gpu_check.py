@@ -123,13 +123,15 @@ def measure_child(lm: str, mmproj: str, gpu_layers: int, mmproj_gpu: bool, early
     if not mmproj_gpu:
         _mmproj_on_cpu()
     images = photos(n_photos)
+    before = gpu_memory()
     t0 = time.perf_counter()
     rt = LlavaRuntime(lm, mmproj, n_threads=threads, n_gpu_layers=gpu_layers, early_stop=early_stop)
     rt.set_layers([read_block(rt.n_layer)])
     load = time.perf_counter() - t0
     after_load = gpu_memory()
     rt.run(images[0], PROMPTS[:1])  # warm-up: first-use kernels and buffers
-    result = {"load_s": round(load, 2), "n_layer": rt.n_layer, "n_ctx": rt.n_ctx, "gpu_after_load": after_load}
+    result = {"load_s": round(load, 2), "n_layer": rt.n_layer, "n_ctx": rt.n_ctx, "gpu_before_load": before,
+              "gpu_after_load": after_load}
     for n_criteria in (1, 3):
         t0 = time.perf_counter()
         for image in images:
@@ -245,6 +247,17 @@ def main() -> None:
     write_summary(results, args.out / "summary.md")
 
 
+def used_mib(record: dict) -> int | None:
+    """GPU memory the measured process held: nvidia-smi's own figure, else the card's growth since before the load
+    (in a container nvidia-smi may list processes by the host's ids, which this process cannot match)."""
+    after, before = record.get("gpu_after_runs") or {}, record.get("gpu_before_load") or {}
+    if after.get("process_mib"):
+        return after["process_mib"]
+    if after.get("card_used_mib") is not None and before.get("card_used_mib") is not None:
+        return after["card_used_mib"] - before["card_used_mib"]
+    return None
+
+
 def write_summary(results: Path, dest: Path) -> None:
     """The table the README takes, from results.jsonl."""
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.is_file() else []
@@ -252,7 +265,7 @@ def write_summary(results: Path, dest: Path) -> None:
              "| early-stopped runs |", "|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("step") == "measure" and "load_s" in r:
-            gpu = (r.get("gpu_after_runs") or {}).get("process_mib")
+            gpu = used_mib(r)
             lines.append(f"| {r['config']} ({r['shape']}) | {r['load_s']} | {r['photos_per_s_1']} | "
                          f"{r['photos_per_s_3']} | {gpu if gpu is not None else 'n/a'} | "
                          f"{r['early_stopped_runs']} of {r['runs']} |")

@@ -86,7 +86,8 @@ def test_a_cpu_build_on_an_nvidia_machine_is_told_the_cuda_build_with_the_toolki
                    machine_gpus=("NVIDIA",))
     with_toolkit = gpu_advice(replace(here, tools={**here.tools, "nvcc": "/usr/local/cuda/bin/nvcc",
                                                    "cublas": "/usr/local/cuda/lib64/libcublas.so"}))
-    assert len(with_toolkit) == 2 and with_toolkit[1] == ('  CUDACXX=/usr/local/cuda/bin/nvcc CMAKE_ARGS="-DGGML_CUDA=on '
+    assert len(with_toolkit) == 2
+    assert with_toolkit[1] == ('  CUDACXX=/usr/local/cuda/bin/nvcc CMAKE_ARGS="-DGGML_CUDA=on '
                                '-DCMAKE_CUDA_ARCHITECTURES=native" pip install --force-reinstall --no-cache-dir '
                                'llama-cpp-python==0.3.36')
     no_cublas = gpu_advice(replace(here, tools={"nvcc": "/usr/local/cuda/bin/nvcc"}))
@@ -94,8 +95,10 @@ def test_a_cpu_build_on_an_nvidia_machine_is_told_the_cuda_build_with_the_toolki
     without = gpu_advice(replace(here, tools={k: v for k, v in here.tools.items() if k not in ("nvcc", "cublas")}))
     assert "there is no CUDA toolkit (nvcc)" in without[1]
     assert without[2] == ('  pip install "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" '
-                          '"nvidia-cuda-cccl==13.0.*" "nvidia-cublas==13.0.*"')
-    assert without[-1].startswith("  CUDACXX=$CUDA/bin/nvcc CUDAToolkit_ROOT=$CUDA CMAKE_ARGS=")
+                          '"nvidia-cuda-cccl==13.0.*" "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" '
+                          '"nvidia-cublas==13.0.*"')
+    assert without[4].endswith("ln -sfn lib $CUDA/lib64")
+    assert without[-1].startswith("  CUDACXX=$CUDA/bin/nvcc CUDAToolkit_ROOT=$CUDA PATH=$CUDA/bin:$PATH CMAKE_ARGS=")
 
 
 def test_apple_silicon_is_told_metal_and_other_gpus_vulkan_with_the_sdk_it_lacks():

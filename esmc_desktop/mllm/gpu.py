@@ -90,7 +90,7 @@ def gpu_build_advice() -> str:
 # CUDA 13 from PyPI, for an NVIDIA machine without a CUDA toolkit: the wheels share one tree,
 # site-packages/nvidia/cu13 (bin/nvcc, include, lib), which CMake takes as the toolkit's root
 PYPI_CUDA = ('"nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*" '
-             '"nvidia-cublas==13.0.*"')
+             '"nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cublas==13.0.*"')  # crt, nvvm: as nvcc's
 TOOLS = ("nvidia-smi", "nvcc", "vulkaninfo", "glslc", "system_profiler")
 
 
@@ -188,8 +188,9 @@ def gpu_advice(found: GpuFindings) -> list[str]:
                         f"  pip install {PYPI_CUDA}",
                         '  CUDA=$(python -c "import nvidia, os; print(os.path.join(nvidia.__path__[0], \'cu13\'))")',
                         "  ln -sf libcudart.so.13 $CUDA/lib/libcudart.so; "
-                        "ln -sf libcublas.so.13 $CUDA/lib/libcublas.so",
-                        f'  CUDACXX=$CUDA/bin/nvcc CUDAToolkit_ROOT=$CUDA CMAKE_ARGS="{cuda}" {pip}']
+                        "ln -sf libcublas.so.13 $CUDA/lib/libcublas.so; ln -sfn lib $CUDA/lib64",
+                        f'  CUDACXX=$CUDA/bin/nvcc CUDAToolkit_ROOT=$CUDA PATH=$CUDA/bin:$PATH '
+                        f'CMAKE_ARGS="{cuda}" {pip}']
     lines.append(f'  CMAKE_ARGS="-DGGML_VULKAN=on" {pip}')
     if "glslc" not in found.tools:
         lines.append("  (the build needs the Vulkan SDK's headers and shader compiler glslc, which is not on the PATH; "
