@@ -12,7 +12,7 @@ git; hand it to the device tool with `carry: ["gpu_bundle"]`):
                                           but CPU and CUDA (217 MB unpacked -> a few MB)
   site/                                   the pure-Python packages the benchmark imports besides numpy
                                           (gguf, jinja2, markupsafe, diskcache, typing_extensions,
-                                          platformdirs, yaml, tqdm), copied as source: no compiled parts
+                                          platformdirs, yaml), copied as source: no compiled parts
   cpu_reference.npz                       hidden states of the demo pair from this machine's CPU build,
                                           which the GPU build must reproduce (cosine >= 0.999)
 
@@ -51,7 +51,7 @@ DROP_DIRS = (
                                             "kompute", "zendnn")),
 )
 KEEP_SUFFIXES_DROPPED = (".gguf", ".png", ".jpg", ".mp4", ".wav", ".pdf")
-SITE_PACKAGES = ("gguf", "jinja2", "markupsafe", "diskcache", "typing_extensions", "platformdirs", "yaml", "tqdm")
+SITE_PACKAGES = ("gguf", "jinja2", "markupsafe", "diskcache", "typing_extensions", "platformdirs", "yaml")
 REFERENCE_PROMPTS = ["The color of the object is", "The shape of the object is"]
 
 
