@@ -1,9 +1,12 @@
 """`esmc-desktop doctor`: what this machine can run, and the one command that would make it faster.
 
-Reads the installed llama.cpp build (which backends it has), its devices and
-their free memory, and the registered models, and says for each model whether
-it fits on the GPU, partly, or runs from RAM, and which CPU weight layout was
-measured faster here (weight_layout.py's cache). Offline; loads no model.
+Reads the installed llama.cpp build (which backends it has, whether it can
+offload), its devices and their free memory, the GPUs the operating system shows
+and the GPU tools present, and the registered models; says for each model whether
+it fits on the GPU, partly, or runs from RAM, which CPU weight layout was
+measured faster here (weight_layout.py's cache), and ends with what the GPU
+findings mean and the exact command for a GPU build where one would help
+(gpu.gpu_advice). Offline; loads no model.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, backend_names, devices, gpu_install_command, machine_gpus
+from esmc_desktop.mllm.gpu import RESERVE_BYTES, Device, devices, gpu_advice, gpu_findings
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry
 from esmc_desktop.mllm.weight_layout import machine_verdicts
 from esmc_desktop.qt_platform import doctor_line
@@ -50,8 +53,12 @@ def report(registry: ModelRegistry | None = None) -> list[str]:
     found = devices()
     gpus = [d for d in found if d.is_gpu]
     ram = psutil.virtual_memory()
-    lines = [f"llama-cpp-python {llama_cpp.__version__}: build with {', '.join(backend_names())}",
+    findings = gpu_findings()
+    tools = ", ".join(f"{name} ({path})" for name, path in findings.tools.items()) or "none"
+    lines = [f"llama-cpp-python {llama_cpp.__version__}: build with {', '.join(findings.backends)}; "
+             f"GPU offload {'supported' if findings.offload else 'not supported (a CPU-only build)'}",
              f"platform: {platform.system()} {platform.machine()}, Python {platform.python_version()}",
+             f"GPUs the operating system shows: {', '.join(findings.machine_gpus) or 'none'}; GPU tools found: {tools}",
              doctor_line()]
     for d in found:
         memory = (f"{d.free_bytes / 2**30:.1f} of {d.total_bytes / 2**30:.1f} GiB free" if d.total_bytes
@@ -73,11 +80,4 @@ def report(registry: ModelRegistry | None = None) -> list[str]:
     if not verdicts:
         lines.append("CPU weights: not measured on this machine yet (the first run of a model on the CPU measures "
                      "whether llama.cpp's repacked layout beats the mapped file)")
-    command = gpu_install_command()
-    if not gpus and command is None:
-        lines.append("no GPU on this machine that llama.cpp could use: it runs on the CPU")
-    elif not gpus:
-        lines.append(f"no GPU in this llama.cpp build, but this machine has one ({', '.join(machine_gpus())}). "
-                     "For a GPU build:")
-        lines.append(f"  {command}")
-    return lines
+    return lines + gpu_advice(findings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
 import shutil
 from dataclasses import dataclass
@@ -83,7 +84,118 @@ def gpu_build_advice() -> str:
         return "this machine has no GPU llama.cpp could use"
     makers = " and ".join(g for g in machine_gpus() if g != "GPU")
     return (f"this machine's {makers + ' ' if makers else ''}GPU would run it faster with a GPU build: {command} "
-            "(README, section GPU; `esmc-desktop doctor` says more)")
+            "(docs/gpu.md; `esmc-desktop doctor` gives the commands for this machine)")
+
+
+# CUDA 13 from PyPI, for an NVIDIA machine without a CUDA toolkit: the wheels share one tree,
+# site-packages/nvidia/cu13 (bin/nvcc, include, lib), which CMake takes as the toolkit's root
+PYPI_CUDA = ('"nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*" '
+             '"nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cublas==13.0.*"')  # crt, nvvm: as nvcc's
+TOOLS = ("nvidia-smi", "nvcc", "vulkaninfo", "glslc", "system_profiler")
+
+
+@dataclass(frozen=True)
+class GpuFindings:
+    """What this machine and its llama.cpp build show about GPUs; `gpu_advice` turns them into sentences."""
+
+    system: str
+    machine: str
+    backends: tuple[str, ...]  # ggml backends compiled into the installed llama.cpp
+    offload: bool  # llama_supports_gpu_offload()
+    gpu_devices: tuple[str, ...]  # the GPUs that build sees, "name: description"
+    machine_gpus: tuple[str, ...]  # the GPU makers the operating system sees (machine_gpus())
+    tools: dict[str, str]  # the tools of TOOLS found (and cuBLAS beside nvcc), by name: their paths
+
+    @property
+    def gpu_backends(self) -> tuple[str, ...]:
+        return tuple(b for b in self.backends if b not in ("CPU", "BLAS", "RPC"))
+
+
+def find_nvcc() -> str | None:
+    """The CUDA compiler CMake would take: $CUDACXX, nvcc on the PATH, or the toolkit's usual places."""
+    for candidate in (os.environ.get("CUDACXX"), shutil.which("nvcc"),
+                      *(str(Path(root) / "bin" / "nvcc") for root in
+                        (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda") if root)):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def find_cublas(nvcc: str) -> str | None:
+    """cuBLAS of the toolkit `nvcc` belongs to (ggml's CUDA backend links it), or None."""
+    root = Path(nvcc).resolve().parent.parent
+    for folder in (root / "lib64", root / "lib", root / "targets" / f"{platform.machine()}-linux" / "lib"):
+        found = sorted(folder.glob("libcublas.so*")) + sorted(folder.glob("cublas*.lib"))
+        if found:
+            return str(found[0])
+    return None
+
+
+def gpu_findings() -> GpuFindings:
+    """Read this machine: the llama.cpp build's backends and GPUs, the OS's GPUs, and the GPU tools present."""
+    import llama_cpp
+
+    tools = {name: path for name in TOOLS if (path := shutil.which(name))}
+    if nvcc := find_nvcc():
+        tools["nvcc"] = nvcc
+        if cublas := find_cublas(nvcc):
+            tools["cublas"] = cublas
+    return GpuFindings(platform.system(), platform.machine(), tuple(backend_names()),
+                       bool(llama_cpp.llama_supports_gpu_offload()),
+                       tuple(f"{d.name}: {d.description}" for d in devices() if d.is_gpu), machine_gpus(), tools)
+
+
+def gpu_advice(found: GpuFindings) -> list[str]:
+    """What the findings mean for the user, and the exact commands that would give them a GPU build.
+
+    A GPU build that sees its GPU: nothing to do. A GPU build that sees none: the driver. A CPU build on a
+    machine with a GPU: the rebuild for that GPU (CUDA with the installed toolkit, or with CUDA from PyPI
+    where there is none; Metal; Vulkan). No GPU at all: one sentence and no command.
+    """
+    pip = f"pip install --force-reinstall --no-cache-dir {LLAMA_CPP_PIN}"
+    if found.gpu_devices:
+        return [f"llama.cpp uses the GPU ({', '.join(found.gpu_backends)} build): {'; '.join(found.gpu_devices)}"]
+    if found.gpu_backends or found.offload:
+        backends = ", ".join(found.gpu_backends) or "GPU"
+        if "CUDA" in found.gpu_backends:
+            driver = ("nvidia-smi runs, so the driver is there: check that the build's CUDA is not newer than "
+                      "the driver (nvidia-smi shows the CUDA version it supports)" if "nvidia-smi" in found.tools
+                      else "install NVIDIA's driver (nvidia-smi should then list the GPU)")
+        elif "Vulkan" in found.gpu_backends:
+            driver = ("vulkaninfo --summary should list the GPU; if it lists none, install the GPU's Vulkan driver"
+                      if "vulkaninfo" in found.tools else "install the Vulkan loader and the GPU's Vulkan driver")
+        else:
+            driver = "check the GPU's driver"
+        return [f"this llama.cpp build has {backends} but finds no GPU: {driver}"]
+    if not found.machine_gpus:
+        return ["no GPU on this machine that llama.cpp could use: it runs on the CPU"]
+    lines = [f"no GPU in this llama.cpp build, but this machine has one ({', '.join(found.machine_gpus)}). "
+             "For a GPU build:"]
+    if found.system == "Windows":
+        return lines + [f"  {gpu_install_command(found.system, found.machine, found.machine_gpus)}"]
+    if "Apple" in found.machine_gpus:
+        return lines + [f'  CMAKE_ARGS="-DGGML_METAL=on" {pip}']
+    if "NVIDIA" in found.machine_gpus:
+        cuda = '-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=native'
+        if "nvcc" in found.tools:
+            lines.append(f'  CUDACXX={found.tools["nvcc"]} CMAKE_ARGS="{cuda}" {pip}')
+            if "cublas" not in found.tools:
+                lines.append("  (the CUDA toolkit of that nvcc has no cuBLAS, which the build links: add it, e.g. "
+                             "NVIDIA's libcublas-dev package; docs/gpu.md says more)")
+            return lines
+        return lines + ["  there is no CUDA toolkit (nvcc); install NVIDIA's, or take CUDA 13 from PyPI "
+                        "(needs a driver for CUDA 13: nvidia-smi shows 13.0 or later):",
+                        f"  pip install {PYPI_CUDA}",
+                        '  CUDA=$(python -c "import nvidia, os; print(os.path.join(nvidia.__path__[0], \'cu13\'))")',
+                        "  ln -sf libcudart.so.13 $CUDA/lib/libcudart.so; "
+                        "ln -sf libcublas.so.13 $CUDA/lib/libcublas.so; ln -sfn lib $CUDA/lib64",
+                        f'  CUDACXX=$CUDA/bin/nvcc CUDAToolkit_ROOT=$CUDA PATH=$CUDA/bin:$PATH '
+                        f'CMAKE_ARGS="{cuda}" {pip}']
+    lines.append(f'  CMAKE_ARGS="-DGGML_VULKAN=on" {pip}')
+    if "glslc" not in found.tools:
+        lines.append("  (the build needs the Vulkan SDK's headers and shader compiler glslc, which is not on the PATH; "
+                     "docs/gpu.md says how)")
+    return lines
 
 
 @dataclass(frozen=True)
