@@ -557,6 +557,9 @@ class ClusterJob:
                                [token_text(t) for t in suffix])
 
 
+_ASSIGN_SLICE = 256  # new photos run through a saved head at once
+
+
 @dataclass
 class Assignment:
     photos: list[Photo]
@@ -603,7 +606,10 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
             break
         indices = np.stack([vectors[p.sha256][i][0] for p in kept]).astype(np.int64)
         values = np.stack([vectors[p.sha256][i][1] for p in kept])
-        proba = head.predict_proba_sparse(indices, values)
+        # in slices: the head spreads each photo over the whole vocabulary (128 KB a photo at 32,000 tokens)
+        slices = range(0, len(kept), _ASSIGN_SLICE)
+        proba = np.concatenate([head.predict_proba_sparse(indices[at:at + _ASSIGN_SLICE],
+                                                          values[at:at + _ASSIGN_SLICE]) for at in slices])
         for row in proba:
             cluster = int(row.argmax())
             per[c.text].append((cluster, c.names[cluster], float(row[cluster]) if head.has_confidence

@@ -100,6 +100,9 @@ def test_photos_of_the_same_name_from_many_folders_each_get_their_own_number_and
     assert [r.destination for r in again[:6]] == [r.destination for r in rows]  # found where they are, not copied
     assert sorted(Path(r.destination).name for r in again[6:]) == ["IMG_0001 (4).png", "IMG_0002 (5).png"]
     assert len(list(group.iterdir())) == 9
+    backwards = export(photos[::-1], plan(photos), tmp_path / "out", "hardlink", add=True)
+    assert {r.sha256: r.destination for r in backwards} == {r.sha256: r.destination for r in again}
+    assert len(list(group.iterdir())) == 9
 
 
 def test_dry_run_writes_nothing(tmp_path):

@@ -38,7 +38,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -99,9 +99,11 @@ class _Destinations:
     from several cards) costs no file reads and no re-probing of the numbers already known taken.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: dict[Path, str] | None = None) -> None:
+        """`known`: what an earlier export into the same folder says it put where (its manifest)."""
         self._names: dict[Path, set[str]] = {}  # folder -> every name in it (files, folders, links)
         self._hashes: dict[Path, str | None] = {}  # content hash of a file there (None: no readable file)
+        self._known = known or {}
         self._first_open: dict[tuple[Path, str], int] = {}  # (folder, name) -> lowest number not known taken
         self._holding: dict[tuple[Path, str], dict[str, Path]] = {}  # (folder, name) -> content -> its candidate
 
@@ -110,7 +112,9 @@ class _Destinations:
         key = (folder, name)
         holding = self._holding.setdefault(key, {})
         if sha in holding:
-            return holding[sha], True
+            if self._hash(holding[sha]) == sha:
+                return holding[sha], True
+            del holding[sha]  # the manifest named it, but the file there now holds other bytes
         names = self._listed(folder)
         stem, suffix = os.path.splitext(name)
         n = self._first_open.get(key, 1)
@@ -121,6 +125,12 @@ class _Destinations:
                     self._first_open[key] = n
                     return candidate, False
                 names.add(candidate.name)
+            known = self._known.get(candidate)
+            if candidate not in self._hashes and known is not None and known != sha:
+                holding.setdefault(known, candidate)  # the earlier export put another photo there: taken, not read
+                n += 1
+                self._first_open[key] = n
+                continue
             there = self._hash(candidate)
             if there is not None:
                 holding.setdefault(there, candidate)
@@ -146,6 +156,14 @@ class _Destinations:
             except OSError:
                 self._hashes[path] = None
         return self._hashes[path]
+
+
+def _earlier_places(out: Path) -> dict[Path, str]:
+    """Destination -> content hash, as the manifest of an earlier export into `out` has them (empty: none)."""
+    try:
+        return {Path(r.destination): r.sha256 for r in read_manifest(out)}
+    except ExportError:
+        return {}
 
 
 def _place(src: Path, dst: Path, mode: str) -> None:
@@ -234,7 +252,7 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
     removed: list[Path] = []
-    destinations = _Destinations()
+    destinations = _Destinations(_earlier_places(out) if not dry_run else None)
     try:
         journal = None
         if not dry_run:
@@ -577,7 +595,7 @@ def _write_manifest(out: Path, placements: list[Placement], add: bool) -> None:
 
 def _row(p: Placement) -> dict:
     """A manifest row: the paths readable, plus their exact bytes where the text would lose them (names.py)."""
-    row = asdict(p)
+    row = {f.name: getattr(p, f.name) for f in fields(Placement)}  # asdict would deep-copy every value
     for key in _PATHS:
         names.store(row, key, row[key])
     return row
