@@ -84,7 +84,7 @@ class CriterionClusters:
 
     def members(self, cluster: int) -> list[int]:
         """Indices of the photos in a cluster, in photo order."""
-        return [i for i, label in enumerate(self.labels) if label == cluster]
+        return np.flatnonzero(np.asarray(self.labels) == cluster).tolist()
 
 
 @dataclass(frozen=True)
