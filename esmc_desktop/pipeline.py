@@ -557,6 +557,9 @@ class ClusterJob:
                                [token_text(t) for t in suffix])
 
 
+_ASSIGN_SLICE = 256  # new photos run through a saved head at once
+
+
 @dataclass
 class Assignment:
     photos: list[Photo]
@@ -579,7 +582,8 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     """Sort new photos into a saved result with its ONNX heads: no re-clustering.
 
     Each photo's lens vectors go into the feature cache (`cache_dir`), keyed as a clustering keys them,
-    so `learn` can retrain on the assigned photos too.
+    so `learn` can retrain on the assigned photos too. A photo whose vectors are already there (read by
+    an earlier run with the same model and places) is not read again; when all are, no model is loaded.
     """
     from esmc_desktop.saved_result import load_heads
 
@@ -588,37 +592,60 @@ def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Pat
     heads = load_heads(saved, model_fp)
     found = scan(photos_dir, rules=rules)
     skipped = list(found.skipped)
-    lens_params = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
-    lens = LogitLens.from_gguf(lm, lens_params)
     keys = [saved_vector_key(saved, c) for c in saved.criteria]
+    with FeatureCache(cache_dir) as cache:
+        vectors = {p.sha256: [cache.get(p.sha256, k) for k in keys] for p in found.photos}
+        todo = [p for p in found.photos if any(v is None for v in vectors[p.sha256])]
+        _report(progress, "assigning", len(found.photos) - len(todo), len(found.photos), time.perf_counter(), 0)
+        encoded, failed = _read_new_photos(todo, len(found.photos), saved, keys, vectors, lm, mmproj, settings,
+                                           progress, cancel, cache, skipped)
+    kept = [p for p in found.photos if p.sha256 not in failed]
     per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
-    kept: list[Photo] = []
+    for i, (c, head) in enumerate(zip(saved.criteria, heads)):
+        if not kept:
+            break
+        indices = np.stack([vectors[p.sha256][i][0] for p in kept]).astype(np.int64)
+        values = np.stack([vectors[p.sha256][i][1] for p in kept])
+        # in slices: the head spreads each photo over the whole vocabulary (128 KB a photo at 32,000 tokens)
+        slices = range(0, len(kept), _ASSIGN_SLICE)
+        proba = np.concatenate([head.predict_proba_sparse(indices[at:at + _ASSIGN_SLICE],
+                                                          values[at:at + _ASSIGN_SLICE]) for at in slices])
+        for row in proba:
+            cluster = int(row.argmax())
+            per[c.text].append((cluster, c.names[cluster], float(row[cluster]) if head.has_confidence
+                                else float("nan")))
+    return Assignment(kept, skipped, per, encoded)
+
+
+def _read_new_photos(todo: list[Photo], total: int, saved, keys: list[VectorKey], vectors: dict, lm, mmproj,
+                     settings: RunSettings, progress, cancel: threading.Event, cache: FeatureCache,
+                     skipped: list[Skipped]) -> tuple[int, set[str]]:
+    """One model run per photo of `todo`, its vectors into `vectors` and the cache: (images encoded, unreadable)."""
+    failed: set[str] = set()
+    if not todo:
+        return 0, failed
+    lens = LogitLens.from_gguf(lm, LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
     with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
                       n_gpu_layers=settings.gpu_layers, weights=settings.cpu_weights, max_prompts=len(saved.criteria),
-                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt, \
-            FeatureCache(cache_dir) as cache:
+                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt:
         started = time.perf_counter()
-        ready = Prefetch(found.photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
+        ready = Prefetch(todo, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
         with ready:
             for n, prepared in enumerate(ready):
                 if cancel.is_set():
                     raise Cancelled("cancelled; no photo was exported")
                 photo = prepared.item
+                done = total - len(todo) + n + 1
                 if prepared.error is not None:
                     skipped.append(Skipped(photo.path, str(prepared.error)))
-                    _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
+                    failed.add(photo.sha256)
+                    _report(progress, "assigning", done, total, started, n - len(failed) + 1)
                     continue
                 run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
-                kept.append(photo)
-                vectors = {}
-                for c, key, head, states in zip(saved.criteria, keys, heads, run.prompts):
+                new = {}
+                for i, (c, key, states) in enumerate(zip(saved.criteria, keys, run.prompts)):
                     vec = lens.project(states.layer(c.layer)[c.position][None], c.layer)
-                    vectors[key] = (vec.indices[0], vec.values[0])
-                    proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
-                    cluster = int(proba.argmax())
-                    per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
-                                        else float("nan")))
-                cache.put_photo(photo.sha256, vectors)
-                _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
-        encoded = rt.stats.images_encoded
-    return Assignment(kept, skipped, per, encoded)
+                    new[key] = vectors[photo.sha256][i] = (vec.indices[0], vec.values[0])
+                cache.put_photo(photo.sha256, new)
+                _report(progress, "assigning", done, total, started, n - len(failed) + 1)
+        return rt.stats.images_encoded, failed

@@ -189,3 +189,24 @@ def test_assign_says_per_criterion_how_many_photos_went_to_each_cluster_and_json
     assert learned.returncode == 0 and learned.stderr == "", learned.stderr
     assert learned.stdout.splitlines() == [f"0 photos you did not touch were re-sorted under {out}; the ones you "
                                            "placed stayed"]
+
+
+def test_assign_reads_each_photo_once_a_photo_already_read_is_sorted_from_the_feature_cache(tmp_path, tiny):
+    out, cache = tmp_path / "sorted", tmp_path / "cache"
+    cluster(tiny, make_photos(tmp_path / "photos", 8), out, cache, "--quiet")
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(3):
+        Image.fromarray(sample_image(200 + i)).save(new / f"new-{i}.png")
+    common = ["--result", out, "--cache", cache, "--gpu-layers", "0", "--threads", "1", "--quiet", "--json"]
+
+    looked = json.loads(cli("assign", new, "--dry-run", *common).stdout)
+    placed = cli("assign", new, *common)
+
+    assert placed.returncode == 0 and placed.stderr == "", placed.stderr
+    summary = json.loads(placed.stdout)
+    assert looked["model_evaluations"] == 3 and summary["model_evaluations"] == 0  # the dry run's readings are reused
+    assert summary["criteria"] == looked["criteria"]
+    where = {(Path(p["source"]).name, p["cluster_name"]) for p in summary["placed"]}
+    assert where == {(Path(p["source"]).name, p["cluster_name"]) for p in looked["placed"]}
+    assert all(Path(p["destination"]).is_file() for p in summary["placed"])

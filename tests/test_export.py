@@ -70,6 +70,41 @@ def test_a_name_taken_by_another_file_gets_a_suffix_never_an_overwrite(tmp_path)
     assert Path(placed.destination).name == f"{photos[0][0].stem} (2){photos[0][0].suffix}"
 
 
+def test_photos_of_the_same_name_from_many_folders_each_get_their_own_number_and_a_rerun_adds_none(tmp_path):
+    from PIL import Image
+
+    from models.tiny_llava import sample_image
+
+    for card in range(4):  # four camera cards, each numbering its photos from IMG_0001
+        (tmp_path / "p" / f"card-{card}").mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(sample_image(10 * card + i)).save(tmp_path / "p" / f"card-{card}" / f"IMG_000{i + 1}.png")
+    photos = [(p.path, p.sha256) for p in scan(tmp_path / "p").photos]
+    first = photos[:6]  # the fourth card comes later
+    group = tmp_path / "out" / "kind" / "all"
+    group.mkdir(parents=True)
+    (group / "IMG_0002 (2).png").write_bytes(b"the user's own file")
+
+    def plan(chosen):
+        return {"kind": [(0, "all", 0.9)] * len(chosen)}
+
+    rows = export(first, plan(first), tmp_path / "out", "hardlink")
+    names = sorted(Path(r.destination).name for r in rows)
+    assert names == ["IMG_0001 (2).png", "IMG_0001 (3).png", "IMG_0001.png",
+                     "IMG_0002 (3).png", "IMG_0002 (4).png", "IMG_0002.png"]
+    assert all(content_hash(Path(r.destination)) == r.sha256 for r in rows)
+    assert (group / "IMG_0002 (2).png").read_bytes() == b"the user's own file"
+
+    again = export(photos, plan(photos), tmp_path / "out", "hardlink", add=True)
+
+    assert [r.destination for r in again[:6]] == [r.destination for r in rows]  # found where they are, not copied
+    assert sorted(Path(r.destination).name for r in again[6:]) == ["IMG_0001 (4).png", "IMG_0002 (5).png"]
+    assert len(list(group.iterdir())) == 9
+    backwards = export(photos[::-1], plan(photos), tmp_path / "out", "hardlink", add=True)
+    assert {r.sha256: r.destination for r in backwards} == {r.sha256: r.destination for r in again}
+    assert len(list(group.iterdir())) == 9
+
+
 def test_dry_run_writes_nothing(tmp_path):
     photos, plan = assignments(make_photos(tmp_path / "p", 3))
     rows = export(photos, plan, tmp_path / "out", "move", dry_run=True)

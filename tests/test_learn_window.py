@@ -71,3 +71,31 @@ def test_a_new_cluster_made_by_hand_is_learnt_and_an_emptied_one_goes(result):
 def test_nothing_moved_by_hand_is_said_in_words(result):
     with pytest.raises(EsmcError, match="no photo of 'color' was moved by hand"):
         apply_corrections(result, 0)
+
+
+
+def test_the_photos_in_doubt_are_the_learnt_heads_after_corrections_and_the_first_heads_after_undo(result):
+    from esmc_desktop.app.review import photos_in_doubt
+
+    crit = result.criterion(0)
+
+    def runner_ups_agree_with(head) -> bool:
+        """Every photo listed in doubt names `head`'s second choice for it as the runner-up."""
+        logits = head.logits(crit.computed.vectors)
+        listed = photos_in_doubt(result, 0, limit=1000)
+        others = [np.delete(np.arange(logits.shape[1]), crit.labels[d.photo]) for d in listed]
+        return bool(listed) and all(d.runner_up == o[logits[d.photo, o].argmax()] for d, o in zip(listed, others))
+
+    result.prepare_review()
+    first = crit.weights
+    assert runner_ups_agree_with(first)
+    moved = [d.photo for d in photos_in_doubt(result, 0)[:4]]
+    for photo in moved:
+        result.move(0, photo, (crit.labels[photo] + 1) % 4)
+    assert not {d.photo for d in photos_in_doubt(result, 0, limit=1000)} & set(moved)  # placed: no longer asked
+
+    step = apply_corrections(result, 0)
+    assert runner_ups_agree_with(crit.weights) and crit.weights is not first
+
+    undo_corrections(result, step)
+    assert crit.weights is first and runner_ups_agree_with(first)

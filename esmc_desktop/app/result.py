@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.method.head import HeadWeights
 from esmc_desktop.mllm.logit_lens import LensParams
@@ -33,6 +35,7 @@ class CriterionClusters:
     note: str = ""
     placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
     values: list[str] = field(default_factory=list)  # the clusters that are values (named, made or added), by name
+    _logits: tuple = field(default=(None, None), repr=False, compare=False)  # ((head, vectors), their logits)
 
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
@@ -73,9 +76,21 @@ class CriterionClusters:
     def weights(self) -> HeadWeights:
         return self.computed.weights
 
+    def logits(self) -> np.ndarray:
+        """The head's logits for every photo, (n, K): computed once per head, as learning replaces the head.
+
+        The window's review reads them after every edit; at 100,000 photos they take seconds to compute.
+        """
+        made_from, logits = self._logits
+        now = (self.computed.weights, self.computed.vectors)
+        if made_from is None or any(a is not b for a, b in zip(made_from, now)):
+            logits = self.computed.weights.logits(self.computed.vectors)
+            self._logits = (now, logits)
+        return logits
+
     def members(self, cluster: int) -> list[int]:
         """Indices of the photos in a cluster, in photo order."""
-        return [i for i, label in enumerate(self.labels) if label == cluster]
+        return np.flatnonzero(np.asarray(self.labels) == cluster).tolist()
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,12 @@ class SortResult:
         self.template: str = computed.template  # the chat format the vectors were read in
         self.images_encoded: int = computed.images_encoded
         self.edited = False  # renames and moves that no export has written yet
+
+    def prepare_review(self) -> None:
+        """Compute each head's logits now (on the worker thread that sorted), not when the window first shows
+        which photos are in doubt."""
+        for crit in self.criteria:
+            crit.logits()
 
     def criterion(self, index: int) -> CriterionClusters:
         if not 0 <= index < len(self.criteria):

@@ -40,14 +40,14 @@ class Doubt:
 def photos_in_doubt(result: SortResult, criterion: int, limit: int = SCREENFUL) -> list[Doubt]:
     """The criterion's photos in doubt, least certain first, at most `limit`; photos placed by hand are not."""
     crit = result.criterion(criterion)
-    logits = crit.weights.logits(crit.computed.vectors)
+    logits = crit.logits()
     n = len(crit.labels)
-    open_photos = np.array([i for i in range(n) if i not in crit.placed], dtype=int)
+    open_photos = np.setdiff1d(np.arange(n), np.fromiter(crit.placed, int, len(crit.placed)))
     if open_photos.size == 0 or logits.shape[1] < 2:
         return []
     rows = logits[open_photos]
-    own = np.array([crit.labels[i] if crit.labels[i] < rows.shape[1] else int(rows[j].argmax())
-                    for j, i in enumerate(open_photos)])
+    labels = np.asarray(crit.labels)[open_photos]
+    own = np.where(labels < rows.shape[1], labels, rows.argmax(axis=1))  # a new cluster has no logit: the head's pick
     own_logit = rows[np.arange(len(rows)), own]
     others = rows.copy()
     others[np.arange(len(rows)), own] = -np.inf

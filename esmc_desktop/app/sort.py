@@ -35,4 +35,6 @@ def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelF
     feedback.say(where)
     computed = ClusterJob(folder, criteria, model.lm, model.mmproj, cache_dir=cache_dir, settings=settings,
                           progress=feedback.progress, cancel=feedback.cancel, rules=scan_rules(exclude, out)).run()
-    return SortResult(computed, model.lm, model.mmproj)
+    result = SortResult(computed, model.lm, model.mmproj)
+    result.prepare_review()
+    return result

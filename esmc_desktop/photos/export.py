@@ -38,7 +38,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -90,25 +90,88 @@ def _safe_file_name(path: Path) -> str:
     return safe_name(stem, "photo") + safe_name(suffix, "")[:16]
 
 
-def _free_destination(folder: Path, name: str, sha: str) -> tuple[Path, bool]:
-    """(path, already_there): the first of name, 'stem (2)'... that is free or holds the same content."""
-    stem, suffix = os.path.splitext(name)
-    n = 1
-    while True:
-        candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate, False
-        try:
-            if candidate.is_file() and content_hash(candidate) == sha:
+class _Destinations:
+    """Where each photo goes in its cluster folder: the first of name, 'stem (2)'... that is free or holds the
+    same content (so exporting twice changes nothing).
+
+    One export run lists each folder once and hashes each file already there at most once; per name it
+    remembers which numbers are taken by other content, so a name shared by many photos (IMG_0001.jpg
+    from several cards) costs no file reads and no re-probing of the numbers already known taken.
+    """
+
+    def __init__(self, known: dict[Path, str] | None = None) -> None:
+        """`known`: what an earlier export into the same folder says it put where (its manifest)."""
+        self._names: dict[Path, set[str]] = {}  # folder -> every name in it (files, folders, links)
+        self._hashes: dict[Path, str | None] = {}  # content hash of a file there (None: no readable file)
+        self._known = known or {}
+        self._first_open: dict[tuple[Path, str], int] = {}  # (folder, name) -> lowest number not known taken
+        self._holding: dict[tuple[Path, str], dict[str, Path]] = {}  # (folder, name) -> content -> its candidate
+
+    def find(self, folder: Path, name: str, sha: str) -> tuple[Path, bool]:
+        """(path, already_there) for a photo with content `sha` named `name`."""
+        key = (folder, name)
+        holding = self._holding.setdefault(key, {})
+        if sha in holding:
+            if self._hash(holding[sha]) == sha:
+                return holding[sha], True
+            del holding[sha]  # the manifest named it, but the file there now holds other bytes
+        names = self._listed(folder)
+        stem, suffix = os.path.splitext(name)
+        n = self._first_open.get(key, 1)
+        while True:
+            candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
+            if candidate.name not in names:
+                if not candidate.exists() and not candidate.is_symlink():  # a case-insensitive disk may say otherwise
+                    self._first_open[key] = n
+                    return candidate, False
+                names.add(candidate.name)
+            known = self._known.get(candidate)
+            if candidate not in self._hashes and known is not None and known != sha:
+                holding.setdefault(known, candidate)  # the earlier export put another photo there: taken, not read
+                n += 1
+                self._first_open[key] = n
+                continue
+            there = self._hash(candidate)
+            if there is not None:
+                holding.setdefault(there, candidate)
+            if there == sha:
                 return candidate, True
-        except OSError:
-            pass
-        n += 1
+            n += 1
+            self._first_open[key] = n
+
+    def placed(self, path: Path, sha: str) -> None:
+        """A file with content `sha` is now at `path` (this run put it there)."""
+        self._listed(path.parent).add(path.name)
+        self._hashes[path] = sha
+
+    def _listed(self, folder: Path) -> set[str]:
+        if folder not in self._names:
+            self._names[folder] = set(os.listdir(folder)) if folder.is_dir() else set()
+        return self._names[folder]
+
+    def _hash(self, path: Path) -> str | None:
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = content_hash(path) if path.is_file() else None
+            except OSError:
+                self._hashes[path] = None
+        return self._hashes[path]
+
+
+def _earlier_places(out: Path) -> dict[Path, str]:
+    """Destination -> content hash, as the manifest of an earlier export into `out` has them (empty: none)."""
+    try:
+        return {Path(r.destination): r.sha256 for r in read_manifest(out)}
+    except ExportError:
+        return {}
 
 
 def _place(src: Path, dst: Path, mode: str) -> None:
-    """Create dst from src atomically; never replaces an existing dst. Copies are on disk before the rename."""
-    with atomic_path(dst, overwrite=False, durable=True) as tmp:
+    """Create dst from src atomically; never replaces an existing dst. Copies are on disk before the rename.
+
+    A link writes no data of its own (its bytes are the original's), so it is not synced file by file.
+    """
+    with atomic_path(dst, overwrite=False, durable=mode == "copy") as tmp:
         if mode == "hardlink":
             os.link(src, tmp)
         elif mode == "symlink":
@@ -189,6 +252,7 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
     removed: list[Path] = []
+    destinations = _Destinations(_earlier_places(out) if not dry_run else None)
     try:
         journal = None
         if not dry_run:
@@ -203,9 +267,10 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
                     else:
                         folder.mkdir(parents=True, exist_ok=True)
                         with uninterrupted():  # the copy, its journal line and its count: all or none
-                            dst, there = _free_destination(folder, _safe_file_name(src), sha)
+                            dst, there = destinations.find(folder, _safe_file_name(src), sha)
                             if not there:
                                 _place(src, dst, "copy" if mode == "move" else mode)
+                                destinations.placed(dst, sha)
                             if journal is not None:
                                 journals.append(journal, _move_record(src, sha, dst))
                             by_source.setdefault(src, []).append(dst)
@@ -475,8 +540,12 @@ def _from_manifest(rows: list[Placement], missing: list[Path]) -> int:
     """Originals still gone after the journal: restored from the copy the manifest names, when it holds the same
     bytes. Returns how many; those found leave `missing`."""
     restored = 0
-    for source in dict.fromkeys(r.source for r in rows if not Path(r.source).exists()):
-        mine = [r for r in rows if r.source == source]
+    by_source: dict[str, list[Placement]] = {}
+    for r in rows:
+        by_source.setdefault(r.source, []).append(r)
+    for source, mine in by_source.items():
+        if Path(source).exists():
+            continue
         good = next((Path(r.destination) for r in mine if Path(r.destination).is_file()
                      and content_hash(Path(r.destination)) == r.sha256), None)
         if good is None:
@@ -526,7 +595,7 @@ def _write_manifest(out: Path, placements: list[Placement], add: bool) -> None:
 
 def _row(p: Placement) -> dict:
     """A manifest row: the paths readable, plus their exact bytes where the text would lose them (names.py)."""
-    row = asdict(p)
+    row = {f.name: getattr(p, f.name) for f in fields(Placement)}  # asdict would deep-copy every value
     for key in _PATHS:
         names.store(row, key, row[key])
     return row
