@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
-from esmc_desktop.demo.world import COLORS, write_photo_folder
+from esmc_desktop.demo.world import write_photo_folder
 from esmc_desktop.method.keywords import keyword_token_ids, review_keywords
 from esmc_desktop.method.values import OTHER, sort_into_values, value_notes
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES
