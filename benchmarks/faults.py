@@ -40,6 +40,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from esmc_desktop.app.learn import PENDING_FILE  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402
 from tests.raw_files import write_dng  # noqa: E402
 
@@ -289,10 +290,11 @@ class Bench:
         photos = {r["sha256"] for r in rows}
         args = ["learn", str(out), "--cache", str(self.work / "cache")]
         if fault in ("full disk", "torn journal"):
-            if fault == "torn journal":
-                (out / ".esmc" / "learn-pending.json").write_text('{"moves": [["a", "b"')
+            if fault == "torn journal":  # a learn killed while journaling its plan: the last line cut short
+                plan = [json.dumps({"criteria": [str(src.parent.parent)]}),
+                        json.dumps({"sha256": row["sha256"], "from": str(target / src.name), "to": str(src)})]
+                (out / ".esmc" / PENDING_FILE).write_text(plan[0] + "\n" + plan[1][:len(plan[1]) // 2])
             self.run(args)
-            (out / ".esmc" / "learn-pending.json").unlink(missing_ok=True)
         elif fault == "read-only output":
             target.chmod(0o555)
             self.run(args)

@@ -7,7 +7,7 @@ OUT/.esmc/<n>.onnx holds each criterion's head (with the same metadata inside).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from esmc_desktop.errors import EsmcError
@@ -28,6 +28,7 @@ class SavedCriterion:
     position: int
     names: list[str]
     head: Path
+    values: list[str] = field(default_factory=list)  # the names that are named values (`cluster --values`)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def load_result(out: Path | str) -> SavedResult:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         criteria = [SavedCriterion(c["text"], c["prompt"], int(c["layer"]), int(c["position"]), list(c["names"]),
-                                   path.parent / c["head"]) for c in data["criteria"]]
+                                   path.parent / c["head"], list(c.get("values", []))) for c in data["criteria"]]
         return SavedResult(Path(data["lm"]), Path(data["mmproj"]), data["model_fingerprint"],
                            int(data["lens_top_k"]), bool(data["lens_final_norm"]), criteria,
                            data.get("template", LEGACY_TEMPLATE))
@@ -83,8 +84,10 @@ def load_result(out: Path | str) -> SavedResult:
         raise EsmcError(f"{path} is damaged ({exc})") from exc
 
 
-def update_criterion(out: Path | str, index: int, weights: HeadWeights | None, names: list[str]) -> None:
-    """Replace one criterion's head (None: keep it) and cluster names: what was learnt from corrections.
+def update_criterion(out: Path | str, index: int, weights: HeadWeights | None, names: list[str],
+                     values: list[str] | None = None) -> None:
+    """Replace one criterion's head (None: keep it), cluster names and which of them are values (None: keep
+    the list): what was learnt from corrections.
 
     The head's metadata is kept (prompt, place, model...), with the new names; `assign` then sorts new
     photos with what was learnt.
@@ -98,6 +101,8 @@ def update_criterion(out: Path | str, index: int, weights: HeadWeights | None, n
     path = Path(out) / STATE_DIR / RESULT_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     data["criteria"][index]["names"] = list(names)
+    if values is not None:
+        data["criteria"][index]["values"] = list(values)
     write_atomic(path, json.dumps(data, indent=2))
 
 

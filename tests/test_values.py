@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
-from esmc_desktop.demo.world import COLORS, write_photo_folder
+from esmc_desktop.demo.world import write_photo_folder
 from esmc_desktop.method.keywords import keyword_token_ids, review_keywords
 from esmc_desktop.method.values import OTHER, sort_into_values, value_notes
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES
@@ -90,23 +90,29 @@ def test_tags_name_the_values(sorted_by_values, capsys, tmp_path):
         assert tags == [f"ESMC|{COLOR}|{value if value in NAMED else OTHER}"]
 
 
-def test_a_folder_the_user_adds_among_the_values_becomes_a_value(sorted_by_values, capsys, tmp_path):
+def test_folders_the_user_names_among_the_values_are_values_after_learning(sorted_by_values, capsys, tmp_path):
+    """`other` renamed to orange becomes a value; red renamed to crimson stays one; an added folder is one."""
     root, truth, _, cache = sorted_by_values
     mine = tmp_path / "sorted"  # an export of its own (the manifest knows where its files are)
     assert main(["cluster", str(root / "photos"), "--criterion", COLOR, "--values", f"{COLOR}={','.join(NAMED)}",
                  "--out", str(mine), "--cache", str(cache), "--quiet", *MODEL]) == EXIT_OK
     capsys.readouterr()
-    new = mine / COLOR / "orange"
-    new.mkdir()
-    for photo in sorted((mine / COLOR / OTHER).iterdir()):
-        shutil.move(photo, new / photo.name)
-    (mine / COLOR / OTHER).rmdir()
+    (mine / COLOR / OTHER).rename(mine / COLOR / "orange")
+    (mine / COLOR / "red").rename(mine / COLOR / "crimson")
+    purple = sorted((mine / COLOR / "purple").iterdir())
+    (mine / COLOR / "violet").mkdir()
+    shutil.move(purple[0], mine / COLOR / "violet" / purple[0].name)  # one purple photo the user calls violet
     code = main(["learn", str(mine), "--cache", str(cache), "--json", "--quiet"])
     report = json.loads(capsys.readouterr().out)["criteria"][0]
-    assert code == EXIT_OK and report["renamed"] == [[OTHER, "orange"]]
-    names = json.loads((mine / ".esmc" / "result.json").read_text())["criteria"][0]["names"]
-    assert names == NAMED + ["orange"]
-    assert folders_of(mine) == truth  # nothing the user did not touch moved out of its value
+    assert code == EXIT_OK
+    assert sorted(report["renamed"]) == [[OTHER, "orange"], ["red", "crimson"]] and report["added"] == ["violet"]
+    saved = json.loads((mine / ".esmc" / "result.json").read_text())["criteria"][0]
+    named = ["crimson", "green", "blue", "yellow", "purple", "orange", "violet"]
+    assert saved["names"] == named and saved["values"] == named
+    renamed = {"red": "crimson", "orange": "orange"}
+    expected = {sha: renamed.get(colour, colour) for sha, colour in truth.items()}
+    expected[content_hash(mine / COLOR / "violet" / purple[0].name)] = "violet"
+    assert folders_of(mine) == expected  # nothing the user did not touch moved out of its value
 
 
 def test_a_trailing_plus_keeps_the_named_values_and_names_clusters_found_among_the_rest(tmp_path, capsys):

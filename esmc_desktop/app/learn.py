@@ -45,6 +45,7 @@ import logging
 from esmc_desktop.files import move_aside, write_atomic
 from esmc_desktop.method.learn import learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
+from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import SparseLens
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos import journal as journals
@@ -120,8 +121,8 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
             rows_out += new_rows
             moves += planned
     # Every criterion learnt without an error: only now is anything written.
-    for index, weights, names in heads:
-        update_criterion(out, index, weights, names)
+    for index, weights, names, values in heads:
+        update_criterion(out, index, weights, names, values)
     kept_rows = [r for r in manifest if r.criterion not in {c.text for c in saved.criteria}]
     if move_export:
         journal_places(out, [(r.source, r.sha256, Path(r.destination)) for r in rows_out
@@ -135,9 +136,14 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
 
 def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _Found, placed: dict[str, list[str]],
                      cache: FeatureCache, key: VectorKey):
-    """(what changed, the criterion's new manifest rows, planned re-sorts, (new head or None, names) or None)."""
+    """(what changed, the criterion's new manifest rows, planned re-sorts, (new head or None, names, values) or None).
+
+    Among named values, a folder the user renamed keeps being a value (a renamed `other` becomes one: it is
+    named now) and a folder the user added is a value, as in the window.
+    """
     report = CriterionLearnt(criterion.text)
     names = list(criterion.names)
+    values = list(criterion.values)
     folder_of = {Path(r.destination).parent: r.cluster_id for r in rows}
     crit_dir = Path(rows[0].destination).parent.parent
     cluster_of_folder: dict[Path, int] = {}
@@ -152,12 +158,18 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
         gone = not any(f.exists() for f, c in folder_of.items() if c == origin)
         if gone and origin not in claimed:
             report.renamed.append((names[origin], folder.name))
+            if names[origin] in values:
+                values[values.index(names[origin])] = folder.name
+            elif values and names[origin] == OTHER:
+                values.append(folder.name)
             names[origin] = folder.name
             cluster_of_folder[folder] = origin
         else:
             report.added.append(folder.name)
             cluster_of_folder[folder] = len(names)
             names.append(folder.name)
+            if values:
+                values.append(folder.name)
         claimed.add(cluster_of_folder[folder])
 
     mine = set(placed.get(criterion.text, []))
@@ -171,7 +183,7 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
             corrections[i] = now
     report.corrections = sum(1 for i, r in enumerate(rows) if i in corrections and corrections[i] != r.cluster_id)
     if not corrections or report.corrections == 0 and not report.added:
-        head = (None, names) if report.renamed else None
+        head = (None, names, _values(names, values)) if report.renamed else None
         return report, [_row(r, found, names, r.cluster_id, r.confidence) for r in rows], [], head
 
     X = _vectors(rows, cache, key, int(OnnxHead(criterion.head).metadata["n_vocab"]))
@@ -197,7 +209,12 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
             report.moved.append((path.name, names[cluster_of_folder[path.parent]], new_names[cluster]))
             row = replace(row, destination=str(dst))
         new_rows.append(row)
-    return report, new_rows, moves, (learnt.weights, new_names)
+    return report, new_rows, moves, (learnt.weights, new_names, _values(new_names, values))
+
+
+def _values(names: list[str], values: list[str]) -> list[str]:
+    """The clusters that are values, in the order of the clusters (as result.json lists them)."""
+    return [n for n in names if n in values]
 
 
 def _row(r: Placement, found: _Found, names: list[str], cluster: int, confidence) -> Placement:

@@ -2,91 +2,33 @@
 
 A correction is a photo the user put into a cluster by hand. Retraining a criterion's head:
 
-- Clusters: the current ones with every correction applied. A correction into a cluster id
-  past the last one makes a new cluster (K grows); a cluster left with no photo at all is
-  removed (`kept` maps the new ids to the old ones).
-- The photos are read as log features of their lens vectors (`head.log_features`, floor
-  `LOG_FLOOR`), not as the probabilities the first clustering reads. Why: where the first
-  clustering is mediocre, the criterion is in the reading but carried by tokens at 1e-3 to 1e-2
-  beside a dominant 0.5 (a prior, a neighbouring word), which a distance between probability
-  vectors does not see; the user's corrections are exactly such photos. On a log scale those tokens
-  count. The first clustering stays on probabilities: that is ESMC's target embedding as the paper
-  and its code define it.
-- Pseudo-labels are derived again by constrained k-means (Basu, Banerjee & Mooney 2002,
-  "Semi-supervised clustering by seeding", Constrained-KMeans): centroids start at the means
-  of the corrected clusters, every corrected photo stays fixed in the user's cluster (and pulls
-  its centroid), and only the untouched photos are reassigned until nothing moves.
-- The head is Algorithm 2's MLP, reading the log features: per cluster the alpha fraction of its
-  untouched members closest to its constrained centroid, plus every corrected photo as a fixed
-  label weighted `weight` times a pseudo-label; trained afresh (same recipe and seed as the first
-  one), so what was learnt is in the weights: `assign` and the saved ONNX heads use it (the ONNX
-  graph computes the log features itself).
-- Only untouched photos are re-sorted; a corrected photo keeps the user's cluster, always.
-- A retrained head that leaves a cluster with none of its untouched photos failed to learn
-  it: as Algorithm 2's head does then, the constrained k-means clusters are kept, as
-  nearest-centroid weights whose softmax is no confidence (`HeadWeights.has_confidence`).
-- An untouched photo keeps its cluster unless the corrections give evidence against it: the head
-  (or the fallback) proposes a cluster, and the photo moves there only when its look-alikes go
-  there too, i.e. among its LOOK_ALIKES nearest photos in the same log features more are going to
-  the proposed cluster than staying in its old one (a corrected photo counts where the user put
-  it, an untouched one where the head puts it). Why: a correction is evidence about the photos
-  read like the corrected one, and what it teaches (a value the first clustering merged with
-  another, a prior the user overruled) moves them as a group. A head trained on a few dozen
-  pseudo-labels and a handful of corrections can also tell a corrected photo from its old cluster
-  by a quiet token it shares with a few photos by chance, and then moves those alone. LLaVA-1.5-7b's
-  lens vectors keep their top 50 of 32,000 tokens (the demo model's 50 of 700), so most quiet tokens
-  are shared by few photos: the real model offers the head more such tokens, not fewer. Measured
-  with the demo model on 60 held-out photos sorted by shape, every wrong photo moved to its right
-  cluster: learning moved a right photo in 7 of 43 such sets (untouched photos' NMI 0.960-0.964;
-  one at squared distance 0.04 from its old cluster's centroid, 1.0 from the new one's), and its
-  look-alikes stayed; with the vote no photo moved in the 43. A photo's confidence is the head's
-  probability of the cluster it is in, so one the head would have moved but its look-alikes kept
-  shows a low one.
-  Label-free: it reads the vectors, the corrections and the current clusters.
-- Before the vote, where the log features do not read what the user corrects, a move must be surer
-  than the clustering it overrules (`log_scale_predicts`, `keep_what_was_sure`): k-means on the log
-  features started from the current clusters, with no correction, is a control; when it puts no
-  more than 1/K of the corrected photos where the user put them (chance), the corrections give no
-  sign that the log features see better than the probabilities the current clustering read, and an
-  untouched photo moves only when the retrained head's probability of its new cluster is above the
-  current head's probability of its old one (both temperature-calibrated on unseen photos). Why: on
-  LLaVA-1.5's last blocks, read through the final norm, the lens vectors are near right and their
-  log features mix values the probabilities keep apart; a head that learns there drags right photos
-  with a corrected look-alike, and its look-alikes in log features back the move. Measured (demo
-  model, README table in docs/learning.md): shape 3:' is' -0.053 -> +0.000 and background
-  3:' ASSISTANT' -0.055 -> +0.004 at 5 corrections per cluster; the readings where the control does
-  predict the corrections keep their gains whole (+0.093 to +0.418); the three weakest (first NMI
-  0.21-0.48, control at chance) lose theirs (+0.106..+0.145 -> +0.001..+0.010): there the first head
-  is as sure of its wrong clusters as of its right ones, and no per-photo comparison measured here
-  (ranks of the two probabilities, a k-nearest vote on the corrected clusters, a vote in the
-  probabilities) told the two cases apart.
+- Clusters: the current ones with every correction applied; a correction into a cluster id past the
+  last one makes a new cluster (K grows); a cluster left with no photo is removed (`kept` maps the new
+  ids to the old ones).
+- The photos are read as log features of their lens vectors (`head.log_features`, floor `LOG_FLOOR`),
+  not as the probabilities the first clustering reads (ESMC's target embedding, kept there). Why: where
+  the first clustering is mediocre, the criterion is carried by tokens at 1e-3 to 1e-2 beside a
+  dominant 0.5 (a prior, a neighbouring word), which a distance between probability vectors does not
+  see; the photos a user corrects are such photos.
+- Pseudo-labels: constrained k-means (Basu, Banerjee & Mooney 2002) from the corrected clusters' means,
+  every corrected photo fixed in the user's cluster, only untouched photos reassigned. The head is
+  Algorithm 2's MLP on the log features, trained afresh (same recipe and seed) on each cluster's alpha
+  core plus the corrections (weight `weight`), calibrated as the first head is; where it would leave a
+  cluster with none of its untouched photos, the constrained k-means clusters are kept, as
+  nearest-centroid weights without confidence (as Algorithm 2's head does).
+- A corrected photo keeps the user's cluster, always. An untouched photo moves to the cluster the head
+  proposes only with evidence: its look-alikes (LOOK_ALIKES nearest photos in log features) go there
+  too (`keep_unless_look_alikes_move`: what a correction teaches moves the photos read like it as a
+  group; a photo moved alone shares a quiet token with a corrected one by chance), and, where k-means on
+  the log features without the corrections puts no more than 1/K of the corrected photos where the user
+  did (`log_scale_predicts`), the retrained head is surer of the new cluster than the current head was
+  of the old one (`keep_what_was_sure`: nothing then says the log features see better than the
+  probabilities the current clustering read, and on near-right readings their log features mix values
+  the probabilities keep apart). Label-free: it reads the vectors, the corrections, the current
+  clusters and their confidences.
 
-Measured (benchmarks/learn_from_corrections.py, demo model, 400 held-out photos, readings at weak
-places whose first clustering has NMI 0.55-0.65 while a classifier trained on the true labels
-reaches 0.80-1.00 on the same vectors; README has the table): 5 corrections per cluster lift the
-untouched photos' NMI by +0.09 to +0.42, as before the look-alike vote (within 0.011). Part of that
-is the log scale itself (the benchmark prints k-means on log features from the first clusters with
-no correction as a control), part the corrections (+0.1 to +0.3 over that control where the log
-scale alone does not fix the clustering). On weaker readings (first NMI 0.21-0.48) the vote keeps
-+0.11 to +0.15 of the +0.15 to +0.19. On a reading that is already right (shape at its chosen
-place, NMI 0.93, every wrong photo corrected) it costs 0.009: one photo read almost as three
-photos the user moved goes with them (it cost 0.029, four photos, without the vote). Those figures
-were read with the demo model's last block raw; read through the final norm, as the lens reads it
-now, the last block's readings are near right before any correction (0.81-1.00) and learning costs
-0.053-0.055 there at 5 corrections per cluster: the vote does not yet keep what was right on them.
-
-Ways measured worse: pseudo-labels taken from the current head's surest photos let the retrained
-head drift wherever its cores left room; centroids started from the corrected photos alone
-(Basu's Seeded-KMeans) start from the borders and lost up to 0.38 NMI; the MLP on probabilities
-cannot hold labels carried by tokens near 0.01 (it kept +0.00 to +0.05 of what a logistic
-regression on log features gained). Instead of the look-alike vote: moving a photo only where the
-constrained k-means agrees with the head kept the already-right reading whole but lost a third of
-colour 3:':' gain (+0.305 -> +0.213) and most of the weaker readings' (their gain is the head's);
-moving it only where a corrected photo in the new cluster is nearer than its old centroid lost up
-to 0.3 with one correction per cluster and still cost the already-right reading 0.021.
-
-Confidences are calibrated as in the first clustering (head.calibrate), on the untouched photos
-outside the training set, against the constrained clusters.
+Figures (readings already right stay within 0.01; gains up to +0.42 NMI where the log scale reads the
+corrections; the weakest readings' gains lost) and the variants measured worse: docs/learning.md.
 """
 
 from __future__ import annotations
