@@ -77,7 +77,7 @@ def test_no_module_of_the_package_imports_itself_through_others():
 
 
 FACES = ("esmc_desktop.cli", "esmc_desktop.gui")
-BELOW_THE_APPLICATION = ("esmc_desktop.pipeline", "esmc_desktop.photos.export", "esmc_desktop.saved_result",
+BELOW_THE_APPLICATION = ("esmc_desktop.engine", "esmc_desktop.photos.export", "esmc_desktop.saved_result",
                          "esmc_desktop.mllm.runtime")
 
 

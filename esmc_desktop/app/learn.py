@@ -44,7 +44,7 @@ from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name
                                         relocate, rounded, safe_name, write_manifest)
 from esmc_desktop.photos.scan import content_hash
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
-from esmc_desktop.pipeline import saved_vector_key
+from esmc_desktop.engine.assign import saved_vector_key
 from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
 
 PLACED_FILE = "placed.json"

@@ -18,7 +18,7 @@ from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.photos.export import Source, sources
 from esmc_desktop.photos.scan import Photo, Skipped
 from esmc_desktop.photos.xmp import keywords_for
-from esmc_desktop.pipeline import ClusterResult, CriterionResult
+from esmc_desktop.engine.types import ClusterResult, CriterionResult
 
 
 @dataclass

@@ -39,7 +39,7 @@ from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, 
 from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
-from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
+from esmc_desktop.mllm.gguf_files import GgufFile, check_infos, image_size, image_tokens, require_lm
 from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
@@ -129,8 +129,8 @@ class LlavaRuntime(Tokenizing):
 
     def __init__(
         self,
-        lm_path: Path | str,
-        mmproj_path: Path | str | None = None,
+        lm_path: Path | str | GgufFile,
+        mmproj_path: Path | str | GgufFile | None = None,
         *,
         n_ctx: int | None = None,
         n_threads: int | None = None,
@@ -143,7 +143,8 @@ class LlavaRuntime(Tokenizing):
         weights: str = MAPPED,
     ) -> None:
         """`n_ctx` None: sized to one photo and its prompts (context_size). `weights`: MAPPED or REPACKED
-        (module docstring); weight_layout.choose_layout says which one runs faster on this machine."""
+        (module docstring); weight_layout.choose_layout says which one runs faster on this machine.
+        The files may be given as GgufFiles (a model session's): their headers are not read again."""
         import llama_cpp
 
         if weights not in WEIGHT_LAYOUTS:
@@ -155,12 +156,16 @@ class LlavaRuntime(Tokenizing):
                                 "give at least 64 (the default fits one photo and its prompts)")
         if max_prompts < 1:
             raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
-        if mmproj_path is None:
-            require_lm(read_info(lm_path))
+        lm_file = lm_path if isinstance(lm_path, GgufFile) else GgufFile(lm_path)
+        lm_path = lm_file.path
+        mm_file = mmproj_path if isinstance(mmproj_path, GgufFile) or mmproj_path is None else GgufFile(mmproj_path)
+        if mm_file is None:
+            require_lm(lm_file.info)
             self.image_size, self.n_image_tokens = 0, 0
         else:
-            _, mm_info = check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
-            self.image_size, self.n_image_tokens = image_size(mm_info), image_tokens(mm_info)
+            check_infos(lm_file.info, mm_file.info, allow_legacy=allow_legacy_mmproj)
+            self.image_size, self.n_image_tokens = image_size(mm_file.info), image_tokens(mm_file.info)
+            mmproj_path = mm_file.path
         if n_ctx is None:
             n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
@@ -227,7 +232,7 @@ class LlavaRuntime(Tokenizing):
             mp.n_threads = threads
             mp.print_timings = False
             mp.warmup = False
-            cls = class_embedding(mmproj_path)
+            cls = class_embedding(mm_file)
             self._cls_fix = ClsOrderFix(cls) if cls is not None else None
             if self._cls_fix is not None:
                 mp.cb_eval = self._cls_fix.callback

@@ -17,211 +17,46 @@ read (LlavaRuntime.run).
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.errors import Cancelled, EsmcError, FolderError
+from esmc_desktop.engine.photo_loop import PhotoLoop
+from esmc_desktop.engine.session import ModelSession
+from esmc_desktop.engine.settings import MethodSettings, lens_key
+from esmc_desktop.engine.types import (ClusterResult, Criterion, CriterionResult, Progress, StageTimes,
+                                       report_progress)
+from esmc_desktop.errors import EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
-from esmc_desktop.method.head import ClusteringHead, HeadWeights
-from esmc_desktop.method.keywords import (generate_keywords, keyword_token_ids, parse_keywords, review_keywords,
-                                          too_few_keywords)
-from esmc_desktop.method.localization import (DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS, Localization,
-                                              check_rule, default_target, keyword_columns, localize, rule_key,
+from esmc_desktop.method.head import ClusteringHead
+from esmc_desktop.method.keywords import generate_keywords, keyword_token_ids, review_keywords, too_few_keywords
+from esmc_desktop.method.localization import (Localization, default_target, keyword_columns, localize, rule_key,
                                               sample_photos)
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.method.values import OTHER, sort_into_values, too_few_values, value_head, value_notes
-from esmc_desktop.mllm.gguf_files import fingerprint
-from esmc_desktop.mllm.layouts import CHOICES
-from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens
-from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template, prompt_positions
-from esmc_desktop.mllm.runtime import MAPPED, LlavaRuntime
+from esmc_desktop.mllm.logit_lens import SparseLens
+from esmc_desktop.mllm.prompts import prompt_positions
+from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
-from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.photos.prefetch import Prefetch
-from esmc_desktop.photos.scan import Photo, ScanRules, Skipped, scan
+from esmc_desktop.photos.scan import ScanRules, Skipped, scan
+
+CANCELLED = "cancelled; finished photos are cached and a new run resumes from them"
 
 
-@dataclass(frozen=True)
-class Criterion:
-    """What the user typed: a phrase, optionally the number of clusters, keywords and the place to read."""
-
-    text: str
-    k: int | None = None
-    keywords: tuple[str, ...] | None = None
-    target: tuple[int, str] | None = None  # (block, prompt token) the user chose: read there, not localized
-    values: tuple[str, ...] | None = None  # named values: each photo goes to one of them or to `other`
-    discover: bool = False  # with values: the `other` photos are clustered and their clusters named
-
-    @staticmethod
-    def parse_values(text: str) -> tuple[tuple[str, ...], bool]:
-        """'beach,mountains,city' -> the values, not discovering; a trailing '+' discovers the rest.
-
-        Values are read as keywords are (phrases and digits kept); 'other' is always there, so naming it
-        adds nothing.
-        """
-        discover = text.rstrip().endswith("+")
-        values = [v for v in parse_keywords(text.rstrip().rstrip("+")) if v.casefold() != OTHER]
-        if not values:
-            raise EsmcError(f"no value in {text!r}: name them separated by commas, e.g. 'beach,mountains,city' "
-                            f"(a last '+' also discovers the rest)")
-        return tuple(values), discover
-
-    @staticmethod
-    def parse_target(spec: str) -> tuple[int, str]:
-        """'26:car' -> (26, 'car'); the token is a piece of the prompt as text, or '#N' for the N-th suffix token."""
-        layer, sep, token = spec.partition(":")
-        if not sep or not layer.strip().isdigit() or not token.strip():
-            raise EsmcError(f"a place to read is LAYER:TOKEN, e.g. 26:car (block 26, the prompt's token 'car'), "
-                            f"not {spec!r}")
-        return int(layer), token.strip()
-
-    @classmethod
-    def parse(cls, spec: str, keywords: str | None = None) -> "Criterion":
-        """'color of the car' or 'color of the car:4'."""
-        text, k = spec, None
-        match = re.fullmatch(r"(.+?):\s*(\d+|auto)\s*", spec)
-        if match:
-            text, k = match.group(1), None if match.group(2) == "auto" else int(match.group(2))
-        text = text.strip()
-        if not text:
-            raise EsmcError(f"empty criterion in {spec!r}")
-        if k is not None and k < 2:
-            raise EsmcError(f"{spec!r}: the number of clusters must be at least 2")
-        return cls(text, k, tuple(parse_keywords(keywords)) if keywords else None)
-
-    @property
-    def prompt(self) -> str:
-        """'color of the car' -> 'The color of the car is'; a question or a colon ending is kept as typed."""
-        text = self.text.strip()
-        if text.endswith(("?", ":")) or re.search(r"\bis$", text):
-            return text
-        text = re.sub(r"^(the|a|an)\s+", "", text, flags=re.IGNORECASE)
-        return f"The {text} is"
-
-
-@dataclass
-class Progress:
-    stage: str
-    done: int
-    total: int
-    photos_per_second: float = 0.0
-    seconds_left: float | None = None
-
-
-@dataclass
-class CriterionResult:
-    criterion: Criterion
-    prompt: str
-    keywords: list[str]
-    localization: Localization
-    labels: np.ndarray
-    confidences: np.ndarray
-    names: list[str]
-    explanations: list[list[str]]
-    weights: HeadWeights
-    vectors: sparse.csr_matrix
-    used_head: bool = True
-    k_scores: dict[int, float] = field(default_factory=dict)
-    target_token: str = ""  # the prompt token read at localization.position
-    lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
-    note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
-    keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
-    prompt_tokens: list[str] = field(default_factory=list)  # the text after the image, token by token (the map's columns)
-
-
-@dataclass
-class StageTimes:
-    """Where a run's time went, in seconds (decode is summed over the worker threads, so it overlaps)."""
-
-    scan: float = 0.0  # listing and hashing the folder (overlaps model loading)
-    load: float = 0.0  # model files, lens matrix, runtime
-    decode: float = 0.0  # photos decoded and reduced, on the prefetch workers
-    decode_wait: float = 0.0  # the model waiting for a photo that was not decoded yet
-    model: float = 0.0  # LlavaRuntime.run
-    lens: float = 0.0  # logit lens projections
-    photos_decoded: int = 0
-
-
-@dataclass
-class ClusterResult:
-    root: Path
-    photos: list[Photo]
-    skipped: list[Skipped]
-    criteria: list[CriterionResult]
-    model_fingerprint: str
-    lens: LensParams
-    images_encoded: int
-    times: StageTimes = field(default_factory=StageTimes)
-    template: str = DEFAULT_TEMPLATE
-
-    def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
-        """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""
-        return {c.criterion.text: [(int(label), c.names[int(label)], float(conf))
-                                   for label, conf in zip(c.labels, c.confidences)] for c in self.criteria}
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    n_samples: int = DEFAULT_SAMPLES
-    seed: int = 0
-    threshold: float = 0.2
-    alpha: float = 0.3
-    lens: LensParams = LensParams()
-    n_ctx: int | None = None  # None: what one photo and its prompts need
-    threads: int | None = None
-    gpu_layers: int = 0  # layers llama.cpp offloads, as planned from the user's GpuLayers by mllm.gpu.plan_gpu
-    # how the weights sit in memory on the CPU: mapped or repacked (mllm/runtime.py), or auto, which the
-    # application layer turns into the one measured faster on this machine (mllm/weight_layout.py)
-    cpu_weights: str = MAPPED
-    template: str = DEFAULT_TEMPLATE  # the chat format (mllm/prompts.py)
-    localization: str = DEFAULT_RULE  # 'settled' or 'paper' (method/localization.py)
-    span: str = DEFAULT_SPAN  # where localization searches: 'prompt' (the criterion's own tokens) or 'template'
-
-    def __post_init__(self) -> None:
-        get_template(self.template)
-        check_rule(self.localization)
-        if self.cpu_weights not in CHOICES:
-            raise ValueError(f"unknown CPU weight layout {self.cpu_weights!r}; choose one of {', '.join(CHOICES)}")
-        if self.span not in SPANS:
-            raise ValueError(f"unknown search span {self.span!r}; choose prompt or template")
-
-
-def _report(progress: Callable[[Progress], None] | None, stage: str, done: int, total: int, started: float,
-            computed: int) -> None:
-    """Every photo counts as done, skipped ones too (a bar reaches its end); the speed and the time left are
-    those of the `computed` photos alone, the ones the model ran: cached and unreadable ones take no time."""
-    if progress is None:
-        return
-    elapsed = max(time.perf_counter() - started, 1e-9)
-    rate = computed / elapsed if computed else 0.0
-    left = (total - done) / rate if rate > 0 else None
-    progress(Progress(stage, done, total, rate, left))
-
-
-def lens_key(params: LensParams) -> str:
-    """The lens part of a cached vector's key: every lens setting."""
-    # -lastnorm: the last block's vectors are read through the model's final norm (mllm/logit_lens.py)
-    return f"top{params.top_k}-{'norm' if params.final_norm else 'raw'}-lastnorm"
-
-
-def suggest_keywords(criterion: str, lm: Path | str, settings: RunSettings = RunSettings()) -> list[str]:
+def suggest_keywords(criterion: str, session: ModelSession, template: str) -> list[str]:
     """The words the model itself names for a criterion (text only), for the user to check before a run."""
-    with LlavaRuntime(lm, None, n_ctx=settings.n_ctx, n_threads=settings.threads, n_gpu_layers=settings.gpu_layers,
-                      weights=settings.cpu_weights, template=settings.template) as rt:
-        return _model_keywords(criterion, rt)
+    with session.runtime(template=template, text_only=True) as rt:
+        return model_keywords(criterion, rt)
 
 
-def _model_keywords(criterion: str, rt: LlavaRuntime) -> list[str]:
+def model_keywords(criterion: str, rt: LlavaRuntime) -> list[str]:
     return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
 
 
@@ -238,11 +73,12 @@ def _ends_with_run() -> Iterator[threading.Event]:
 class ClusterJob:
     """One clustering run over a folder; `run()` returns a ClusterResult."""
 
-    def __init__(self, photos_dir: Path | str, criteria: Sequence[Criterion], lm: Path | str, mmproj: Path | str,
-                 *, cache_dir: Path | str | None = None, settings: RunSettings = RunSettings(),
+    def __init__(self, photos_dir: Path | str, criteria: Sequence[Criterion], session: ModelSession,
+                 *, settings: MethodSettings = MethodSettings(),
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  rules: ScanRules = ScanRules()) -> None:
-        """`rules`: what the scan passes over besides ESMC's own exports (--exclude, the output folder)."""
+        """`session`: the model pair, opened (its runtime loads in `run`, beside the scan). `rules`: what the
+        scan passes over besides ESMC's own exports (--exclude, the output folder)."""
         if not criteria:
             raise EsmcError("give at least one criterion")
         texts = [c.text for c in criteria]
@@ -257,16 +93,11 @@ class ClusterJob:
                                 f"leave out ':{c.k}'")
         self.root = Path(photos_dir)
         self.criteria = list(criteria)
-        self.lm, self.mmproj = Path(lm), Path(mmproj)
-        self.cache_dir = cache_dir
+        self.session = session
         self.settings = settings
         self.progress = progress
         self.cancel = cancel or threading.Event()
         self.rules = rules
-
-    def _check_cancel(self) -> None:
-        if self.cancel.is_set():
-            raise Cancelled("cancelled; finished photos are cached and a new run resumes from them")
 
     def run(self) -> ClusterResult:
         s = self.settings
@@ -276,12 +107,10 @@ class ClusterJob:
         started = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool, _ends_with_run() as over:
             scanning = pool.submit(self._scan, times, over)
-            model_fp = fingerprint(self.lm, self.mmproj)
-            lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
-            with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
-                              n_gpu_layers=s.gpu_layers, weights=s.cpu_weights, max_prompts=len(self.criteria),
-                              template=s.template) as rt, \
-                    FeatureCache(self.cache_dir) as cache:
+            model_fp = self.session.fingerprint
+            lens = self.session.lens(s.lens)
+            cache = self.session.cache()
+            with self.session.runtime(max_prompts=len(self.criteria), template=s.template) as rt:
                 times.load = time.perf_counter() - started
                 found = scanning.result()
                 skipped = list(found.skipped)
@@ -355,17 +184,11 @@ class ClusterJob:
             return list(criterion.values)
         if criterion.keywords is not None:
             return list(criterion.keywords)
-        return _model_keywords(criterion.text, rt)
+        return model_keywords(criterion.text, rt)
 
-    def _prefetch(self, photos: list[Photo], rt: LlavaRuntime) -> Prefetch:
-        """Photos decoded ahead at the size the vision encoder takes (its input side, or larger)."""
-        return Prefetch(photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
-
-    def _run_model(self, rt: LlavaRuntime, image, prompts: list[str], times: StageTimes):
-        started = time.perf_counter()
-        run = rt.run(image, prompts)
-        times.model += time.perf_counter() - started
-        return run
+    def _loop(self, rt: LlavaRuntime, stage: str, skipped: list[Skipped], times: StageTimes) -> PhotoLoop:
+        return PhotoLoop(rt, stage, progress=self.progress, cancel=self.cancel, cancelled=CANCELLED, times=times,
+                         skipped=skipped)
 
     def _localize(self, photos, prompts, kw_ids, too_few, rt, lens, cache, model_fp, skipped, times):
         """Algorithm 1 on seeded sample photos (cached); returns decodable-so-far photos and targets.
@@ -393,30 +216,18 @@ class ClusterJob:
             probs: list[list[np.ndarray]] = [[] for _ in prompts]
             readings: list[tuple[str, list]] = []  # per sample photo: its lens over every (layer, position)
             n_pos = [len(p) for p in pieces]
-            started = time.perf_counter()
-            with self._prefetch(sample, rt) as ready:
-                for n, prepared in enumerate(ready):
-                    self._check_cancel()
-                    times.decode += prepared.seconds
-                    times.photos_decoded += 1
-                    photo = prepared.item
-                    if prepared.error is not None:
-                        bad.add(photo.sha256)
-                        skipped.append(Skipped(photo.path, str(prepared.error)))
-                        _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
-                        continue
-                    run = self._run_model(rt, prepared.value, prompts, times)
-                    lens_started = time.perf_counter()
-                    projected = [lens.project(states.hidden, rt.layers) for states in run.prompts]
-                    for i, states in enumerate(run.prompts):
-                        if too_few[i] is None:
-                            token_ids, membership = columns[i]
-                            lensed = projected[i].prob_of(token_ids) @ membership
-                            probs[i].append(lensed.reshape(*states.hidden.shape[:2], membership.shape[1]))
-                    times.lens += time.perf_counter() - lens_started
-                    readings.append((photo.sha256, projected))
-                    _report(self.progress, "localizing", n + 1, len(sample), started, len(readings))
-                times.decode_wait += ready.waited
+            loop = self._loop(rt, "localizing", skipped, times)
+            for read in loop.read(sample, lambda n: prompts):
+                lens_started = time.perf_counter()
+                projected = [lens.project(states.hidden, rt.layers) for states in read.run.prompts]
+                for i, states in enumerate(read.run.prompts):
+                    if too_few[i] is None:
+                        token_ids, membership = columns[i]
+                        lensed = projected[i].prob_of(token_ids) @ membership
+                        probs[i].append(lensed.reshape(*states.hidden.shape[:2], membership.shape[1]))
+                times.lens += time.perf_counter() - lens_started
+                readings.append((read.photo.sha256, projected))
+            bad = {sample[n].sha256 for n in loop.failed}
             found = []
             for i, kw in enumerate(kw_ids):
                 if too_few[i] is None and probs[i]:
@@ -464,39 +275,26 @@ class ClusterJob:
         rt.set_layers(sorted({k.layer for k in keys}))
         found = [[cache.get(photo.sha256, k) for k in keys] for photo in photos]
         todo = [n for n, f in enumerate(found) if any(v is None for v in f)]
-        failed: set[int] = set()
-        started = time.perf_counter()
         done = len(photos) - len(todo)
-        with self._prefetch([photos[n] for n in todo], rt) as ready:
-            for computed, (n, prepared) in enumerate(zip(todo, ready), start=1):
-                self._check_cancel()
-                times.decode += prepared.seconds
-                times.photos_decoded += 1
-                photo = prepared.item
-                if prepared.error is not None:
-                    skipped.append(Skipped(photo.path, str(prepared.error)))
-                    failed.add(n)
-                    _report(self.progress, "reading photos", done + computed, len(photos), started,
-                            computed - len(failed))
-                    continue
-                missing = [i for i, f in enumerate(found[n]) if f is None]
-                run = self._run_model(rt, prepared.value, [keys[i].prompt for i in missing], times)
-                lens_started = time.perf_counter()
-                new = {}
-                for i, states in zip(missing, run.prompts):
-                    pos = keys[i].position
-                    if pos >= len(states.token_ids):
-                        raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
-                    out = lens.project(states.layer(keys[i].layer)[pos][None], keys[i].layer)
-                    found[n][i] = (out.indices[0], out.values[0])
-                    new[keys[i]] = found[n][i]
-                times.lens += time.perf_counter() - lens_started
-                cache.put_photo(photo.sha256, new)
-                _report(self.progress, "reading photos", done + computed, len(photos), started,
-                        computed - len(failed))
-            times.decode_wait += ready.waited
+        missing = [[i for i, f in enumerate(found[n]) if f is None] for n in todo]
+        loop = self._loop(rt, "reading photos", skipped, times)
+        for read in loop.read([photos[n] for n in todo], lambda j: [keys[i].prompt for i in missing[j]],
+                              done_before=done):
+            n = todo[read.index]
+            lens_started = time.perf_counter()
+            new = {}
+            for i, states in zip(missing[read.index], read.run.prompts):
+                pos = keys[i].position
+                if pos >= len(states.token_ids):
+                    raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
+                out = lens.project(states.layer(keys[i].layer)[pos][None], keys[i].layer)
+                found[n][i] = (out.indices[0], out.values[0])
+                new[keys[i]] = found[n][i]
+            times.lens += time.perf_counter() - lens_started
+            cache.put_photo(read.photo.sha256, new)
         if not todo:
-            _report(self.progress, "reading photos", len(photos), len(photos), started, 0)
+            report_progress(self.progress, "reading photos", len(photos), len(photos), time.perf_counter(), 0)
+        failed = {todo[j] for j in loop.failed}
         kept = [photo for n, photo in enumerate(photos) if n not in failed]
         rows = [[found[n][i] for n in range(len(photos)) if n not in failed] for i in range(len(keys))]
         matrices = [SparseLens(np.stack([i for i, _ in per]), np.stack([v for _, v in per]), lens.n_vocab).to_csr()
@@ -555,70 +353,3 @@ class ClusterJob:
         return CriterionResult(criterion, prompt, list(values), target, labels, np.full(len(labels), np.nan), names,
                                explanations, weights, X, True, k_scores, target_token, tokens, note, keyword_notes,
                                [token_text(t) for t in suffix])
-
-
-@dataclass
-class Assignment:
-    photos: list[Photo]
-    skipped: list[Skipped]
-    per_criterion: dict[str, list[tuple[int, str, float]]]
-    images_encoded: int
-
-
-def saved_vector_key(saved, criterion) -> VectorKey:
-    """The cache key of a saved criterion's lens vectors, as the clustering that made the result keyed them."""
-    lens = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
-    return VectorKey(saved.model_fingerprint, get_template(saved.template).key, criterion.prompt, criterion.layer,
-                     criterion.position, lens_key(lens))
-
-
-def assign_new_photos(photos_dir: Path | str, saved, lm: Path | str, mmproj: Path | str, *,
-                      settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None,
-                      cancel: threading.Event | None = None, cache_dir: Path | str | None = None,
-                      rules: ScanRules = ScanRules()) -> Assignment:
-    """Sort new photos into a saved result with its ONNX heads: no re-clustering.
-
-    Each photo's lens vectors go into the feature cache (`cache_dir`), keyed as a clustering keys them,
-    so `learn` can retrain on the assigned photos too.
-    """
-    from esmc_desktop.saved_result import load_heads
-
-    cancel = cancel or threading.Event()
-    model_fp = fingerprint(lm, mmproj)
-    heads = load_heads(saved, model_fp)
-    found = scan(photos_dir, rules=rules)
-    skipped = list(found.skipped)
-    lens_params = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
-    lens = LogitLens.from_gguf(lm, lens_params)
-    keys = [saved_vector_key(saved, c) for c in saved.criteria]
-    per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
-    kept: list[Photo] = []
-    with LlavaRuntime(lm, mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers, weights=settings.cpu_weights, max_prompts=len(saved.criteria),
-                      layers=sorted({c.layer for c in saved.criteria}), template=saved.template) as rt, \
-            FeatureCache(cache_dir) as cache:
-        started = time.perf_counter()
-        ready = Prefetch(found.photos, lambda photo: load_rgb(photo.path, min_side=rt.image_size or None))
-        with ready:
-            for n, prepared in enumerate(ready):
-                if cancel.is_set():
-                    raise Cancelled("cancelled; no photo was exported")
-                photo = prepared.item
-                if prepared.error is not None:
-                    skipped.append(Skipped(photo.path, str(prepared.error)))
-                    _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
-                    continue
-                run = rt.run(prepared.value, [c.prompt for c in saved.criteria])
-                kept.append(photo)
-                vectors = {}
-                for c, key, head, states in zip(saved.criteria, keys, heads, run.prompts):
-                    vec = lens.project(states.layer(c.layer)[c.position][None], c.layer)
-                    vectors[key] = (vec.indices[0], vec.values[0])
-                    proba = head.predict_proba_sparse(vec.indices.astype(np.int64), vec.values)[0]
-                    cluster = int(proba.argmax())
-                    per[c.text].append((cluster, c.names[cluster], float(proba[cluster]) if head.has_confidence
-                                        else float("nan")))
-                cache.put_photo(photo.sha256, vectors)
-                _report(progress, "assigning", n + 1, len(found.photos), started, len(kept))
-        encoded = rt.stats.images_encoded
-    return Assignment(kept, skipped, per, encoded)
