@@ -178,9 +178,10 @@ class _Reader:
 
     def read(self) -> _Readings:
         s = self.settings
-        lens, cache = self.session.lens(s.lens), self.session.cache()
+        lens = self.session.lens(s.lens)
         prompts = [c.prompt for c in self.result.criteria]
         with self.session.runtime(max_prompts=len(prompts), template=s.template) as rt:
+            cache = self.session.cache()
             kw_ids = [keyword_token_ids(c.keywords, rt.tokenize, rt.token_text) for c in self.result.criteria]
             labels = [_label_words(d.label_names) for d in self.data]
             label_ids = [keyword_token_ids(words, rt.tokenize, rt.token_text) for words in labels]

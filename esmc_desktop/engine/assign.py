@@ -43,9 +43,9 @@ def assign_new_photos(photos_dir: Path | str, saved, session: ModelSession, *,
     prompts = [c.prompt for c in saved.criteria]
     per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
     kept: list[Photo] = []
-    cache = session.cache()
     with session.runtime(max_prompts=len(saved.criteria), layers=sorted({c.layer for c in saved.criteria}),
                          template=saved.template) as rt:
+        cache = session.cache()  # opened once the model has loaded: a stop while loading writes nothing
         loop = PhotoLoop(rt, "assigning", progress=progress, cancel=cancel,
                          cancelled="cancelled; no photo was exported", skipped=skipped)
         for read in loop.read(found.photos, lambda n: prompts):

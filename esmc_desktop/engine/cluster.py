@@ -109,8 +109,8 @@ class ClusterJob:
             scanning = pool.submit(self._scan, times, over)
             model_fp = self.session.fingerprint
             lens = self.session.lens(s.lens)
-            cache = self.session.cache()
             with self.session.runtime(max_prompts=len(self.criteria), template=s.template) as rt:
+                cache = self.session.cache()  # opened once the model has loaded: a stop while loading writes nothing
                 times.load = time.perf_counter() - started
                 found = scanning.result()
                 skipped = list(found.skipped)
