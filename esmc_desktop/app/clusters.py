@@ -28,7 +28,7 @@ def remove_cluster(result: SortResult, criterion: int, cluster: int) -> None:
     weights = crit.weights
     if cluster < weights.w2.shape[1]:  # a cluster made by hand has no head output until learning
         keep = np.delete(np.arange(weights.w2.shape[1]), cluster)
-        crit.computed = replace(crit.computed, weights=replace(weights, w2=weights.w2[:, keep], b2=weights.b2[keep]))
+        crit.weights = replace(weights, w2=weights.w2[:, keep], b2=weights.b2[keep])
     del crit.names[cluster]
     if cluster < len(crit.explanations):
         del crit.explanations[cluster]

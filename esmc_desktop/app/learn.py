@@ -306,14 +306,14 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     if not corrections:
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
-              set(crit.placed), source.weights)
+              set(crit.placed), crit.weights)
     learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed)
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
     crit.labels[:] = [int(x) for x in learnt.labels]
     crit.confidences[:] = [float(x) for x in learnt.confidences]
-    crit.computed = replace(source, weights=learnt.weights)
+    crit.weights = learnt.weights
     result.edited = True
     return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before)
 
@@ -325,7 +325,7 @@ def undo_corrections(result: SortResult, step: LearningStep) -> None:
     crit.names, crit.explanations, crit.placed = names, explanations, placed
     crit.labels[:] = labels
     crit.confidences[:] = confidences
-    crit.computed = replace(crit.computed, weights=weights)
+    crit.weights = weights
 
 
 def least_certain(result: SortResult, criterion: int) -> list[int]:

@@ -25,10 +25,11 @@ from esmc_desktop.engine.types import ClusterResult, CriterionResult
 class CriterionClusters:
     """One criterion: its clusters (names, a cluster and confidence per photo) and how they were computed."""
 
-    computed: CriterionResult  # prompt, keywords, target, trained head, lens readings: never edited
+    computed: CriterionResult  # prompt, keywords, target, vectors, lens readings, first head: never edited
     names: list[str]
     labels: list[int]
     confidences: list[float]
+    weights: HeadWeights  # the head now: the computed one, cut when a cluster is removed, or a learnt one
     explanations: list[list[str]] = field(default_factory=list)
     note: str = ""
     placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
@@ -36,7 +37,8 @@ class CriterionClusters:
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
         return cls(computed, list(computed.names), [int(x) for x in computed.labels],
-                   [float(x) for x in computed.confidences], [list(e) for e in computed.explanations], computed.note)
+                   [float(x) for x in computed.confidences], computed.weights,
+                   [list(e) for e in computed.explanations], computed.note)
 
     @property
     def text(self) -> str:
@@ -62,10 +64,6 @@ class CriterionClusters:
     def where_read(self) -> str:
         """How the (layer, position) was found, in words."""
         return self.computed.localization.message
-
-    @property
-    def weights(self) -> HeadWeights:
-        return self.computed.weights
 
     def members(self, cluster: int) -> list[int]:
         """Indices of the photos in a cluster, in photo order."""

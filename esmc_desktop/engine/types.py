@@ -88,8 +88,11 @@ class Progress:
     seconds_left: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class CriterionResult:
+    """What the engine computed for one criterion: the reading (prompt, keywords, place, vectors, lens tokens)
+    and the clustering made from it. Never edited: the application layer edits its own copy (app/result.py)."""
+
     criterion: Criterion
     prompt: str
     keywords: list[str]
@@ -134,10 +137,6 @@ class ClusterResult:
     times: StageTimes = field(default_factory=StageTimes)
     template: str = DEFAULT_TEMPLATE
 
-    def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
-        """Per criterion, (cluster, name, confidence) per photo: what `photos.export.export` takes."""
-        return {c.criterion.text: [(int(label), c.names[int(label)], float(conf))
-                                   for label, conf in zip(c.labels, c.confidences)] for c in self.criteria}
 
 
 @dataclass
