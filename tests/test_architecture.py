@@ -89,3 +89,14 @@ def test_the_cli_and_the_window_go_through_the_application_layer_only():
         assert any(d.startswith("esmc_desktop.app.") for d in faces[face]), face
     wrong = {m: sorted(d for d in deps if d.startswith(BELOW_THE_APPLICATION)) for m, deps in faces.items()}
     assert {m: d for m, d in wrong.items() if d} == {}
+
+
+def test_the_engine_sits_below_the_application_layer():
+    """engine/ (model session, photo loop, clustering job) serves the use cases and never reaches up to them."""
+    graph = _imports()
+    engine = {m: deps for m, deps in graph.items() if m.startswith("esmc_desktop.engine")}
+    assert "esmc_desktop.engine.session" in engine and "esmc_desktop.engine.photo_loop" in engine
+    above = ("esmc_desktop.app", "esmc_desktop.cli", "esmc_desktop.gui", "esmc_desktop.demo",
+             "esmc_desktop.benchmark")
+    wrong = {m: sorted(d for d in deps if d.startswith(above)) for m, deps in engine.items()}
+    assert {m: d for m, d in wrong.items() if d} == {}
