@@ -26,7 +26,7 @@ from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.app import settle_startup  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
-from esmc_desktop.app.sort import RunSettings  # noqa: E402
+from esmc_desktop.app.sort import MethodSettings  # noqa: E402
 
 
 class Collections:
@@ -91,7 +91,7 @@ def main() -> None:
         write_photo_folder(work / "photos", args.photos, seed=21, size=96)
         print(f"generated {args.photos} photos in {time.perf_counter() - t:.1f} s")
     settle_startup()  # as `esmc-desktop gui` does before its window opens
-    window = MainWindow(*(DEMO_DIR / f for f in DEMO_FILES), cache_dir=work / "cache", settings=RunSettings())
+    window = MainWindow(*(DEMO_DIR / f for f in DEMO_FILES), cache_dir=work / "cache", settings=MethodSettings())
     window.show()
     stalls = Stalls(window.status.text)
     window.open_folder(work / "photos")

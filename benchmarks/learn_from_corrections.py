@@ -50,7 +50,7 @@ from esmc_desktop.method.validation import MethodInputError  # noqa: E402
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens  # noqa: E402
 from esmc_desktop.mllm.registry import ModelRegistry  # noqa: E402
 from esmc_desktop.mllm.runtime import LlavaRuntime  # noqa: E402
-from esmc_desktop.pipeline import Criterion  # noqa: E402
+from esmc_desktop.engine.types import Criterion  # noqa: E402
 
 SEED = 4242
 

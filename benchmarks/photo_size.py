@@ -29,7 +29,11 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from esmc_desktop.demo.world import render, sample_specs  # noqa: E402
-from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings  # noqa: E402
+from esmc_desktop.engine.cluster import ClusterJob  # noqa: E402
+from esmc_desktop.engine.session import ModelFiles, ModelSession  # noqa: E402
+from esmc_desktop.engine.settings import ComputeRequest  # noqa: E402
+from esmc_desktop.engine.types import Criterion  # noqa: E402
+from esmc_desktop.mllm.gpu import GpuLayers  # noqa: E402
 
 BIG, SMALL = (6000, 4000), (672, 448)
 CRITERION = ("color of the object:3", "color of the object=red,green,blue,yellow,purple,orange")
@@ -67,10 +71,11 @@ def cli_seconds(photos: Path, out: Path, cache: Path, model: list[str], threads:
 
 def split(photos: Path, cache: Path, lm: Path, mmproj: Path, threads: int) -> tuple[float, object]:
     shutil.rmtree(cache, ignore_errors=True)
-    job = ClusterJob(photos, [Criterion.parse(CRITERION[0], CRITERION[1].split("=", 1)[1])], lm, mmproj,
-                     cache_dir=cache, settings=RunSettings(threads=threads, gpu_layers=0))
+    criteria = [Criterion.parse(CRITERION[0], CRITERION[1].split("=", 1)[1])]
     t0 = time.perf_counter()
-    result = job.run()
+    with ModelSession.open(ModelFiles(Path(lm), Path(mmproj)), ComputeRequest(GpuLayers(0), threads=threads),
+                           cache_dir=cache) as session:
+        result = ClusterJob(photos, criteria, session).run()
     return time.perf_counter() - t0, result
 
 

@@ -21,7 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
 from esmc_desktop.photos.cache import FeatureCache  # noqa: E402
-from esmc_desktop.pipeline import ClusterJob, Criterion  # noqa: E402
+from esmc_desktop.engine.cluster import ClusterJob  # noqa: E402
+from esmc_desktop.engine.session import ModelFiles, ModelSession  # noqa: E402
+from esmc_desktop.engine.settings import ComputeRequest  # noqa: E402
+from esmc_desktop.engine.types import Criterion  # noqa: E402
+from esmc_desktop.mllm.gpu import GpuLayers  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402
 
 CRITERIA = [Criterion.parse("color of the object:3", "red,green,blue"),
@@ -31,10 +35,10 @@ CRITERIA = [Criterion.parse("color of the object:3", "red,green,blue"),
 
 def run(photos: Path, criteria, lm, mmproj, cache: Path, threads: int):
     rates = []
-    job = ClusterJob(photos, criteria, lm, mmproj, cache_dir=cache,
-                     progress=lambda p: rates.append(p.photos_per_second) if p.stage == "reading photos" else None)
     t0 = time.perf_counter()
-    result = job.run()
+    with ModelSession.open(ModelFiles(Path(lm), Path(mmproj)), ComputeRequest(GpuLayers(0)), cache_dir=cache) as session:
+        result = ClusterJob(photos, criteria, session, progress=lambda p: rates.append(p.photos_per_second)
+                            if p.stage == "reading photos" else None).run()
     return time.perf_counter() - t0, (rates[-1] if rates else 0.0), result
 
 

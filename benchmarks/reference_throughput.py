@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from esmc_desktop.demo.world import CRITERIA, render, sample_specs  # noqa: E402
-from esmc_desktop.pipeline import Criterion  # noqa: E402
+from esmc_desktop.engine.types import Criterion  # noqa: E402
 from models.tiny_llava import CLIP_MEAN, CLIP_STD  # noqa: E402
 
 

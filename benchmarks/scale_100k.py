@@ -58,7 +58,8 @@ from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.cache import FeatureCache, VectorKey  # noqa: E402
 from esmc_desktop.photos.export import read_manifest  # noqa: E402
 from esmc_desktop.photos.scan import scan  # noqa: E402
-from esmc_desktop.pipeline import ClusterResult, Criterion, CriterionResult, lens_key  # noqa: E402
+from esmc_desktop.engine.types import ClusterResult, Criterion, CriterionResult  # noqa: E402
+from esmc_desktop.engine.settings import lens_key  # noqa: E402
 from esmc_desktop.saved_result import load_heads, load_result  # noqa: E402
 
 N_VOCAB, TOP_K = 32000, 50
@@ -186,12 +187,12 @@ def window_step(steps: Steps, result: SortResult, lm: Path, mmproj: Path, cache:
     from gui_responsiveness import Collections, Stalls, pump
 
     from esmc_desktop.gui.main_window import MainWindow
-    from esmc_desktop.pipeline import RunSettings
+    from esmc_desktop.engine.settings import MethodSettings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("esmc-desktop-benchmark")
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(cache.parent / "settings"))
-    window = MainWindow(lm, mmproj, cache_dir=cache, settings=RunSettings())
+    window = MainWindow(lm, mmproj, cache_dir=cache, settings=MethodSettings())
     window.show()
     app.processEvents()
     stalls = Stalls(window.status.text)

@@ -27,7 +27,7 @@ same photos, each criterion scored on the photos labelled under it:
 
 Variance: every clustering is repeated for `seeds` seeds (k-means initialisation and
 the head's MLP initialisation); the photos' readings, the targets and the sampled
-answers are fixed by RunSettings.seed. Every k-means uses KMEANS_RESTARTS restarts,
+answers are fixed by MethodSettings.seed. Every k-means uses KMEANS_RESTARTS restarts,
 the head's own k-means included. Labels are used for the metrics only (and, marked,
 for the zero-shot upper bound).
 """
@@ -42,6 +42,11 @@ import numpy as np
 from scipy import sparse
 
 from esmc_desktop.bench_dataset import BenchCriterion, BenchDataset, load_dataset
+from esmc_desktop.engine.cluster import ClusterJob
+from esmc_desktop.engine.photo_loop import PhotoLoop
+from esmc_desktop.engine.session import ModelFiles, ModelSession
+from esmc_desktop.engine.settings import ComputeRequest, MethodSettings, lens_key
+from esmc_desktop.engine.types import ClusterResult, Criterion, Progress
 from esmc_desktop.errors import ImageError
 from esmc_desktop.method.baselines import KMEANS_RESTARTS, READOUTS, esmc_head, kmeans, text_vectors, zero_shot
 from esmc_desktop.method.head import OPTIMIZERS
@@ -49,12 +54,8 @@ from esmc_desktop.method.keywords import keyword_token_ids
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.method.values import OTHER
-from esmc_desktop.mllm.gguf_files import fingerprint
-from esmc_desktop.mllm.logit_lens import LogitLens
-from esmc_desktop.mllm.runtime import LlavaRuntime
-from esmc_desktop.photos.cache import FeatureCache, VectorKey
+from esmc_desktop.photos.cache import VectorKey
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings, lens_key
 
 METHODS = {
     "esmc": "ESMC: the clustering head on the lens vectors at the localized target",
@@ -81,7 +82,7 @@ class BenchConfig:
     """The bench's knobs; all of them are written into the report."""
 
     seeds: int = 10
-    alpha: float | None = None  # None: the dataset's criteria.toml, else RunSettings.alpha (0.3)
+    alpha: float | None = None  # None: the dataset's criteria.toml, else MethodSettings.alpha (0.3)
     readout: str = "argmax"  # the head's labels: MLP argmax (Algorithm 2) or k-means on its outputs (released script)
     optimizer: str = "sgd"  # the head's optimizer: "sgd" (ours) or "adam" (released script, lr 1e-4)
     answers: int = 6  # sampled answers per photo and question (the text-guided paper's choice)
@@ -168,20 +169,19 @@ class _Reader:
     """The bench's own pass: the last-token vectors, keyword logits,
     image embeddings and sampled answers; everything cached like the product's vectors."""
 
-    def __init__(self, result: ClusterResult, data: list[BenchCriterion], lm: Path, mmproj: Path,
-                 settings: RunSettings, config: BenchConfig, cache_dir, progress) -> None:
-        self.result, self.data, self.lm, self.mmproj = result, data, lm, mmproj
-        self.settings, self.config, self.cache_dir, self.progress = settings, config, cache_dir, progress
-        self.model = fingerprint(lm, mmproj)
+    def __init__(self, result: ClusterResult, data: list[BenchCriterion], session: ModelSession,
+                 settings: MethodSettings, config: BenchConfig, progress) -> None:
+        self.result, self.data, self.session = result, data, session
+        self.settings, self.config, self.progress = settings, config, progress
+        self.model = session.fingerprint
         self.lens_key = lens_key(settings.lens)
 
     def read(self) -> _Readings:
         s = self.settings
-        lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+        lens = self.session.lens(s.lens)
         prompts = [c.prompt for c in self.result.criteria]
-        with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads, n_gpu_layers=s.gpu_layers,
-                          weights=s.cpu_weights, max_prompts=len(prompts), template=s.template) as rt, \
-                FeatureCache(self.cache_dir) as cache:
+        with self.session.runtime(max_prompts=len(prompts), template=s.template) as rt:
+            cache = self.session.cache()
             kw_ids = [keyword_token_ids(c.keywords, rt.tokenize, rt.token_text) for c in self.result.criteria]
             labels = [_label_words(d.label_names) for d in self.data]
             label_ids = [keyword_token_ids(words, rt.tokenize, rt.token_text) for words in labels]
@@ -190,10 +190,6 @@ class _Reader:
             readings = self._pass(rt, lens, cache, prompts, kw_ids, label_ids, labels, last)
             readings.pieces = pieces
             return readings
-
-    def _report(self, stage: str, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress(Progress(stage, done, total))
 
     def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, last) -> _Readings:
         model, template = self.model, rt.template.key
@@ -211,44 +207,40 @@ class _Reader:
         image_key = VectorKey(model, "", "(image embedding)", -1, -1, "mean projector output")
         questions = [question(r.criterion.text) for r in self.result.criteria] + [KEYWORD_QUESTION]
         rt.set_layers(sorted({t[0] for t in last + esmc}))
-        out = {name: [[] for _ in prompts] for name in keys}
-        embeddings, answers = [], {q: [] for q in questions}
         photos = self.result.photos
-        for n, photo in enumerate(photos):
-            found = {name: [cache.get(photo.sha256, k) for k in ks] for name, ks in keys.items()}
-            emb = cache.get(photo.sha256, image_key)
-            texts = {q: cache.get_localization(self._answer_key(photo.sha256, q)) for q in questions}
-            image = None
-            if any(f is None for fs in found.values() for f in fs) or emb is None or None in texts.values():
-                try:
-                    image = load_rgb(photo.path)
-                except ImageError:  # decoded once already by the job; a file changed since
-                    raise ImageError(f"{photo.path} could not be read again; run the bench again") from None
-            if any(f is None for fs in found.values() for f in fs):
-                run = rt.run(image, prompts)
+        found = [{name: [cache.get(photo.sha256, k) for k in ks] for name, ks in keys.items()} for photo in photos]
+        embs = [cache.get(photo.sha256, image_key) for photo in photos]
+        texts = [{q: cache.get_localization(self._answer_key(photo.sha256, q)) for q in questions} for photo in photos]
+        unread = [any(f is None for fs in found[n].values() for f in fs) for n in range(len(photos))]
+        todo = [n for n in range(len(photos)) if unread[n] or embs[n] is None or None in texts[n].values()]
+        # full size, as the bench always read them (the runtime reduces them itself)
+        loop = PhotoLoop(rt, "bench: baselines", progress=self.progress, decode=lambda photo: load_rgb(photo.path))
+        for read in loop.read([photos[n] for n in todo], lambda j: prompts if unread[todo[j]] else [],
+                              done_before=len(photos) - len(todo)):
+            n, image = todo[read.index], read.image
+            if read.run is not None:
                 new = {}
-                for i, states in enumerate(run.prompts):
+                for i, states in enumerate(read.run.prompts):
                     v = lens.project(states.layer(last[i][0])[last[i][1]][None], last[i][0])
                     new[keys["last-token"][i]] = (v.indices[0], v.values[0])
                     logits = lens.logits(states.layer(esmc[i][0])[esmc[i][1]][None])[0]
                     for name, ids, ws in (("keywords", kw_ids[i], words[i]), ("labels", label_ids[i], labels[i])):
                         new[keys[name][i]] = (np.arange(len(ws), dtype=np.int32), _keyword_logits(logits, ids, ws))
-                cache.put_photo(photo.sha256, new)
-                found = {name: [new[k] for k in ks] for name, ks in keys.items()}
-            if emb is None:
+                cache.put_photo(read.photo.sha256, new)
+                found[n] = {name: [new[k] for k in ks] for name, ks in keys.items()}
+            if embs[n] is None:
                 vec = rt.image_features(image).mean(axis=0)
-                emb = (np.arange(len(vec), dtype=np.int32), vec.astype(np.float32))
-                cache.put_photo(photo.sha256, {image_key: emb})
+                embs[n] = (np.arange(len(vec), dtype=np.int32), vec.astype(np.float32))
+                cache.put_photo(read.photo.sha256, {image_key: embs[n]})
             for j, q in enumerate(questions):
-                if texts[q] is None:
-                    texts[q] = {"answers": self._sample(rt, image, photo.sha256, j, q)}
-                    cache.put_localization(self._answer_key(photo.sha256, q), texts[q])
-                answers[q].append(texts[q]["answers"])
-            embeddings.append(emb[1])
-            for name in keys:
-                for i in range(len(prompts)):
-                    out[name][i].append(found[name][i])
-            self._report("bench: baselines", n + 1, len(photos))
+                if texts[n][q] is None:
+                    texts[n][q] = {"answers": self._sample(rt, image, read.photo.sha256, j, q)}
+                    cache.put_localization(self._answer_key(read.photo.sha256, q), texts[n][q])
+        if loop.skipped:  # decoded once already by the job; a file changed since
+            raise ImageError(f"{loop.skipped[0].path} could not be read again; run the bench again")
+        out = {name: [[found[n][name][i] for n in range(len(photos))] for i in range(len(prompts))] for name in keys}
+        embeddings = [emb[1] for emb in embs]
+        answers = {q: [texts[n][q]["answers"] for n in range(len(photos))] for q in questions}
 
         def csr(rows):
             return sparse.csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([i for i, _ in rows]),
@@ -295,7 +287,7 @@ def _runs(method: str, k: int, seeds: int, X, config: BenchConfig, alpha: float)
         return [np.zeros(X.shape[0], int)] * seeds, KMEANS_RESTARTS, str(exc)
 
 
-def _named_rows(data: BenchDataset, result: ClusterResult, lm, mmproj, settings: RunSettings, cache_dir,
+def _named_rows(data: BenchDataset, result: ClusterResult, session: ModelSession, settings: MethodSettings,
                 progress) -> dict[str, list[Row]]:
     """The `named` rows (every label name a value) and the `named-one-left-out` rows (the j-th name left out of
     every criterion in the j-th job), per criterion; each job is the product's own (ClusterJob with values)."""
@@ -304,8 +296,7 @@ def _named_rows(data: BenchDataset, result: ClusterResult, lm, mmproj, settings:
     def job(left_out: int | None) -> ClusterResult:
         criteria = [Criterion(c.phrase, values=tuple(w for j, w in enumerate(ws) if j != left_out or len(ws) < 2))
                     for c, ws in zip(data.criteria, words)]
-        done = ClusterJob(data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
-                          progress=progress).run()
+        done = ClusterJob(data.root, criteria, session, settings=settings, progress=progress).run()
         if [p.sha256 for p in done.photos] != [p.sha256 for p in result.photos]:
             raise ImageError("the photos changed while the bench ran; run it again")
         return done
@@ -348,25 +339,33 @@ def _named_rows(data: BenchDataset, result: ClusterResult, lm, mmproj, settings:
     return out
 
 
-def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Path | str, *,
+def run_benchmark(dataset: BenchDataset | Path | str, model: ModelFiles, *,
                   config: BenchConfig = BenchConfig(), cache_dir: Path | str | None = None,
-                  settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None) -> Report:
-    """Every method of METHODS on every criterion of the dataset; see the module docstring."""
+                  settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest(),
+                  note: Callable[[str], None] | None = None,
+                  progress: Callable[[Progress], None] | None = None) -> Report:
+    """Every method of METHODS on every criterion of the dataset; see the module docstring.
+
+    The model is opened once (`note` hears where it runs) for every job and the bench's own pass."""
     config.check()
+    with ModelSession.open(model, compute, cache_dir=cache_dir, note=note) as session:
+        return _bench(dataset, session, config, settings, progress)
+
+
+def _bench(dataset: BenchDataset | Path | str, session: ModelSession, config: BenchConfig, settings: MethodSettings,
+           progress: Callable[[Progress], None] | None) -> Report:
     data = dataset if isinstance(dataset, BenchDataset) else load_dataset(dataset, config.phrases)
     alpha = config.alpha if config.alpha is not None else data.alpha if data.alpha is not None else settings.alpha
     settings = replace(settings, alpha=alpha)
     criteria = [Criterion(c.phrase, len(c.label_names), c.keywords) for c in data.criteria]
-    result = ClusterJob(data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=settings,
-                        progress=progress).run()
+    result = ClusterJob(data.root, criteria, session, settings=settings, progress=progress).run()
     paper = result if settings.localization == "paper" else ClusterJob(
-        data.root, criteria, lm, mmproj, cache_dir=cache_dir, settings=replace(settings, localization="paper"),
-        progress=progress).run()
+        data.root, criteria, session, settings=replace(settings, localization="paper"), progress=progress).run()
     if [p.sha256 for p in paper.photos] != [p.sha256 for p in result.photos]:
         raise ImageError("the photos changed while the bench ran; run it again")
-    readings = _Reader(result, data.criteria, Path(lm), Path(mmproj), settings, config, cache_dir, progress).read()
+    readings = _Reader(result, data.criteria, session, settings, config, progress).read()
     text = {q: text_vectors([" ".join(a) for a in per_photo]) for q, per_photo in readings.answers.items()}
-    named_rows = _named_rows(data, result, lm, mmproj, settings, cache_dir, progress)
+    named_rows = _named_rows(data, result, session, settings, progress)
     rows, infos, esmc_runs = [], [], {}
     for i, (c, res) in enumerate(zip(data.criteria, result.criteria)):
         keep = np.array([p.sha256 in c.labels for p in result.photos])
@@ -412,7 +411,7 @@ def run_benchmark(dataset: BenchDataset | Path | str, lm: Path | str, mmproj: Pa
                 truth = [b.labels[shas[j]] for j in both]
                 cross[(a.phrase, b.phrase)] = float(np.mean([scores(truth, r[both])["nmi"] for r in runs]))
     used = {
-        "model": f"{Path(lm).name} + {Path(mmproj).name}", "photos": str(len(result.photos)),
+        "model": f"{session.model.lm.name} + {session.model.mmproj.name}", "photos": str(len(result.photos)),
         "seeds": str(config.seeds), "alpha": f"{alpha:g}", "head read-out": config.readout,
         "head optimizer": config.optimizer, "localization (esmc row)": settings.localization,
         "chat template": settings.template,

@@ -26,14 +26,14 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from esmc_desktop.app.sort import RunSettings  # noqa: E402
+from esmc_desktop.app.sort import ComputeRequest  # noqa: E402
 from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.export_dialog import ExportDialog  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 
 
-SETTINGS = RunSettings(threads=1)  # the demo model is small; one thread is fastest on a busy machine
+COMPUTE = ComputeRequest(threads=1)  # the demo model is small; one thread is fastest on a busy machine
 
 
 def settle(app: QApplication, seconds: float = 0.3) -> None:
@@ -92,7 +92,7 @@ def wait_for_result(app: QApplication, window: MainWindow) -> None:
 def learning_step(app: QApplication, model: list[Path], work: Path, truth: dict[str, str], docs: Path) -> None:
     """Six colours sorted into five clusters; three photos of a colour that shares a cluster start a new
     cluster, named after it, and Apply corrections pulls the rest of that colour after them."""
-    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    window = MainWindow(*model, cache_dir=work / "cache", compute=COMPUTE)
     window.show()
     sort(app, window, work / "photos", [("color of the object", 5)])
     window.start()
@@ -118,7 +118,7 @@ def learning_step(app: QApplication, model: list[Path], work: Path, truth: dict[
 
 def details_step(app: QApplication, model: list[Path], work: Path, docs: Path) -> None:
     """Where a criterion is read: its Details, the map of blocks by prompt tokens (K chosen automatically)."""
-    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    window = MainWindow(*model, cache_dir=work / "cache", compute=COMPUTE)
     window.show()
     sort(app, window, work / "photos", [("background of the photo", 0)])
     window.start()
@@ -148,7 +148,7 @@ def main() -> None:
     if sys.argv[1:] == ["details"]:
         details_step(app, model, work, docs)
         return print("saved", docs / "gui-details.png")
-    window = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    window = MainWindow(*model, cache_dir=work / "cache", compute=COMPUTE)
     window.show()
     settle(app, 0.5)
     window.grab().save(str(docs / "gui-empty.png"))
@@ -207,7 +207,7 @@ def main() -> None:
     learning_step(app, model, work, truth, docs)
     details_step(app, model, work, docs)
 
-    size = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    size = MainWindow(*model, cache_dir=work / "cache", compute=COMPUTE)
     size.show()
     sort(app, size, real_size_photos(work / "phone", 40), [("color of the object", 0)])
     while not size.folder_panel.folder_info.text().endswith("skipped"):
@@ -230,7 +230,7 @@ def main() -> None:
     size.grab().save(str(docs / "gui-other-folder.png"))
     size.close()
 
-    real = MainWindow(*model, cache_dir=work / "cache", settings=SETTINGS)
+    real = MainWindow(*model, cache_dir=work / "cache", compute=COMPUTE)
     real.show()
     sort(app, real, real_photos(work / "real"), [("main subject of the photo", 3)])
     real.start()

@@ -11,7 +11,7 @@ from esmc_desktop.app.assign import assign_photos
 from esmc_desktop.app.export import export_result, preview
 from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.model import ModelFiles
-from esmc_desktop.app.sort import Criterion, RunSettings, sort_photos
+from esmc_desktop.app.sort import ComputeRequest, Criterion, MethodSettings, sort_photos
 from esmc_desktop.app.undo import undo_move
 from esmc_desktop.errors import Cancelled, FolderError, OutputExistsError
 from esmc_desktop.method.onnx_head import OnnxHead
@@ -19,8 +19,8 @@ from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.photos.scan import content_hash
 from tests.test_pipeline import make_photos
 
-SETTINGS = RunSettings(n_samples=4, threads=1)  # one thread: see tests/test_pipeline.py, model_args
-CPU = GpuLayers(0)
+SETTINGS = MethodSettings(n_samples=4)
+CPU = ComputeRequest(GpuLayers(0), threads=1)  # one thread: see tests/test_pipeline.py, model_args
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def sorted_once(tmp_path_factory, tiny):
     photos = make_photos(root / "photos", 12)
     notes: list[str] = []
     result = sort_photos(photos, [Criterion.parse("color of the object:2", "red,green")],
-                         ModelFiles(tiny.f16.quantized, tiny.f16.mmproj), settings=SETTINGS, gpu=CPU,
+                         ModelFiles(tiny.f16.quantized, tiny.f16.mmproj), settings=SETTINGS, compute=CPU,
                          cache_dir=root / "cache", feedback=Feedback(note=notes.append))
     return root, result, notes
 
@@ -62,7 +62,7 @@ def test_export_writes_folders_manifest_and_heads_from_the_result_as_the_user_ed
     assert head.metadata["names"] == result.criteria[0].names and head.metadata["layer"] == result.criteria[0].layer
 
     new = make_photos(tmp_path / "new", 3)
-    done = assign_photos(new, out, settings=SETTINGS, gpu=CPU)
+    done = assign_photos(new, out, compute=CPU)
     assert len(done.photos) == 3 and done.export.files == 3
     placed = json.loads((out / "manifest.json").read_text())
     assert {row["cluster_name"] for row in placed} <= set(result.criteria[0].names)
@@ -87,7 +87,7 @@ def test_the_use_cases_check_folders_before_any_work(sorted_once, tmp_path, tiny
     _, result, _ = sorted_once
     model = ModelFiles(tiny.f16.quantized, tiny.f16.mmproj)
     with pytest.raises(FolderError, match="does not exist"):
-        sort_photos(tmp_path / "nowhere", [Criterion("color")], model, settings=SETTINGS, gpu=CPU)
+        sort_photos(tmp_path / "nowhere", [Criterion("color")], model, settings=SETTINGS, compute=CPU)
     taken = tmp_path / "taken.txt"
     taken.write_text("mine")
     with pytest.raises(OutputExistsError, match="is a file"):

@@ -136,3 +136,14 @@ def test_the_drawing_in_docs_architecture_has_exactly_the_imports_of_the_code():
     missing = "".join(f"\n    {a} --> {b}" for a, b in sorted(code - drawn))
     extra = "".join(f"\n    {a} --> {b}" for a, b in sorted(drawn - code))
     assert not missing and not extra, f"docs/architecture.md: draw{missing or ' nothing more'}; remove{extra or ' nothing'}"
+
+
+def test_the_engine_sits_below_the_application_layer():
+    """engine/ (model session, photo loop, clustering job) serves the use cases and never reaches up to them."""
+    graph = _imports()
+    engine = {m: deps for m, deps in graph.items() if m.startswith("esmc_desktop.engine")}
+    assert "esmc_desktop.engine.session" in engine and "esmc_desktop.engine.photo_loop" in engine
+    above = ("esmc_desktop.app", "esmc_desktop.cli", "esmc_desktop.gui", "esmc_desktop.demo",
+             "esmc_desktop.benchmark")
+    wrong = {m: sorted(d for d in deps if d.startswith(above)) for m, deps in engine.items()}
+    assert {m: d for m, d in wrong.items() if d} == {}

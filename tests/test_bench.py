@@ -17,7 +17,7 @@ from esmc_desktop.errors import EsmcError
 from esmc_desktop.method.baselines import KMEANS_RESTARTS, esmc_head, kmeans, text_vectors, zero_shot
 from esmc_desktop.method.head import ClusteringHead
 from esmc_desktop.method.metrics import scores
-from esmc_desktop.pipeline import Criterion
+from esmc_desktop.engine.types import Criterion
 from tests.synthetic_lens import make_photos
 
 

@@ -8,8 +8,9 @@ import numpy as np
 
 from esmc_desktop.mllm.prompts import LLAVA_HF, LLAVA_V1
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
-from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings
-from tests.test_pipeline import make_photos
+from esmc_desktop.engine.settings import MethodSettings
+from esmc_desktop.engine.types import Criterion
+from tests.test_pipeline import make_photos, run_job
 
 
 def test_a_vector_cached_under_one_template_is_not_served_under_another(tmp_path):
@@ -25,8 +26,8 @@ def test_changing_the_template_or_the_localization_rule_localizes_again_and_neve
     criteria = [Criterion.parse("color of the object:2", "red,green,blue")]
 
     def run(**settings):
-        return ClusterJob(photos, criteria, tiny.f16.lm, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                          settings=RunSettings(**settings)).run()
+        return run_job(photos, criteria, tiny.f16.lm, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                       settings=MethodSettings(**settings))
 
     def targets() -> int:
         with sqlite3.connect(tmp_path / "cache" / "features.sqlite") as db:

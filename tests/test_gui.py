@@ -17,7 +17,7 @@ from esmc_desktop.gui.cluster_list import COUNT_ROLE  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.scan import content_hash  # noqa: E402
-from esmc_desktop.pipeline import RunSettings  # noqa: E402
+from esmc_desktop.engine.settings import ComputeRequest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def own_settings(tmp_path):
 def window(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
     # one thread: see tests/test_pipeline.py, model_args
-    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
+    w = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", compute=ComputeRequest(threads=1))
     qtbot.addWidget(w)
     return w
 
@@ -358,7 +358,7 @@ def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(w
     assert verdict(dialog, qtbot) and dialog.choice().threads == 2
     choice = dialog.choice()
     window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads)
-    assert window.settings.threads == 2 and Preferences().threads() == 2
+    assert window.compute.threads == 2 and Preferences().threads() == 2
     assert Preferences().gpu_layers() == choice.gpu_layers
     assert dialog.template.currentText() == "llava-v1"
     dialog.template.setCurrentText("llava-hf")

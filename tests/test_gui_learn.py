@@ -8,7 +8,6 @@ colour after them.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import pytest
 
@@ -162,7 +161,7 @@ def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window
     fallback = ClusteringHead(len(crit.names), seed=0, epochs=1, learning_rate=1e-9,
                               hidden=1).fit(crit.computed.vectors)
     assert not fallback.used_head_
-    crit.computed = replace(crit.computed, weights=fallback.weights_)
+    crit.weights = fallback.weights_
     crit.labels[:], crit.confidences[:] = fallback.labels_.tolist(), fallback.confidences_.tolist()
     window.show_result(window.result)
     view = window.view(0)

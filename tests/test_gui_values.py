@@ -13,7 +13,7 @@ from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.criteria_panel import CriteriaPanel  # noqa: E402
 from esmc_desktop.gui.main_window import MainWindow  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
-from esmc_desktop.pipeline import RunSettings  # noqa: E402
+from esmc_desktop.engine.settings import ComputeRequest  # noqa: E402
 from tests.test_gui import own_settings  # noqa: E402,F401 (the window's settings stay in the test's folder)
 
 COLOR = "color of the object"
@@ -61,7 +61,7 @@ def test_values_with_keywords_or_a_number_of_clusters_are_refused_in_a_sentence(
 
 def test_the_window_sorts_into_the_named_values_and_other(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    window = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
+    window = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", compute=ComputeRequest(threads=1))
     qtbot.addWidget(window)
     photos = write_photo_folder(tmp_path / "photos", 20, seed=4, size=64)
     named = ["red", "green", "blue", "yellow", "purple"]  # orange left out
@@ -89,7 +89,7 @@ def menu_action(menu, text: str):
 
 def test_a_found_cluster_is_merged_into_a_value_from_its_card_undone_and_another_made_a_value(qtbot, tmp_path):
     lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
-    window = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", settings=RunSettings(threads=1))
+    window = MainWindow(lm, mmproj, cache_dir=tmp_path / "cache", compute=ComputeRequest(threads=1))
     qtbot.addWidget(window)
     photos = write_photo_folder(tmp_path / "photos", 30, seed=11, size=64)
     truth = {p.name: spec.color for p, spec in photos}

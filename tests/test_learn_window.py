@@ -14,7 +14,7 @@ from esmc_desktop.method.head import ClusteringHead
 from esmc_desktop.method.localization import Localization
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.photos.scan import Photo
-from esmc_desktop.pipeline import ClusterResult, Criterion, CriterionResult
+from esmc_desktop.engine.types import ClusterResult, Criterion, CriterionResult
 from tests.synthetic_lens import make_photos
 
 

@@ -20,7 +20,12 @@ from esmc_desktop.mllm.runtime import LlavaRuntime
 from esmc_desktop.photos.decode import load_rgb
 from esmc_desktop.photos.export import safe_name
 from esmc_desktop.photos.scan import content_hash
-from esmc_desktop.pipeline import Cancelled, ClusterJob, Criterion, RunSettings
+from esmc_desktop.engine.cluster import ClusterJob
+from esmc_desktop.engine.session import ModelFiles, ModelSession
+from esmc_desktop.engine.settings import ComputeRequest, MethodSettings
+from esmc_desktop.engine.types import ClusterResult, Criterion
+from esmc_desktop.errors import Cancelled
+from esmc_desktop.mllm.gpu import GpuLayers
 from models.tiny_llava import sample_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +43,14 @@ def make_photos(folder: Path, n: int, size: int = 56, fmt: str = "png") -> Path:
         sub.mkdir(exist_ok=True)
         img.save(sub / f"photo-{i:03d}.{fmt}")
     return folder
+
+
+def run_job(photos: Path, criteria, lm: Path, mmproj: Path, *, cache_dir: Path,
+            settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest(GpuLayers(0)),
+            **job) -> ClusterResult:
+    """The clustering job on a model session opened for it (on the CPU unless `compute` says otherwise)."""
+    with ModelSession.open(ModelFiles(lm, mmproj), compute, cache_dir=cache_dir) as session:
+        return ClusterJob(photos, criteria, session, settings=settings, **job).run()
 
 
 def run_cli(args, capsys) -> tuple[int, dict]:
@@ -94,14 +107,13 @@ def test_a_cancelled_run_resumes_from_the_cache(tmp_path, tiny):
             if len(seen) == 2:
                 cancel.set()
     criteria = [Criterion.parse("color of the object:2", "red,green")]
-    settings = RunSettings(n_samples=4)
-    job = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                     settings=settings, progress=progress, cancel=cancel)
+    settings = MethodSettings(n_samples=4)
     with pytest.raises(Cancelled, match="cached"):
-        job.run()
+        run_job(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                settings=settings, progress=progress, cancel=cancel)
     assert seen[-1].photos_per_second > 0 and seen[-1].seconds_left is not None
-    resumed = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                         settings=settings).run()
+    resumed = run_job(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                      settings=settings)
     assert resumed.images_encoded == 16 - 4 - 2  # the 4 localization samples and the 2 photos read before
     assert len(resumed.photos) == 16
 
@@ -110,8 +122,8 @@ def test_each_photo_is_run_once_the_localization_samples_included(tmp_path, tiny
     photos = make_photos(tmp_path / "photos", 10, size=700, fmt="jpg")
     criteria = [Criterion.parse("color of the object:2", "red,green,blue"),
                 Criterion("shape of the object", 2, ())]  # no keywords: its target is the default place
-    result = ClusterJob(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                        settings=RunSettings(n_samples=6)).run()
+    result = run_job(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                     settings=MethodSettings(n_samples=6))
     assert result.images_encoded == 10 and result.times.photos_decoded == 10
     assert result.criteria[1].localization.fallback
 
@@ -128,8 +140,8 @@ def test_each_photo_is_run_once_the_localization_samples_included(tmp_path, tiny
 
 def test_no_sample_runs_when_no_criterion_has_keywords(tmp_path, tiny):
     photos = make_photos(tmp_path / "photos", 6)
-    result = ClusterJob(photos, [Criterion("color of the object", 2, ())], tiny.f16.quantized, tiny.f16.mmproj,
-                        cache_dir=tmp_path / "cache").run()
+    result = run_job(photos, [Criterion("color of the object", 2, ())], tiny.f16.quantized, tiny.f16.mmproj,
+                     cache_dir=tmp_path / "cache")
     assert result.images_encoded == 6 and result.criteria[0].localization.fallback
 
 
@@ -140,15 +152,15 @@ def test_the_whole_run_works_with_sockets_blocked(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     photos = make_photos(tmp_path / "photos", 8)
-    result = ClusterJob(photos, [Criterion.parse("color of the object:2", "red,green")], tiny.f16.quantized,
-                        tiny.f16.mmproj, cache_dir=tmp_path / "cache").run()
+    result = run_job(photos, [Criterion.parse("color of the object:2", "red,green")], tiny.f16.quantized,
+                     tiny.f16.mmproj, cache_dir=tmp_path / "cache")
     assert len(result.criteria[0].labels) == 8
 
 
 def test_keywords_are_asked_of_the_model_when_not_given(tmp_path, tiny):
     photos = make_photos(tmp_path / "photos", 6)
-    result = ClusterJob(photos, [Criterion.parse("shape of the object:2")], tiny.f16.quantized, tiny.f16.mmproj,
-                        cache_dir=tmp_path / "cache").run()
+    result = run_job(photos, [Criterion.parse("shape of the object:2")], tiny.f16.quantized, tiny.f16.mmproj,
+                     cache_dir=tmp_path / "cache")
     loc = result.criteria[0].localization
     assert result.criteria[0].prompt == "The shape of the object is"
     assert loc.message  # says how the target was chosen, even when it had to fall back

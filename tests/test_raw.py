@@ -14,9 +14,12 @@ from esmc_desktop.photos.export import export, sources, undo_export
 from esmc_desktop.photos.raw import MIN_PREVIEW_SIDE
 from esmc_desktop.photos.scan import content_hash, scan
 from esmc_desktop.photos.thumbnails import ThumbnailCache
-from esmc_desktop.pipeline import ClusterJob, Criterion, RunSettings
+from esmc_desktop.engine.settings import ComputeRequest, MethodSettings
+from esmc_desktop.engine.types import Criterion
+from esmc_desktop.mllm.gpu import GpuLayers
 from models.tiny_llava import sample_image
 from tests.raw_files import write_dng
+from tests.test_pipeline import run_job
 
 
 def scene(width: int = 600, height: int = 400, seed: int = 3) -> np.ndarray:
@@ -128,8 +131,8 @@ def test_raw_photos_are_sorted_like_the_same_picture_as_a_png(tmp_path, tiny):
             write_dng(folder / f"raw-{i}.dng", rgb, preview="rgb")
     write_dng(folder / "no-preview.dng", np.asarray(Image.fromarray(sample_image(9)).resize((112, 112))))
     criteria = [Criterion("color of the object", k=2, keywords=("red", "green", "blue"))]
-    result = ClusterJob(folder, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
-                        settings=RunSettings(n_samples=4, gpu_layers=0, threads=1)).run()
+    result = run_job(folder, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
+                     settings=MethodSettings(n_samples=4), compute=ComputeRequest(GpuLayers(0), threads=1))
     names = [p.path.name for p in result.photos]
     assert len(names) == 13 and not result.skipped
     labels = dict(zip(names, result.criteria[0].labels))

@@ -13,7 +13,8 @@ import pytest
 from esmc_desktop.app.assign import assign_photos
 from esmc_desktop.app.export import export_result
 from esmc_desktop.app.model import ModelFiles
-from esmc_desktop.app.sort import Criterion, RunSettings, sort_photos
+from esmc_desktop.app.options import GpuLayers
+from esmc_desktop.app.sort import ComputeRequest, Criterion, sort_photos
 from esmc_desktop.app.values import make_value, merge_cluster, undo_merge
 from esmc_desktop.demo.world import write_photo_folder
 from esmc_desktop.errors import EsmcError
@@ -23,7 +24,7 @@ from esmc_desktop.photos.xmp import HIERARCHICAL, read_keywords
 
 COLOR = "color of the object"
 MODEL = ModelFiles(DEMO_DIR / DEMO_FILES[0], DEMO_DIR / DEMO_FILES[1])
-SETTINGS = RunSettings(threads=1)
+CPU = ComputeRequest(GpuLayers(0), threads=1)
 
 
 def world(folder: Path, n: int, seed: int) -> dict[str, str]:
@@ -41,7 +42,7 @@ def sorted_red_green_rest(tmp_path_factory):
 
 
 def sort(root: Path, criteria) -> object:
-    return sort_photos(root / "photos", criteria, MODEL, settings=SETTINGS, cache_dir=root / "cache")
+    return sort_photos(root / "photos", criteria, MODEL, compute=CPU, cache_dir=root / "cache")
 
 
 def cluster_named(crit, word: str) -> int:
@@ -96,7 +97,7 @@ def test_a_discovered_cluster_merged_into_a_value_joins_it_in_folders_tags_and_a
 
     # new photos: orange ones go to red, as the merged ones did; the other colours where they went before
     new = world(tmp_path / "new", 24, seed=12)
-    report = assign_photos(tmp_path / "new", out, settings=SETTINGS, cache_dir=root / "cache", dry_run=True)
+    report = assign_photos(tmp_path / "new", out, compute=CPU, cache_dir=root / "cache", dry_run=True)
     names = report.criteria[0].names
     for photo, cluster in zip(report.photos, report.criteria[0].labels):
         colour = new[photo.sha256]
@@ -108,7 +109,7 @@ def test_a_discovered_cluster_merged_into_a_value_joins_it_in_folders_tags_and_a
     # tags: the merged photos carry the value's keyword
     photos = tmp_path / "tagged"
     shutil.copytree(root / "photos", photos)
-    tagged = sort_photos(photos, criteria, MODEL, settings=SETTINGS, cache_dir=root / "cache")
+    tagged = sort_photos(photos, criteria, MODEL, compute=CPU, cache_dir=root / "cache")
     c = tagged.criterion(0)
     merge_cluster(tagged, 0, cluster_named(c, "orange"), c.names.index("red"))
     export_result(tagged, tmp_path / "tags", mode="tags")

@@ -6,13 +6,14 @@ import time
 
 import pytest
 
-from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.app.model import ModelFiles
+from esmc_desktop.engine.session import ModelSession
+from esmc_desktop.engine.settings import ComputeRequest
 from esmc_desktop.cli import EXIT_OK, main
 from esmc_desktop.errors import SettingsError
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.mllm.runtime import MAPPED, REPACKED, LlavaRuntime
 from esmc_desktop.mllm.weight_layout import MIN_GAIN, RSS_SLACK, Trial, choose_layout, decide, default_cache_file
-from esmc_desktop.pipeline import RunSettings
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +98,16 @@ def test_auto_turns_into_the_measured_layout_and_the_sentence_says_where_and_how
     verdict, _ = calibrated
     model = ModelFiles(tiny.f16.quantized, tiny.f16.mmproj)
     heard: list[str] = []
-    settings, where = compute_settings(model, RunSettings(cpu_weights="auto"), GpuLayers(0), note=heard.append)
-    assert settings.cpu_weights == verdict.layout and heard == []  # cached: nothing to announce
-    assert where == f"running on the CPU. {choose_layout(model.lm).sentence()}"
-    with LlavaRuntime(model.lm, model.mmproj, weights=settings.cpu_weights) as rt:
-        assert rt.weights == verdict.layout
-    forced, where = compute_settings(model, RunSettings(cpu_weights=REPACKED), GpuLayers(0))
-    assert forced.cpu_weights == REPACKED and where == "running on the CPU. CPU weights: repacked, as set"
-    plain, where = compute_settings(model, RunSettings(cpu_weights=MAPPED), GpuLayers(0))
-    assert plain.cpu_weights == MAPPED and where == "running on the CPU"
+    with ModelSession.open(model, ComputeRequest(GpuLayers(0), cpu_weights="auto"), note=heard.append) as session:
+        plan = session.plan
+        assert plan.cpu_weights == verdict.layout and heard == [plan.message]  # cached: only where it runs
+        assert plan.message == f"running on the CPU. {choose_layout(model.lm).sentence()}"
+        with session.runtime() as rt:
+            assert rt.weights == verdict.layout
+    forced = ModelSession.open(model, ComputeRequest(GpuLayers(0), cpu_weights=REPACKED)).plan
+    assert forced.cpu_weights == REPACKED and forced.message == "running on the CPU. CPU weights: repacked, as set"
+    plain = ModelSession.open(model, ComputeRequest(GpuLayers(0), cpu_weights=MAPPED)).plan
+    assert plain.cpu_weights == MAPPED and plain.message == "running on the CPU"
 
 
 def test_the_runtime_takes_a_layout_not_auto(tiny):

@@ -9,12 +9,13 @@ from typing import Sequence
 from esmc_desktop.app import checks
 from esmc_desktop.app.export import ExportReport, claim_output
 from esmc_desktop.app.feedback import Feedback
-from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.scan import scan_rules
-from esmc_desktop.mllm.gpu import GpuLayers
+from esmc_desktop.engine.assign import assign_new_photos
+from esmc_desktop.engine.session import ModelSession
+from esmc_desktop.engine.settings import ComputeRequest
 from esmc_desktop.photos.export import export, sources
 from esmc_desktop.photos.scan import Photo, Skipped
-from esmc_desktop.pipeline import RunSettings, assign_new_photos
 from esmc_desktop.saved_result import load_result
 
 
@@ -41,7 +42,7 @@ class AssignReport:
 
 
 def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles | None = None, *,
-                  settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(), mode: str = "copy",
+                  compute: ComputeRequest = ComputeRequest(), mode: str = "copy",
                   dry_run: bool = False, feedback: Feedback | None = None,
                   cache_dir: Path | str | None = None, exclude: Sequence[str] = ()) -> AssignReport:
     """Place the photos of `folder` into `result_dir`'s clusters. `model` None: the pair the result was made with.
@@ -56,13 +57,9 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
     checks.photo_folder(folder)
     saved = load_result(result_dir)
     model = model or ModelFiles(saved.lm, saved.mmproj)
-    checks.model_files(model.lm, model.mmproj)
-    checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
-    feedback.say(where)
-    with claim_output(result_dir, dry_run):
-        done = assign_new_photos(folder, saved, model.lm, model.mmproj, settings=settings,
-                                 progress=feedback.progress, cancel=feedback.cancel, cache_dir=cache_dir,
+    with ModelSession.open(model, compute, cache_dir=cache_dir, note=feedback.say) as session, \
+            claim_output(result_dir, dry_run):
+        done = assign_new_photos(folder, saved, session, progress=feedback.progress, cancel=feedback.cancel,
                                  rules=scan_rules(exclude, result_dir))
         placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run,
                             add=True)

@@ -8,12 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from esmc_desktop.errors import FolderError, OutputExistsError, SettingsError
-from esmc_desktop.mllm.gguf_files import check_pair, image_tokens, read_info
-
-# Room for everything in the context besides the image: the chat template's system prompt
-# (about 35 tokens for llava_v1), "USER:", the criterion prompt and "ASSISTANT:".
-PROMPT_ROOM = 64
+from esmc_desktop.errors import FolderError, OutputExistsError
+from esmc_desktop.mllm.gguf_files import check_pair
 
 
 def photo_folder(folder: Path | str) -> Path:
@@ -47,16 +43,3 @@ def output_folder(out: Path | str) -> Path:
 def model_files(lm: Path | str, mmproj: Path | str) -> None:
     """Both GGUF files readable, of the right kinds, and a pair (ModelFileError otherwise)."""
     check_pair(lm, mmproj)
-
-
-def context_size(n_ctx: int | None, mmproj: Path | str | None = None) -> None:
-    """The context holds one image and a prompt: the image's tokens (576 for LLaVA-1.5) plus PROMPT_ROOM."""
-    if n_ctx is None:  # the runtime sizes it to one photo and its prompts
-        return
-    image = image_tokens(read_info(mmproj)) if mmproj is not None else 0
-    need = image + PROMPT_ROOM
-    if n_ctx < need:
-        what = f"one image takes {image} tokens and the prompt about {PROMPT_ROOM}" if image else \
-            f"the prompt needs about {PROMPT_ROOM} tokens"
-        raise SettingsError(f"a context of {n_ctx} tokens is too small: {what}; give at least {need} "
-                            "(or leave --n-ctx out: the default fits one photo and its prompts)")

@@ -33,7 +33,7 @@ def drop_cluster(result: SortResult, crit: CriterionClusters, cluster: int, head
     weights = crit.weights
     if head and cluster < weights.w2.shape[1]:  # a cluster made by hand has no head output until learning
         keep = np.delete(np.arange(weights.w2.shape[1]), cluster)
-        crit.computed = replace(crit.computed, weights=replace(weights, w2=weights.w2[:, keep], b2=weights.b2[keep]))
+        crit.weights = replace(weights, w2=weights.w2[:, keep], b2=weights.b2[keep])
     if crit.names[cluster] in crit.values:
         crit.values.remove(crit.names[cluster])
     del crit.names[cluster]

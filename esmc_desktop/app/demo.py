@@ -19,8 +19,11 @@ from esmc_desktop.app.export import export_result
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.demo.notice import demo_notice, model_label
 from esmc_desktop.demo.world import BACKGROUNDS, COLORS, CRITERIA, SHAPES, write_photo_folder
+from esmc_desktop.engine.cluster import ClusterJob
+from esmc_desktop.engine.session import ModelFiles, ModelSession
+from esmc_desktop.engine.settings import ComputeRequest, MethodSettings
+from esmc_desktop.engine.types import ClusterResult, Criterion, Progress
 from esmc_desktop.method.metrics import scores
-from esmc_desktop.pipeline import ClusterJob, ClusterResult, Criterion, Progress, RunSettings
 
 __all__ = ["DemoReport", "demo_notice", "model_label", "run_demo"]
 
@@ -37,15 +40,18 @@ class DemoReport:
     cache_dir: Path  # the feature cache `learn` on sorted_dir needs
 
 
-def run_demo(out: Path | str, lm: Path, mmproj: Path, *, n_photos: int = 120, seed: int = 7,
-             settings: RunSettings = RunSettings(), progress: Callable[[Progress], None] | None = None) -> DemoReport:
+def run_demo(out: Path | str, model: ModelFiles, *, n_photos: int = 120, seed: int = 7,
+             settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest(),
+             note: Callable[[str], None] | None = None,
+             progress: Callable[[Progress], None] | None = None) -> DemoReport:
+    """The model is checked (and `note` hears where it runs) before any photo is written."""
     out = Path(out)
-    made = write_photo_folder(out / "photos", n_photos, seed=seed)
-    truth_by_path = {path.resolve(): spec for path, spec in made}
-    criteria = [Criterion(text, N_VALUES[attribute]) for text, attribute in CRITERIA.items()]
-    result = ClusterJob(out / "photos", criteria, lm, mmproj, cache_dir=out / "cache", settings=settings,
-                        progress=progress).run()
-    export_result(SortResult(result, lm, mmproj), out / "sorted")
+    with ModelSession.open(model, compute, cache_dir=out / "cache", note=note) as session:
+        made = write_photo_folder(out / "photos", n_photos, seed=seed)
+        truth_by_path = {path.resolve(): spec for path, spec in made}
+        criteria = [Criterion(text, N_VALUES[attribute]) for text, attribute in CRITERIA.items()]
+        result = ClusterJob(out / "photos", criteria, session, settings=settings, progress=progress).run()
+    export_result(SortResult(result, model.lm, model.mmproj), out / "sorted")
     truth = {text: [truth_by_path[p.path.resolve()].label(attr) for p in result.photos]
              for text, attr in CRITERIA.items()}
     metrics = {c.criterion.text: scores(truth[c.criterion.text], c.labels) for c in result.criteria}

@@ -16,7 +16,7 @@ from esmc_desktop.photos.export import MODES, Placement, export, plan
 from esmc_desktop.photos.lock import output_lock
 from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
-from esmc_desktop.pipeline import Progress
+from esmc_desktop.engine.types import Progress
 from esmc_desktop.saved_result import save_result
 
 __all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "claim_output", "export_result",

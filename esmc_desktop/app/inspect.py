@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from esmc_desktop.app import checks
 from esmc_desktop.app.feedback import Feedback
-from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.app.model import ModelFiles
+from esmc_desktop.engine.session import ModelSession
+from esmc_desktop.engine.settings import ComputeRequest
 from esmc_desktop.errors import SettingsError
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.mllm.logit_lens import DEFAULT_TOP_K, LensParams, LogitLens
-from esmc_desktop.mllm.runtime import ImageRun, LlavaRuntime
+from esmc_desktop.mllm.logit_lens import DEFAULT_TOP_K, LensParams
+from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE
+from esmc_desktop.mllm.runtime import ImageRun
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.pipeline import RunSettings
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,15 @@ class Inspection:
 
 
 def inspect_photo(image: Path | str, prompts: list[str], model: ModelFiles, *, top: int = 1,
-                  settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(),
+                  template: str = DEFAULT_TEMPLATE, compute: ComputeRequest = ComputeRequest(),
                   feedback: Feedback | None = None) -> Inspection:
     """The logit lens of every layer at every prompt token, `top` tokens each."""
     feedback = feedback or Feedback()
     if top < 1:
         raise SettingsError("--top must be at least 1")
     picture = load_rgb(image)
-    checks.model_files(model.lm, model.mmproj)
-    checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
-    feedback.say(where)
-    lens = LogitLens.from_gguf(model.lm, LensParams(top_k=max(top, DEFAULT_TOP_K)))
-    with LlavaRuntime(model.lm, model.mmproj, n_ctx=settings.n_ctx, n_threads=settings.threads,
-                      n_gpu_layers=settings.gpu_layers, weights=settings.cpu_weights, template=settings.template) as rt:
+    with ModelSession.open(model, compute, note=feedback.say) as session, session.runtime(template=template) as rt:
+        lens = session.lens(LensParams(top_k=max(top, DEFAULT_TOP_K)))
         run = rt.run(picture, prompts)
         tables = []
         for states in run.prompts:

@@ -54,7 +54,7 @@ from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name
                                         relocate, rounded, safe_name, write_manifest)
 from esmc_desktop.photos.scan import content_hash, display
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
-from esmc_desktop.pipeline import saved_vector_key
+from esmc_desktop.engine.assign import saved_vector_key
 from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
 
 log = logging.getLogger("esmc_desktop")
@@ -393,7 +393,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     if not corrections:
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
-              set(crit.placed), source.weights)
+              set(crit.placed), crit.weights)
     learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
                                     confidences=np.array(crit.confidences, dtype=float))
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
@@ -401,7 +401,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
     crit.labels[:] = [int(x) for x in learnt.labels]
     crit.confidences[:] = [float(x) for x in learnt.confidences]
-    crit.computed = replace(source, weights=learnt.weights)
+    crit.weights = learnt.weights
     result.edited = True
     return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before)
 
@@ -413,7 +413,7 @@ def undo_corrections(result: SortResult, step: LearningStep) -> None:
     crit.names, crit.explanations, crit.placed = names, explanations, placed
     crit.labels[:] = labels
     crit.confidences[:] = confidences
-    crit.computed = replace(crit.computed, weights=weights)
+    crit.weights = weights
 
 
 def least_certain(result: SortResult, criterion: int) -> list[int]:

@@ -20,17 +20,18 @@ from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.photos.export import Source, sources
 from esmc_desktop.photos.scan import Photo, Skipped
 from esmc_desktop.photos.xmp import keywords_for
-from esmc_desktop.pipeline import ClusterResult, CriterionResult
+from esmc_desktop.engine.types import ClusterResult, CriterionResult
 
 
 @dataclass
 class CriterionClusters:
     """One criterion: its clusters (names, a cluster and confidence per photo) and how they were computed."""
 
-    computed: CriterionResult  # prompt, keywords, target, trained head, lens readings: never edited
+    computed: CriterionResult  # prompt, keywords, target, vectors, lens readings, first head: never edited
     names: list[str]
     labels: list[int]
     confidences: list[float]
+    weights: HeadWeights  # the head now: the computed one, cut when a cluster is removed, or a learnt one
     explanations: list[list[str]] = field(default_factory=list)
     note: str = ""
     placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
@@ -40,8 +41,8 @@ class CriterionClusters:
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
         return cls(computed, list(computed.names), [int(x) for x in computed.labels],
-                   [float(x) for x in computed.confidences], [list(e) for e in computed.explanations], computed.note,
-                   values=list(computed.criterion.values or ()))
+                   [float(x) for x in computed.confidences], computed.weights,
+                   [list(e) for e in computed.explanations], computed.note, values=list(computed.criterion.values or ()))
 
     def is_value(self, cluster: int) -> bool:
         """Whether a cluster is one of the criterion's values (not `other`, not a cluster the sort discovered)."""
@@ -72,19 +73,15 @@ class CriterionClusters:
         """How the (layer, position) was found, in words."""
         return self.computed.localization.message
 
-    @property
-    def weights(self) -> HeadWeights:
-        return self.computed.weights
-
     def logits(self) -> np.ndarray:
         """The head's logits for every photo, (n, K): computed once per head, as learning replaces the head.
 
         The window's review reads them after every edit; at 100,000 photos they take seconds to compute.
         """
         made_from, logits = self._logits
-        now = (self.computed.weights, self.computed.vectors)
+        now = (self.weights, self.computed.vectors)
         if made_from is None or any(a is not b for a, b in zip(made_from, now)):
-            logits = self.computed.weights.logits(self.computed.vectors)
+            logits = self.weights.logits(self.computed.vectors)
             self._logits = (now, logits)
         return logits
 

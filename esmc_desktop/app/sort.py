@@ -7,18 +7,20 @@ from typing import Sequence
 
 from esmc_desktop.app import checks
 from esmc_desktop.app.feedback import Feedback
-from esmc_desktop.app.model import ModelFiles, compute_settings
+from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.result import SortResult
-from esmc_desktop.method.values import OTHER
 from esmc_desktop.app.scan import scan_rules
-from esmc_desktop.mllm.gpu import GpuLayers
-from esmc_desktop.pipeline import ClusterJob, Criterion, Progress, RunSettings
+from esmc_desktop.engine.cluster import ClusterJob
+from esmc_desktop.engine.session import ModelSession
+from esmc_desktop.engine.settings import ComputeRequest, MethodSettings
+from esmc_desktop.engine.types import Criterion, Progress
+from esmc_desktop.method.values import OTHER
 
-__all__ = ["Criterion", "OTHER", "Progress", "RunSettings", "sort_photos"]
+__all__ = ["ComputeRequest", "Criterion", "MethodSettings", "OTHER", "Progress", "sort_photos"]
 
 
 def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelFiles, *,
-                settings: RunSettings = RunSettings(), gpu: GpuLayers = GpuLayers(),
+                settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest(),
                 cache_dir: Path | str | None = None, feedback: Feedback | None = None,
                 exclude: Sequence[str] = (), out: Path | str | None = None) -> SortResult:
     """Check the folder, the model and the context first; then scan, localize, read every photo, cluster.
@@ -29,12 +31,9 @@ def sort_photos(folder: Path | str, criteria: Sequence[Criterion], model: ModelF
     """
     feedback = feedback or Feedback()
     checks.photo_folder(folder)
-    checks.model_files(model.lm, model.mmproj)
-    checks.context_size(settings.n_ctx, model.mmproj)
-    settings, where = compute_settings(model, settings, gpu, note=feedback.say)
-    feedback.say(where)
-    computed = ClusterJob(folder, criteria, model.lm, model.mmproj, cache_dir=cache_dir, settings=settings,
-                          progress=feedback.progress, cancel=feedback.cancel, rules=scan_rules(exclude, out)).run()
+    with ModelSession.open(model, compute, cache_dir=cache_dir, note=feedback.say) as session:
+        computed = ClusterJob(folder, criteria, session, settings=settings, progress=feedback.progress,
+                              cancel=feedback.cancel, rules=scan_rules(exclude, out)).run()
     result = SortResult(computed, model.lm, model.mmproj)
     result.prepare_review()
     return result

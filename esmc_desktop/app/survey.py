@@ -18,7 +18,7 @@ from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.scan import Photo, ScanResult, Skipped, scan_folder
 from esmc_desktop.errors import Cancelled, ImageError
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.pipeline import Progress
+from esmc_desktop.engine.types import Progress
 
 CHECK_SIDE = 64  # pixels: enough for the decoder to read every byte of the image data, as little as it can
 

@@ -84,7 +84,7 @@ def merge_cluster(result: SortResult, criterion: int, cluster: int, value: int) 
         if head is None:
             crit.placed.add(photo)
     if head is not None:
-        crit.computed = replace(crit.computed, weights=head)
+        crit.weights = head
     name, value_name = crit.names[cluster], crit.names[value]
     drop_cluster(result, crit, cluster, head=head is None)
     return Merge(criterion, name, value_name, len(members), head is not None, before, _state(crit))
@@ -106,4 +106,4 @@ def _check(crit: CriterionClusters, cluster: int) -> None:
 
 
 def _state(crit: CriterionClusters) -> tuple:
-    return tuple(crit.names), tuple(crit.labels), tuple(crit.values), tuple(sorted(crit.placed)), id(crit.computed)
+    return tuple(crit.names), tuple(crit.labels), tuple(crit.values), tuple(sorted(crit.placed)), id(crit.weights)

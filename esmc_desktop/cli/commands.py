@@ -30,11 +30,14 @@ def _feedback(quiet: bool, bars: bool = True):
     return Feedback(progress=progress_bars() if bars and not quiet else None, note=notes(quiet))
 
 
-def _gpu(args: argparse.Namespace):
-    """The --gpu-layers setting; auto when not given."""
+def _compute(args: argparse.Namespace):
+    """What the user asked of the machine (--gpu-layers, auto when not given; --threads, --cpu-weights,
+    --n-ctx): each use case plans it for its model."""
+    from esmc_desktop.app.sort import ComputeRequest
     from esmc_desktop.app.options import GpuLayers
 
-    return args.gpu_layers or GpuLayers()
+    return ComputeRequest(gpu_layers=args.gpu_layers or GpuLayers(), threads=args.threads,
+                          cpu_weights=args.cpu_weights, n_ctx=args.n_ctx)
 
 
 def _model(args: argparse.Namespace):
@@ -62,8 +65,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     if args.npz and len(args.prompt) != 1:
         raise EsmcError("--npz saves one prompt's hidden states: give exactly one --prompt")
-    found = inspect_photo(args.image, args.prompt, _model(args), top=args.top, settings=_settings(args),
-                          gpu=_gpu(args), feedback=_feedback(args.quiet, bars=False))
+    found = inspect_photo(args.image, args.prompt, _model(args), top=args.top, template=_settings(args).template,
+                          compute=_compute(args), feedback=_feedback(args.quiet, bars=False))
     if args.npz:
         save_states(found, args.npz)
     if args.json:
@@ -207,8 +210,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    """The run's settings from the options this command has; the GPU layers are planned by the use case."""
-    from esmc_desktop.app.sort import RunSettings
+    """The method's settings from the options this command has (the machine's are _compute's)."""
+    from esmc_desktop.app.sort import MethodSettings
 
     given = {"n_samples": getattr(args, "samples", None), "seed": getattr(args, "seed", None),
              "template": getattr(args, "template", None), "localization": getattr(args, "localization", None),
@@ -218,8 +221,7 @@ def _settings(args: argparse.Namespace):
     if given["alpha"] is not None and not 0.0 < given["alpha"] <= 1.0:
         raise EsmcError(f"--alpha must be a share between 0 and 1 (the head learns from that share of each cluster), "
                         f"got {given['alpha']}")
-    return RunSettings(n_ctx=args.n_ctx, threads=args.threads, cpu_weights=args.cpu_weights,
-                       **{k: v for k, v in given.items() if v is not None})
+    return MethodSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def _criteria(args: argparse.Namespace):
@@ -272,7 +274,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     label, notice = _say_model(model.lm, args.photos, args.quiet)
     feedback = _feedback(args.quiet, bars=not args.json)
     with claim_output(args.out, args.dry_run):
-        result = sort_photos(args.photos, criteria, model, settings=_settings(args), gpu=_gpu(args),
+        result = sort_photos(args.photos, criteria, model, settings=_settings(args), compute=_compute(args),
                              cache_dir=args.cache, feedback=feedback, exclude=args.exclude or (), out=args.out)
         written = export_result(result, args.out, mode=args.mode, dry_run=args.dry_run, feedback=feedback)
     summary = {
@@ -307,7 +309,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from esmc_desktop.app.assign import assign_photos
 
     model = _model(args) if args.model is not None or args.mmproj is not None else None
-    done = assign_photos(args.photos, args.result, model, settings=_settings(args), gpu=_gpu(args),
+    done = assign_photos(args.photos, args.result, model, compute=_compute(args),
                          mode=args.mode, dry_run=args.dry_run, feedback=_feedback(args.quiet, bars=not args.json),
                          cache_dir=args.cache, exclude=args.exclude or ())
     summary = {"photos": len(done.photos), "out": str(args.result), "mode": args.mode, "dry_run": args.dry_run,
@@ -385,19 +387,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise EsmcError(f"the window needs PySide6: pip install -e '.[gui]' ({e})") from e
     model = _model(args)
-    return run_gui(model.lm, model.mmproj, _settings(args), cache_dir=args.cache,
+    return run_gui(model.lm, model.mmproj, _settings(args), _compute(args), cache_dir=args.cache,
                    remembered_model=args.model is None, gpu_layers=args.gpu_layers, template=args.template)
-
-
-def _planned(args: argparse.Namespace, model):
-    """Settings with the GPU planned, checked first, saying where it runs: for demo and bench."""
-    from esmc_desktop.app.model import check_model, compute_settings
-
-    check_model(model, n_ctx=args.n_ctx)
-    settings, where = compute_settings(model, _settings(args), _gpu(args), note=notes(args.quiet))
-    if not args.quiet:
-        say(where)
-    return settings
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -409,8 +400,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise EsmcError("--photos must be at least 10")
     checks.output_folder(args.out)
     model = _model(args)
-    report = run_demo(args.out, model.lm, model.mmproj, n_photos=args.photos, seed=args.seed,
-                      settings=_planned(args, model), progress=None if args.quiet else progress_bars())
+    report = run_demo(args.out, model, n_photos=args.photos, seed=args.seed, settings=_settings(args),
+                      compute=_compute(args), note=notes(args.quiet),
+                      progress=None if args.quiet else progress_bars())
     for c in report.result.criteria:
         m = report.metrics[c.criterion.text]
         print(f"{c.criterion.text}: NMI {m['nmi']:.3f}  RI {m['ri']:.3f}  ARI {m['ari']:.3f}  ACC {m['acc']:.3f}"
@@ -442,9 +434,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     checks.output_folder(args.out)
     dataset = load_dataset(args.dataset, config.phrases)
     model = _model(args)
-    report = run_benchmark(dataset, model.lm, model.mmproj, config=config, cache_dir=args.cache,
-                           settings=_planned(args, model), progress=None if args.quiet else progress_bars())
-    table, written = write_report(report, args.out)
+    report = run_benchmark(dataset, model, config=config, cache_dir=args.cache, settings=_settings(args),
+                           compute=_compute(args), note=notes(args.quiet),
+                           progress=None if args.quiet else progress_bars())
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(report)
+    (args.out / "bench.md").write_text(table, encoding="utf-8")
+    (args.out / "bench.csv").write_text(csv_text(report.rows), encoding="utf-8")
+    chart(report.rows, args.out / "bench.png")
     print(table)
     print(f"written: {', '.join(map(str, written))}")
     return EXIT_OK

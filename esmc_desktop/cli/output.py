@@ -27,7 +27,7 @@ def say(sentence: str) -> None:
 
 
 def notes(quiet: bool) -> Callable[[str], None] | None:
-    """`say` unless quiet: what a use case gives `Feedback.note` and `compute_settings(note=)`."""
+    """`say` unless quiet: what a use case gives `Feedback.note` (and a model session its `note`)."""
     return None if quiet else say
 
 

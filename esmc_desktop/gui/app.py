@@ -8,7 +8,7 @@ from pathlib import Path
 
 from esmc_desktop.gui.log_file import log_to_file
 from esmc_desktop.app.options import GpuLayers
-from esmc_desktop.app.sort import RunSettings
+from esmc_desktop.app.sort import ComputeRequest, MethodSettings
 
 log = logging.getLogger("esmc_desktop.gui")
 
@@ -29,11 +29,12 @@ def settle_startup() -> None:
     gc.freeze()
 
 
-def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | None = None,
-            remembered_model: bool = True, gpu_layers: GpuLayers | None = None, template: str | None = None) -> int:
+def run_gui(lm: Path, mmproj: Path, settings: MethodSettings, compute: ComputeRequest,
+            cache_dir: Path | None = None, remembered_model: bool = True, gpu_layers: GpuLayers | None = None,
+            template: str | None = None) -> int:
     """`remembered_model`: prefer the pair last chosen in the window (QSettings) when it still checks out.
 
-    `gpu_layers`, `template` and `settings.threads` as given on the command line win over the remembered ones.
+    `gpu_layers`, `template` and `compute.threads` as given on the command line win over the remembered ones.
     """
     from dataclasses import replace
 
@@ -62,12 +63,11 @@ def run_gui(lm: Path, mmproj: Path, settings: RunSettings, cache_dir: Path | Non
             lm, mmproj = saved
         except (EsmcError, OSError, ValueError):
             pass  # moved or deleted since: the default pair it is
-    if settings.threads is None:
-        settings = replace(settings, threads=prefs.threads())
+    compute = replace(compute, threads=compute.threads if compute.threads is not None else prefs.threads(),
+                      gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())
     settings = replace(settings, template=template or prefs.template())
     settle_startup()
-    window = MainWindow(lm, mmproj, settings=settings, cache_dir=cache_dir,
-                        gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())
+    window = MainWindow(lm, mmproj, settings=settings, compute=compute, cache_dir=cache_dir)
 
     def show_error(kind, error, trace) -> None:
         log.error("unexpected error", exc_info=(kind, error, trace))

@@ -22,7 +22,7 @@ from esmc_desktop.app.export import TAG_MODES, UNDOABLE, export_result
 from esmc_desktop.app.keywords import suggest_keywords
 from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.result import SortResult
-from esmc_desktop.app.sort import RunSettings, sort_photos
+from esmc_desktop.app.sort import ComputeRequest, MethodSettings, sort_photos
 from esmc_desktop.app.undo import undo_export
 from esmc_desktop.app.demo import demo_notice, model_label
 from esmc_desktop.app.values import Merge, make_value, merge_cluster, undo_merge
@@ -49,9 +49,11 @@ from esmc_desktop.app.view import DEFAULT_SIZE, ThumbnailCache
 
 class MainWindow(QMainWindow):
     def __init__(self, lm: Path, mmproj: Path, *, cache_dir: Path | None = None,
-                 settings: RunSettings = RunSettings(), gpu_layers: GpuLayers = GpuLayers()) -> None:
+                 settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest()) -> None:
+        """`compute`: the user's GPU layers, CPU threads, CPU weights and context, as asked (the model panel
+        changes them); each use case plans them for its model."""
         super().__init__()
-        self.model, self.gpu_layers = ModelFiles(Path(lm), Path(mmproj)), gpu_layers
+        self.model, self.compute = ModelFiles(Path(lm), Path(mmproj)), compute
         self.cache_dir, self.settings = cache_dir, settings
         self.prefs = Preferences()
         self.theme = Theme(QApplication.instance())
@@ -84,7 +86,7 @@ class MainWindow(QMainWindow):
         self.criteria_panel.message.connect(lambda s: self.status.setText(s))
         self.criteria_panel.refused.connect(self._error)
         self.criteria_panel.suggest_requested.connect(self.suggest)
-        self.model_panel = ModelPanel(self.model, self.gpu_layers, self.settings.threads, self.settings.template,
+        self.model_panel = ModelPanel(self.model, self.compute.gpu_layers, self.compute.threads, self.settings.template,
                                       self.prefs)
         self.model_panel.changed.connect(self._model_changed)
         self.run_panel = RunPanel()
@@ -212,8 +214,8 @@ class MainWindow(QMainWindow):
 
     def suggest(self, text: str) -> None:
         """The model's own keywords for the typed criterion, asked in a background job."""
-        model, settings, gpu = self.model, self.settings, self.gpu_layers
-        self.jobs.start(lambda feedback: (text, suggest_keywords(text, model, settings=settings, gpu=gpu)),
+        model, template, compute = self.model, self.settings.template, self.compute
+        self.jobs.start(lambda feedback: (text, suggest_keywords(text, model, template=template, compute=compute)),
                         lambda answer: self.criteria_panel.show_suggestion(*answer), on_failure=self._error,
                         on_end=self.criteria_panel.suggestion_done)
 
@@ -239,16 +241,17 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         panel = self.model_panel
-        self.model, self.gpu_layers = panel.model, panel.gpu_layers
-        self.settings = replace(self.settings, threads=panel.threads, template=panel.template)
+        self.model = panel.model
+        self.compute = replace(self.compute, gpu_layers=panel.gpu_layers, threads=panel.threads)
+        self.settings = replace(self.settings, template=panel.template)
         self.status.setText(panel.describe())
         self._show_model()
 
     def open_download_dialog(self) -> DownloadDialog:
         """Model > Download…: a known LLaVA-1.5 pair, downloaded off the GUI thread; used once it is ready."""
         dialog = DownloadDialog(self)
-        dialog.pulled.connect(lambda entry: self.set_model(entry.lm, entry.mmproj, self.gpu_layers,
-                                                           self.settings.threads))
+        dialog.pulled.connect(lambda entry: self.set_model(entry.lm, entry.mmproj, self.compute.gpu_layers,
+                                                           self.compute.threads))
         dialog.open()
         return dialog
 
@@ -277,9 +280,9 @@ class MainWindow(QMainWindow):
             return self._error("Add at least one criterion, e.g. \"color of the car\".")
         if not self._may_discard_edits("Sort again?", "Sorting again replaces"):
             return
-        model, cache_dir, settings, gpu = self.model, self.cache_dir, self.settings, self.gpu_layers
+        model, cache_dir, settings, compute = self.model, self.cache_dir, self.settings, self.compute
         exclude = self.folder_panel.exclude()
-        self.run_long(lambda feedback: sort_photos(folder, criteria, model, settings=settings, gpu=gpu,
+        self.run_long(lambda feedback: sort_photos(folder, criteria, model, settings=settings, compute=compute,
                                                    cache_dir=cache_dir, feedback=feedback, exclude=exclude),
                       self.show_result, "Starting…")
 
@@ -458,8 +461,8 @@ class MainWindow(QMainWindow):
 
     def assign(self, photos: Path, result: Path) -> None:
         """Sort the photos in `photos` into the exported result at `result` (copies), in a background job."""
-        model, settings, gpu, cache_dir = self.model, self.settings, self.gpu_layers, self.cache_dir
-        self.run_long(lambda feedback: assign_photos(photos, result, model, settings=settings, gpu=gpu,
+        model, compute, cache_dir = self.model, self.compute, self.cache_dir
+        self.run_long(lambda feedback: assign_photos(photos, result, model, compute=compute,
                                                      feedback=feedback, cache_dir=cache_dir),
                       lambda done: self.status.setText(f"Assigned the photos of {photos}: {done.export.files} files "
                                                        f"placed into the result in {result}."),

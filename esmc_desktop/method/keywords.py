@@ -47,7 +47,7 @@ keyword; from three letters on it mostly says the word."""
 
 FALLBACK = ("the criterion is read at a default place (about 85% of the depth, the criterion's last token) "
             "and clusters are named by their most probable lens words")
-"""What the pipeline does when a criterion has fewer than MIN_KEYWORDS keywords (said in its message)."""
+"""What the clustering job does when a criterion has fewer than MIN_KEYWORDS keywords (said in its message)."""
 
 _LIST_MARKER = re.compile(r"^\s*(?:\(?\d+[.):]|[-*•·–])\s+")
 _INLINE_MARKER = re.compile(r"\s+(?=\(?\d+[.)]\s+\S)")

@@ -25,13 +25,14 @@ import numpy as np
 
 from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import _ggml_base_library, read_f32_matrix
-from esmc_desktop.mllm.gguf_files import open_reader
+from esmc_desktop.mllm.gguf_files import GgufFile
 
 CLASS_EMBEDDING = "v.class_embd"
 
 
-def class_embedding(mmproj_path: Path | str) -> np.ndarray | None:
-    for tensor in open_reader(mmproj_path).tensors:
+def class_embedding(mmproj: Path | str | GgufFile) -> np.ndarray | None:
+    file = mmproj if isinstance(mmproj, GgufFile) else GgufFile(mmproj)
+    for tensor in file.reader.tensors:
         if tensor.name == CLASS_EMBEDDING:
             return np.asarray(gguf.quants.dequantize(tensor.data, tensor.tensor_type), np.float32).reshape(-1)
     return None

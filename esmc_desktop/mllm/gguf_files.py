@@ -90,7 +90,10 @@ def open_reader(path: Path | str) -> gguf.GGUFReader:
 
 
 def read_info(path: Path | str) -> GgufInfo:
-    reader = open_reader(path)
+    return _info(Path(path), open_reader(path))
+
+
+def _info(path: Path, reader: gguf.GGUFReader) -> GgufInfo:
     fields = {name: _field_value(field) for name, field in reader.fields.items() if not name.startswith("GGUF.")}
     arch = str(fields.get(ARCHITECTURE, "?"))
     types = {t.name: int(t.tensor_type) for t in reader.tensors}
@@ -99,7 +102,39 @@ def read_info(path: Path | str) -> GgufInfo:
         ftype_name = gguf.LlamaFileType(int(ftype)).name.removeprefix("MOSTLY_") if ftype is not None else "?"
     except ValueError:
         ftype_name = str(ftype)
-    return GgufInfo(Path(path), arch, str(fields.get(NAME, "")), ftype_name, types, len(types), fields)
+    return GgufInfo(path, arch, str(fields.get(NAME, "")), ftype_name, types, len(types), fields)
+
+
+class GgufFile:
+    """One GGUF file whose header is read once: its reader, its info and its fingerprint, each on first use.
+
+    A model session (engine/session.py) holds one per file, so the checks, the GPU plan, the lens, the
+    runtime and the cache keys all read the same parse instead of opening the file again.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._reader: gguf.GGUFReader | None = None
+        self._info: GgufInfo | None = None
+        self._fingerprint: str | None = None
+
+    @property
+    def reader(self) -> gguf.GGUFReader:
+        if self._reader is None:
+            self._reader = open_reader(self.path)
+        return self._reader
+
+    @property
+    def info(self) -> GgufInfo:
+        if self._info is None:
+            self._info = _info(self.path, self.reader)
+        return self._info
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_of(self.reader)
+        return self._fingerprint
 
 
 def require_lm(info: GgufInfo) -> None:
@@ -159,6 +194,12 @@ def check_pair(lm_path: Path | str, mmproj_path: Path | str, *,
                allow_legacy: bool = False) -> tuple[GgufInfo, GgufInfo]:
     """Both files readable, of the right kinds, not a legacy mmproj, and the projector feeds the LM's width."""
     lm, mmproj = read_info(lm_path), read_info(mmproj_path)
+    check_infos(lm, mmproj, allow_legacy=allow_legacy)
+    return lm, mmproj
+
+
+def check_infos(lm: GgufInfo, mmproj: GgufInfo, *, allow_legacy: bool = False) -> None:
+    """check_pair on headers already read."""
     require_lm(lm)
     require_mmproj(mmproj)
     if is_legacy(mmproj) and not allow_legacy:
@@ -168,7 +209,6 @@ def check_pair(lm_path: Path | str, mmproj_path: Path | str, *,
             f"{mmproj.path.name} projects images to width {mmproj_output_width(mmproj)}, but "
             f"{lm.path.name} has embedding width {lm_width(lm)}: these files are not a pair"
         )
-    return lm, mmproj
 
 
 def fingerprint(*paths: Path | str) -> str:
@@ -177,9 +217,13 @@ def fingerprint(*paths: Path | str) -> str:
     Cheap on a 4 GB file (a few hundred small reads) yet different for two
     fine-tunes of one architecture, which share all metadata.
     """
+    return fingerprint_of(*(open_reader(path) for path in paths))
+
+
+def fingerprint_of(*readers: gguf.GGUFReader) -> str:
+    """`fingerprint` of files already open (GgufFile keeps its reader)."""
     digest = hashlib.sha256()
-    for path in paths:
-        reader = open_reader(path)
+    for reader in readers:
         for name, field in sorted(reader.fields.items()):
             digest.update(name.encode())
             for part in field.data:

@@ -22,7 +22,7 @@ from scipy import sparse
 
 from esmc_desktop.errors import ModelFileError
 from esmc_desktop.files import atomic_path, move_aside
-from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, LM_RMS_EPS, fingerprint, open_reader
+from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, LM_RMS_EPS, GgufFile
 
 DEFAULT_TOP_K = 50
 
@@ -59,13 +59,12 @@ class SparseLens:
         return (hit * self.values[:, :, None]).sum(axis=1)
 
 
-def _dequantized(path: Path, name: str) -> np.ndarray:
-    reader = open_reader(path)
-    for tensor in reader.tensors:
+def _dequantized(file: GgufFile, name: str) -> np.ndarray:
+    for tensor in file.reader.tensors:
         if tensor.name == name:
             data = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
             return np.asarray(data, dtype=np.float32).reshape(tuple(int(d) for d in reversed(tensor.shape)))
-    raise ModelFileError(f"{path.name} has no tensor {name}")
+    raise ModelFileError(f"{file.path.name} has no tensor {name}")
 
 
 def _cached_matrix(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -102,11 +101,13 @@ class LogitLens:
         return self.w.shape[0]
 
     @classmethod
-    def from_gguf(cls, lm_path: Path | str, params: LensParams = LensParams(),
+    def from_gguf(cls, lm: Path | str | GgufFile, params: LensParams = LensParams(),
                   cache_dir: Path | str | None = None) -> "LogitLens":
-        """Load W_u (and the final norm) from an LM GGUF; tied embeddings are handled."""
-        lm_path = Path(lm_path)
-        reader = open_reader(lm_path)
+        """Load W_u (and the final norm) from an LM GGUF; tied embeddings are handled.
+
+        A GgufFile (a model session's) is not opened again: its header and fingerprint are reused."""
+        file = lm if isinstance(lm, GgufFile) else GgufFile(lm)
+        lm_path, reader = file.path, file.reader
         names = {t.name for t in reader.tensors}
         head = "output.weight" if "output.weight" in names else "token_embd.weight"
         eps_field = reader.get_field(LM_RMS_EPS)
@@ -118,16 +119,16 @@ class LogitLens:
         w = None
         cache_file = None
         if cache_dir is not None:
-            cache_file = Path(cache_dir) / f"unembedding-{fingerprint(lm_path)}.npy"
+            cache_file = Path(cache_dir) / f"unembedding-{file.fingerprint}.npy"
             w = _cached_matrix(cache_file, shape)
         if w is None:
-            w = _dequantized(lm_path, head)
+            w = _dequantized(file, head)
             if cache_file is not None:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(cache_file) as tmp:
                     with open(tmp, "wb") as f:
                         np.save(f, w)
-        norm = _dequantized(lm_path, "output_norm.weight")
+        norm = _dequantized(file, "output_norm.weight")
         return cls(w, norm, int(blocks_field.contents()), params, eps)
 
     def logits(self, hidden: np.ndarray, normed: np.ndarray | bool = False) -> np.ndarray:

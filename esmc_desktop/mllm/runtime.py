@@ -31,7 +31,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError, 
 from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
-from esmc_desktop.mllm.gguf_files import check_pair, image_size, image_tokens, read_info, require_lm
+from esmc_desktop.mllm.gguf_files import GgufFile, check_infos, image_size, image_tokens, require_lm
 from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
@@ -129,8 +129,8 @@ class LlavaRuntime(Tokenizing):
 
     def __init__(
         self,
-        lm_path: Path | str,
-        mmproj_path: Path | str | None = None,
+        lm_path: Path | str | GgufFile,
+        mmproj_path: Path | str | GgufFile | None = None,
         *,
         n_ctx: int | None = None,
         n_threads: int | None = None,
@@ -143,7 +143,8 @@ class LlavaRuntime(Tokenizing):
         weights: str = MAPPED,
     ) -> None:
         """`n_ctx` None: sized to one photo and its prompts (context_size). `weights`: MAPPED or REPACKED
-        (module docstring); weight_layout.choose_layout says which one runs faster on this machine."""
+        (module docstring); weight_layout.choose_layout says which one runs faster on this machine.
+        The files may be given as GgufFiles (a model session's): their headers are not read again."""
         import llama_cpp
 
         if weights not in WEIGHT_LAYOUTS:
@@ -155,12 +156,18 @@ class LlavaRuntime(Tokenizing):
                                 "give at least 64 (the default fits one photo and its prompts)")
         if max_prompts < 1:
             raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
-        if mmproj_path is None:
-            require_lm(read_info(lm_path))
+        lm_file = lm_path if isinstance(lm_path, GgufFile) else GgufFile(lm_path)
+        lm_path = lm_file.path
+        mm_file = mmproj_path if isinstance(mmproj_path, GgufFile) or mmproj_path is None else GgufFile(mmproj_path)
+        if mm_file is None:
+            require_lm(lm_file.info)
             self.image_size, self.n_image_tokens = 0, 0
         else:
-            _, mm_info = check_pair(lm_path, mmproj_path, allow_legacy=allow_legacy_mmproj)
-            self.image_size, self.n_image_tokens = image_size(mm_info), image_tokens(mm_info)
+            check_infos(lm_file.info, mm_file.info, allow_legacy=allow_legacy_mmproj)
+            self.image_size, self.n_image_tokens = image_size(mm_file.info), image_tokens(mm_file.info)
+            mmproj_path = mm_file.path
+        cls = class_embedding(mm_file) if mm_file is not None else None  # read before anything is loaded
+        self._cls_fix = ClsOrderFix(cls) if cls is not None else None
         if n_ctx is None:
             n_ctx = context_size(self.n_image_tokens)
         route_llama_logs()
@@ -179,10 +186,9 @@ class LlavaRuntime(Tokenizing):
         self.weights = weights
         self._load_progress = llama_cpp.llama_progress_callback(_keep_loading)  # referenced while C holds it
         mparams.progress_callback = self._load_progress
-        with self._closed_on_interrupt():
-            self._model = llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams)
-        if not self._model:
-            raise ModelFileError(f"llama.cpp could not load {lm_path}")
+        self._model = self._ctx = self._mtmd = None  # the three handles: made by _hold, freed by close alone
+        self._model = self._hold(lambda: llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams),
+                                 ModelFileError(f"llama.cpp could not load {lm_path}"))
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_layer = llama_cpp.llama_model_n_layer(self._model)
         self.n_embd = llama_cpp.llama_model_n_embd(self._model)
@@ -206,18 +212,13 @@ class LlavaRuntime(Tokenizing):
         cparams.n_threads_batch = threads
         cparams.cb_eval = self._capture.callback
         cparams.cb_eval_user_data = None
-        with self._closed_on_interrupt():
-            self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
-        if not self._ctx:
-            self.close()
-            raise RuntimeFailure("llama.cpp could not create a context (out of memory? try a smaller n_ctx)")
+        self._ctx = self._hold(lambda: llama_cpp.llama_init_from_model(self._model, cparams), RuntimeFailure(
+            "llama.cpp could not create a context (out of memory? try a smaller n_ctx)"))
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
         # llama.cpp pads n_ctx (to 256) but keeps n_batch as asked: a decode call takes at most n_batch tokens
         self.n_batch = llama_cpp.llama_n_batch(self._ctx)
         self._mem = llama_cpp.llama_get_memory(self._ctx)
 
-        self._mtmd = None
-        self._cls_fix = None
         if mmproj_path is not None:
             from llama_cpp import mtmd_cpp
 
@@ -227,21 +228,26 @@ class LlavaRuntime(Tokenizing):
             mp.n_threads = threads
             mp.print_timings = False
             mp.warmup = False
-            cls = class_embedding(mmproj_path)
-            self._cls_fix = ClsOrderFix(cls) if cls is not None else None
             if self._cls_fix is not None:
                 mp.cb_eval = self._cls_fix.callback
                 mp.cb_eval_user_data = None
-            with self._closed_on_interrupt():
-                self._mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp)
-            if not self._mtmd:
-                self.close()
-                raise ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}")
+            self._mtmd = self._hold(lambda: mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp),
+                                    ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}"))
 
     # -- lifetime -----------------------------------------------------------------
 
+    def _hold(self, make: Callable[[], object], failure: Exception) -> object:
+        """A llama.cpp handle from `make`; when llama.cpp gives none (or Ctrl+C comes meanwhile), what was
+        loaded before is freed and `failure` (or the interrupt) raised. close() frees every handle held."""
+        with self._closed_on_interrupt():
+            handle = make()
+        if not handle:
+            self.close()
+            raise failure
+        return handle
+
     def close(self) -> None:
-        """Free llama.cpp's memory now rather than at garbage collection."""
+        """Free llama.cpp's memory now rather than at garbage collection: projector, context, model."""
         llama_cpp = self._llama
         if getattr(self, "_mtmd", None):
             self._mtmd_lib.mtmd_free(self._mtmd)
@@ -323,8 +329,9 @@ class LlavaRuntime(Tokenizing):
         hidden = np.stack([states[i][start:start + len(ids)] for i in self.layers])
         return PromptStates(prompt, ids, [self.token_text(t) for t in ids], self.layers, hidden)
 
-    def _image_chunks(self, image, text: str):
-        """mtmd chunks for `text` with the image at the media marker; caller frees both returned handles."""
+    @contextmanager
+    def _image_chunks(self, image, text: str) -> Iterator[object]:
+        """mtmd chunks for `text` with the image at the media marker; they and the bitmap are freed when left."""
         self._require_open()
         if self._mtmd is None:
             raise ModelFileError("this runtime was loaded without an mmproj file; it can't see images")
@@ -335,14 +342,16 @@ class LlavaRuntime(Tokenizing):
         if not bitmap:
             raise ImageError("llama.cpp could not take the image")
         chunks = mtmd.mtmd_input_chunks_init()
-        raw = text.replace("<image>", mtmd.mtmd_default_marker().decode()).encode()
-        inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=True, parse_special=True)
-        bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
-        if mtmd.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
+        try:
+            raw = text.replace("<image>", mtmd.mtmd_default_marker().decode()).encode()
+            inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=True, parse_special=True)
+            bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+            if mtmd.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
+                raise ImageError("llama.cpp could not tokenize the image prompt")
+            yield chunks
+        finally:
             mtmd.mtmd_input_chunks_free(chunks)
             mtmd.mtmd_bitmap_free(bitmap)
-            raise ImageError("llama.cpp could not tokenize the image prompt")
-        return chunks, bitmap
 
     def _check_cls_fix(self) -> None:
         if self._cls_fix is not None and self._cls_fix.error is not None:
@@ -351,9 +360,8 @@ class LlavaRuntime(Tokenizing):
 
     def image_features(self, image) -> np.ndarray:
         """The projector's output for a photo: (n_image_tokens, n_embd), what the LM receives."""
-        chunks, bitmap = self._image_chunks(image, "<image>")
-        mtmd = self._mtmd_lib
-        try:
+        with self._image_chunks(image, "<image>") as chunks:
+            mtmd = self._mtmd_lib
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
                 chunk = mtmd.mtmd_input_chunks_get(chunks, i)
                 if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
@@ -366,9 +374,6 @@ class LlavaRuntime(Tokenizing):
                     embd = mtmd.mtmd_get_output_embd(self._mtmd)
                     self.stats.images_encoded += 1
                     return np.ctypeslib.as_array(embd, shape=(n * self.n_embd,)).reshape(n, self.n_embd).copy()
-        finally:
-            mtmd.mtmd_input_chunks_free(chunks)
-            mtmd.mtmd_bitmap_free(bitmap)
         raise ImageError("llama.cpp produced no image chunk")
 
     def _encode_prefix(self, image) -> tuple[list[int], int, int]:
@@ -376,9 +381,8 @@ class LlavaRuntime(Tokenizing):
 
         Returns (prefix ids, image tokens, n_past).
         """
-        chunks, bitmap = self._image_chunks(image, self.template.before_image + "<image>")
-        mtmd = self._mtmd_lib
-        try:
+        with self._image_chunks(image, self.template.before_image + "<image>") as chunks:
+            mtmd = self._mtmd_lib
             prefix_ids: list[int] = []
             n_image = 0
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
@@ -400,9 +404,6 @@ class LlavaRuntime(Tokenizing):
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
             self._check_cls_fix()
-        finally:
-            mtmd.mtmd_input_chunks_free(chunks)
-            mtmd.mtmd_bitmap_free(bitmap)
         self.stats.images_encoded += 1
         self.stats.image_tokens_decoded += n_image
         return prefix_ids, n_image, new_n_past.value

@@ -127,9 +127,9 @@ def _build_signature() -> str:
     return f"{llama_cpp.__version__}-{hashlib.sha256(features.encode()).hexdigest()[:8]}"
 
 
-def cache_key(lm: Path | str) -> str:
-    """The verdict's key: model fingerprint, llama.cpp build, CPU signature."""
-    return f"{fingerprint(lm)}:{_build_signature()}:{_cpu_signature()}"
+def cache_key(lm: Path | str, model_fingerprint: str | None = None) -> str:
+    """The verdict's key: model fingerprint (given when already known), llama.cpp build, CPU signature."""
+    return f"{model_fingerprint or fingerprint(lm)}:{_build_signature()}:{_cpu_signature()}"
 
 
 # -- the trial in a child process -------------------------------------------------------------------
@@ -271,14 +271,15 @@ def _write_cache(path: Path, verdicts: dict[str, Verdict]) -> None:
 
 
 def choose_layout(lm: Path | str, threads: int | None = None, *, cache_file: Path | str | None = None,
-                  timeout: float = TRIAL_TIMEOUT_S, on_measure: Callable[[str], None] | None = None) -> Verdict:
+                  timeout: float = TRIAL_TIMEOUT_S, on_measure: Callable[[str], None] | None = None,
+                  model_fingerprint: str | None = None) -> Verdict:
     """The cached verdict for this model, build and CPU, or a new calibration (cached unless nothing ran).
 
     Runs two child processes the first time (seconds on small models; loading and decoding a 7B
     model twice takes longer; `on_measure` hears a sentence before): call it off the GUI thread.
     """
     path = Path(cache_file) if cache_file is not None else default_cache_file()
-    key = cache_key(lm)
+    key = cache_key(lm, model_fingerprint)
     found = _read_cache(path)
     if key in found:
         return found[key]
