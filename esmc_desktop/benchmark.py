@@ -177,7 +177,7 @@ class _Reader:
 
     def read(self) -> _Readings:
         s = self.settings
-        lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+        lens = LogitLens.from_gguf(self.lm, s.lens)
         prompts = [c.prompt for c in self.result.criteria]
         with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads, n_gpu_layers=s.gpu_layers,
                           weights=s.cpu_weights, max_prompts=len(prompts), template=s.template) as rt, \

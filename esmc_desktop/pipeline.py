@@ -277,7 +277,7 @@ class ClusterJob:
         with ThreadPoolExecutor(1, thread_name_prefix="scan") as pool, _ends_with_run() as over:
             scanning = pool.submit(self._scan, times, over)
             model_fp = fingerprint(self.lm, self.mmproj)
-            lens = LogitLens.from_gguf(self.lm, s.lens, cache_dir=self.cache_dir)
+            lens = LogitLens.from_gguf(self.lm, s.lens)
             with LlavaRuntime(self.lm, self.mmproj, n_ctx=s.n_ctx, n_threads=s.threads,
                               n_gpu_layers=s.gpu_layers, weights=s.cpu_weights, max_prompts=len(self.criteria),
                               template=s.template) as rt, \

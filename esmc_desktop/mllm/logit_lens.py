@@ -6,12 +6,21 @@ applies the model's final RMSNorm first, as the model's own output does (and
 as Hugging Face's `hidden_states[-1]` holds it): there the lens is the model's
 next-token distribution, not a reading of a state the head never sees raw. The result is a sparse
 probability vector over the vocabulary: k indices and k values per token.
-W_u is `output.weight` of the GGUF, dequantized by gguf-py (any llama.cpp
-type), and cached as .npy so later loads are a memory map.
+
+W_u is `output.weight` of the GGUF, read where it lies: the file is memory-mapped and
+each projection dequantizes it a block of rows at a time with ggml's own `to_float`
+(the values gguf-py's dequantizer gives, for any llama.cpp type) into a small f32
+buffer, multiplies, and drops the block. The lens so holds the head in its file form
+(Q6_K in a Q4_K_M file: 105 MiB for LLaVA-1.5-7b) instead of an f32 copy (500 MiB),
+and the arithmetic stays f32: the top-k are the same tokens with the same
+probabilities as from a fully dequantized matrix.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,10 +30,11 @@ import numpy as np
 from scipy import sparse
 
 from esmc_desktop.errors import ModelFileError
-from esmc_desktop.files import atomic_path, move_aside
-from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, LM_RMS_EPS, fingerprint, open_reader
+from esmc_desktop.mllm.gguf_files import LM_BLOCK_COUNT, LM_RMS_EPS, open_reader
 
 DEFAULT_TOP_K = 50
+ROWS_PER_BLOCK = 1024  # rows of W_u dequantized at a time: 16 MiB of f32 at LLaVA's width of 4096
+MAX_WORKERS = 4  # blocks dequantized at once (ggml's to_float runs without the GIL)
 
 
 @dataclass(frozen=True)
@@ -68,43 +78,85 @@ def _dequantized(path: Path, name: str) -> np.ndarray:
     raise ModelFileError(f"{path.name} has no tensor {name}")
 
 
-def _cached_matrix(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The cached W_u as a memory map, or None when there is none; a damaged one is moved aside."""
-    if not path.is_file():
-        return None
-    try:
-        w = np.load(path, mmap_mode="r")
-        if w.shape == shape and w.dtype == np.float32:
-            return w
-        why = f"holds a {w.shape} {w.dtype} matrix where {shape} float32 was expected"
-        del w  # unmap before the rename (Windows refuses to rename a mapped file)
-    except (ValueError, OSError, EOFError) as exc:  # numpy's words for garbage and for a file cut short
-        why = f"cannot be read ({exc})"
-    move_aside(path, f"is a damaged unembedding-matrix cache: it {why}")
-    return None
+_TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+
+class _TypeTraits(ctypes.Structure):
+    """`struct ggml_type_traits` (ggml.h)."""
+
+    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64), ("blck_size_interleave", ctypes.c_int64),
+                ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool), ("to_float", _TO_FLOAT),
+                ("from_float_ref", ctypes.c_void_p)]
+
+
+def _ggml_to_float(ggml_type: int):
+    """ggml's dequantizer of one llama.cpp tensor type: to_float(src, dst, n_values)."""
+    from esmc_desktop.mllm.capture import load_ggml_library
+
+    lib = load_ggml_library("ggml-base")
+    lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
+    lib.ggml_get_type_traits.restype = ctypes.POINTER(_TypeTraits)
+    traits = lib.ggml_get_type_traits(int(ggml_type)).contents
+    if not traits.to_float:
+        raise ModelFileError(f"llama.cpp cannot read tensors of type {traits.type_name.decode()}")
+    return traits.to_float
+
+
+class MappedHead:
+    """W_u in its file form, memory-mapped; `rows` gives a block of it as f32."""
+
+    def __init__(self, data: np.ndarray, ggml_type: int, n_cols: int) -> None:
+        self.data = data  # (n_rows, bytes per row) uint8 for quantized types, (n_rows, n_cols) for f16/f32
+        self.shape = (len(data), n_cols)
+        self._to_float = None if ggml_type == gguf.GGMLQuantizationType.F32 else _ggml_to_float(ggml_type)
+
+    @classmethod
+    def from_gguf(cls, path: Path, name: str) -> "MappedHead":
+        for tensor in open_reader(path).tensors:
+            if tensor.name == name:
+                return cls(tensor.data, tensor.tensor_type, int(tensor.shape[0]))
+        raise ModelFileError(f"{path.name} has no tensor {name}")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the head in the file: what reading it keeps resident."""
+        return self.data.nbytes
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1 as an (n, n_cols) float32 array (a view of the file when it is f32)."""
+        src = self.data[start:stop]
+        if self._to_float is None:
+            return src
+        out = np.empty((len(src), self.shape[1]), np.float32)
+        self._to_float(src.ctypes.data, out.ctypes.data, out.size)
+        return out
 
 
 class LogitLens:
     """Projects hidden states to sparse vocabulary distributions with the model's own head."""
 
-    def __init__(self, unembedding: np.ndarray, norm_weight: np.ndarray, n_blocks: int,
+    def __init__(self, head: MappedHead, norm_weight: np.ndarray, n_blocks: int,
                  params: LensParams = LensParams(), eps: float = 1e-5) -> None:
-        self.w = unembedding
+        self.head = head
         self.norm_weight = norm_weight
         self.n_blocks = n_blocks
         self.params = params
         self.eps = eps
         if params.top_k > self.n_vocab:
             raise ValueError(f"top_k={params.top_k} exceeds the vocabulary size {self.n_vocab}")
+        self._workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
     @property
     def n_vocab(self) -> int:
-        return self.w.shape[0]
+        return self.head.shape[0]
+
+    @property
+    def n_embd(self) -> int:
+        return self.head.shape[1]
 
     @classmethod
-    def from_gguf(cls, lm_path: Path | str, params: LensParams = LensParams(),
-                  cache_dir: Path | str | None = None) -> "LogitLens":
-        """Load W_u (and the final norm) from an LM GGUF; tied embeddings are handled."""
+    def from_gguf(cls, lm_path: Path | str, params: LensParams = LensParams()) -> "LogitLens":
+        """The head (and the final norm) of an LM GGUF; tied embeddings are handled."""
         lm_path = Path(lm_path)
         reader = open_reader(lm_path)
         names = {t.name for t in reader.tensors}
@@ -114,31 +166,29 @@ class LogitLens:
         blocks_field = reader.get_field(LM_BLOCK_COUNT)
         if blocks_field is None:
             raise ModelFileError(f"{lm_path.name} does not say how many blocks it has ({LM_BLOCK_COUNT})")
-        shape = next(tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors if t.name == head)
-        w = None
-        cache_file = None
-        if cache_dir is not None:
-            cache_file = Path(cache_dir) / f"unembedding-{fingerprint(lm_path)}.npy"
-            w = _cached_matrix(cache_file, shape)
-        if w is None:
-            w = _dequantized(lm_path, head)
-            if cache_file is not None:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(cache_file) as tmp:
-                    with open(tmp, "wb") as f:
-                        np.save(f, w)
         norm = _dequantized(lm_path, "output_norm.weight")
-        return cls(w, norm, int(blocks_field.contents()), params, eps)
+        return cls(MappedHead.from_gguf(lm_path, head), norm, int(blocks_field.contents()), params, eps)
 
     def logits(self, hidden: np.ndarray, normed: np.ndarray | bool = False) -> np.ndarray:
-        """W_u · h per row; rows marked `normed` (and all rows with final_norm) get the final RMSNorm first."""
-        h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.w.shape[1])
+        """W_u · h per row; rows marked `normed` (and all rows with final_norm) get the final RMSNorm first.
+
+        W_u is read a block of rows at a time (MappedHead.rows), a few blocks at once in threads.
+        """
+        h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.n_embd)
         normed = np.broadcast_to(np.asarray(normed) | self.params.final_norm, (len(h),))
         if normed.any():
             h = h.copy()
             rows = h[normed]
             h[normed] = rows / np.sqrt((rows * rows).mean(axis=1, keepdims=True) + self.eps) * self.norm_weight
-        return h @ self.w.T
+        out = np.empty((len(h), self.n_vocab), np.float32)
+        starts = range(0, self.n_vocab, ROWS_PER_BLOCK)
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="lens") as pool:
+            for first in range(0, len(starts), self._workers):
+                window = starts[first:first + self._workers]
+                blocks = [pool.submit(self.head.rows, a, min(a + ROWS_PER_BLOCK, self.n_vocab)) for a in window]
+                for a, block in zip(window, blocks):
+                    out[:, a:a + ROWS_PER_BLOCK] = h @ block.result().T
+        return out
 
     def project(self, hidden: np.ndarray, blocks: int | Sequence[int], chunk: int = 256) -> SparseLens:
         """Sparse top-k distributions of each row of `hidden`, read at the given block(s).
@@ -148,13 +198,13 @@ class LogitLens:
         """
         h = np.asarray(hidden, dtype=np.float32)
         if isinstance(blocks, (int, np.integer)):
-            last = np.full(h.reshape(-1, self.w.shape[1]).shape[0], int(blocks) == self.n_blocks - 1)
+            last = np.full(h.reshape(-1, self.n_embd).shape[0], int(blocks) == self.n_blocks - 1)
         else:
             if len(blocks) != h.shape[0]:
                 raise ValueError(f"{len(blocks)} blocks named for {h.shape[0]} rows of hidden states")
             per = int(np.prod(h.shape[1:-1], dtype=int))
             last = np.repeat(np.asarray(blocks) == self.n_blocks - 1, per)
-        h = h.reshape(-1, self.w.shape[1])
+        h = h.reshape(-1, self.n_embd)
         k = self.params.top_k
         idx_out = np.empty((len(h), k), np.int32)
         val_out = np.empty((len(h), k), np.float32)
