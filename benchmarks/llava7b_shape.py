@@ -11,7 +11,7 @@ quantize: the LM to Q4_K_M with our quantizer (llama.cpp's).
 runtime:  LlavaRuntime load time, seconds per photo for 1 and 3 criteria, peak RSS, each with the
           weights used from the mapped file and repacked by llama.cpp for this CPU (file read, not mapped);
           then the product's own per-machine choice between the two (mllm/weight_layout.py) and its cost.
-memory:   RSS stage by stage (lens, runtime, a photo at full depth, one at block 25) and llama.cpp's buffer
+memory:   RSS stage by stage (lens, runtime, a photo at full depth through the lens) and llama.cpp's buffer
           sizes, for 1 and 3 criteria (--criteria).
 cluster:  `esmc-desktop cluster` on --photos generated photos (the CPU weight layout as chosen), with 1
           and 3 criteria (--criteria): wall time, model runs per photo, peak RSS of the whole process as
@@ -219,7 +219,7 @@ def _rss() -> dict:
 
 def memory_child(lm: str, mmproj: str, threads: int, n_prompts: int) -> None:
     """In its own process, what the cluster command holds, stage by stage: the lens, the runtime (context
-    sized for n_prompts), one photo at full depth (localization) and one at block 25 (the pass).
+    sized for n_prompts), one photo at full depth with the lens on every block (as localization reads it).
     llama.cpp's own buffer sizes come from its log."""
     import logging
 
@@ -247,9 +247,6 @@ def memory_child(lm: str, mmproj: str, threads: int, n_prompts: int) -> None:
     for p in run.prompts:
         lens.project(p.hidden, rt.layers)
     stages["photo, full depth + lens"] = _rss()
-    rt.set_layers([25])
-    rt.run(image, PROMPTS[:n_prompts])
-    stages["photo, block 25"] = _rss()
     print(json.dumps({"n_ctx": rt.n_ctx, "stages": stages, "llama_cpp": said}))
 
 
@@ -353,8 +350,8 @@ CRITERIA = [("color of the object", "red,green,blue"), ("shape of the object", "
 
 
 def cluster_run(w: Path, lm: Path, mmproj: Path, threads: int, n_criteria: int, layout: str,
-                mmproj_q8: bool = False) -> dict:
-    """`esmc-desktop cluster` on the photos in w/photos with the first n_criteria of CRITERIA, in its own
+                mmproj_q8: bool = False, photos: Path | None = None) -> dict:
+    """`esmc-desktop cluster` on the photos in `photos` (w/photos) with the first n_criteria of CRITERIA, in its own
     process under /usr/bin/time -v: the CLI's summary, wall time, and the peak RSS both as the process
     reads it (VmHWM) and as /usr/bin/time -v reports it for the whole process."""
     if mmproj_q8:
@@ -364,11 +361,11 @@ def cluster_run(w: Path, lm: Path, mmproj: Path, threads: int, n_criteria: int, 
         if not q8.is_file():
             quantize_mmproj(mmproj, q8, "Q8_0")
         mmproj = q8
-    args = [sys.executable, __file__, "--cluster-child", "cluster", str(w / "photos")]
+    args = [sys.executable, __file__, "--cluster-child", "cluster", str(photos or w / "photos")]
     for name, words in CRITERIA[:n_criteria]:
         args += ["--criterion", f"{name}:2", "--keywords", f"{name}={words}"]
     args += ["--model", str(lm), "--mmproj", str(mmproj), "--threads", str(threads), "--gpu-layers", "0",
-             "--out", str(w / "sorted"), "--cpu-weights", layout, "--cache", str(w / f"cache-{time.time_ns()}"),
+             "--out", str(w / f"sorted-{time.time_ns()}"), "--cpu-weights", layout, "--cache", str(w / f"cache-{time.time_ns()}"),
              "--json", "--quiet"]
     out = subprocess.run(["/usr/bin/time", "-v", *args], capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:

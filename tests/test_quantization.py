@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from convert.llava_to_gguf import convert
 from esmc_desktop.mllm.quantize import FTYPES, quantize, quantize_mmproj
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from tests.reference import cosine_rows
@@ -42,3 +43,13 @@ def test_an_mmproj_in_q8_0_is_smaller_and_gives_the_f16_files_image_features(tin
     assert cosine_rows(*features).min() >= 0.999
     with pytest.raises(ValueError, match="Q8_0"):
         quantize_mmproj(tiny.f16.mmproj, tmp_path / "other.gguf", "Q4_K_M")
+
+
+def test_the_converter_writes_the_quantizations_asked_for_and_they_run_as_a_pair(tiny, image, tmp_path):
+    files = convert(tiny.hf_dir, tmp_path, name="tiny", quant="Q5_K_M", mmproj_quant="Q8_0")
+    assert [p.name for p in files.paths()] == ["tiny-f16.gguf", "tiny-mmproj-f16.gguf", "tiny-Q5_K_M.gguf",
+                                               "tiny-mmproj-Q8_0.gguf"]
+    with LlavaRuntime(files.quantized, files.mmproj_quantized, max_prompts=1) as rt:
+        assert rt.run(image, [PROMPT]).prompts[0].hidden.shape[0] == rt.n_layer
+    with pytest.raises(ValueError, match="mmproj_quant"):
+        convert(tiny.hf_dir, tmp_path / "other", name="tiny", mmproj_quant="Q4_0")

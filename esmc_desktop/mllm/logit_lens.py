@@ -23,7 +23,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import gguf
 import numpy as np
@@ -169,32 +169,55 @@ class LogitLens:
         norm = _dequantized(lm_path, "output_norm.weight")
         return cls(MappedHead.from_gguf(lm_path, head), norm, int(blocks_field.contents()), params, eps)
 
-    def logits(self, hidden: np.ndarray, normed: np.ndarray | bool = False) -> np.ndarray:
-        """W_u · h per row; rows marked `normed` (and all rows with final_norm) get the final RMSNorm first.
-
-        W_u is read a block of rows at a time (MappedHead.rows), a few blocks at once in threads.
-        """
+    def _normed(self, hidden: np.ndarray, normed: np.ndarray | bool) -> np.ndarray:
+        """Rows as f32; rows marked `normed` (and all rows with final_norm) through the final RMSNorm."""
         h = np.asarray(hidden, dtype=np.float32).reshape(-1, self.n_embd)
         normed = np.broadcast_to(np.asarray(normed) | self.params.final_norm, (len(h),))
         if normed.any():
             h = h.copy()
             rows = h[normed]
             h[normed] = rows / np.sqrt((rows * rows).mean(axis=1, keepdims=True) + self.eps) * self.norm_weight
-        out = np.empty((len(h), self.n_vocab), np.float32)
+        return h
+
+    def _blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, f32 rows) of W_u, block by block in order; a few blocks are dequantized at once."""
         starts = range(0, self.n_vocab, ROWS_PER_BLOCK)
         with ThreadPoolExecutor(self._workers, thread_name_prefix="lens") as pool:
             for first in range(0, len(starts), self._workers):
                 window = starts[first:first + self._workers]
                 blocks = [pool.submit(self.head.rows, a, min(a + ROWS_PER_BLOCK, self.n_vocab)) for a in window]
                 for a, block in zip(window, blocks):
-                    out[:, a:a + ROWS_PER_BLOCK] = h @ block.result().T
+                    yield a, block.result()
+
+    def logits(self, hidden: np.ndarray, normed: np.ndarray | bool = False) -> np.ndarray:
+        """W_u · h per row (all n_vocab of them); rows marked `normed` (and all rows with final_norm) get the
+        final RMSNorm first."""
+        h = self._normed(hidden, normed)
+        out = np.empty((len(h), self.n_vocab), np.float32)
+        for a, block in self._blocks():
+            out[:, a:a + len(block)] = h @ block.T
         return out
 
-    def project(self, hidden: np.ndarray, blocks: int | Sequence[int], chunk: int = 256) -> SparseLens:
+    def _top_logits(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The top_k logits of each row and their token ids, unordered: W_u is read once, a block at a time,
+        and only the best k so far are kept beside the block (never an n x n_vocab matrix)."""
+        k = self.params.top_k
+        best = np.empty((len(h), 0), np.float32)
+        ids = np.empty((len(h), 0), np.int64)
+        for a, block in self._blocks():
+            best = np.concatenate([best, h @ block.T], axis=1)
+            ids = np.concatenate([ids, np.broadcast_to(np.arange(a, a + len(block)), (len(h), len(block)))], axis=1)
+            if best.shape[1] > k:
+                keep = np.argpartition(-best, k - 1, axis=1)[:, :k]
+                best, ids = np.take_along_axis(best, keep, 1), np.take_along_axis(ids, keep, 1)
+        return best, ids
+
+    def project(self, hidden: np.ndarray, blocks: int | Sequence[int], chunk: int = 1024) -> SparseLens:
         """Sparse top-k distributions of each row of `hidden`, read at the given block(s).
 
         `blocks`: the block every row comes from, or one block per entry of hidden's first axis (the
         runtime's states: blocks x positions x width). Rows of the last block get the final norm.
+        W_u is read once per `chunk` rows.
         """
         h = np.asarray(hidden, dtype=np.float32)
         if isinstance(blocks, (int, np.integer)):
@@ -209,9 +232,7 @@ class LogitLens:
         idx_out = np.empty((len(h), k), np.int32)
         val_out = np.empty((len(h), k), np.float32)
         for start in range(0, len(h), chunk):
-            logits = self.logits(h[start:start + chunk], last[start:start + chunk])
-            top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-            top_logits = np.take_along_axis(logits, top, axis=1)
+            top_logits, top = self._top_logits(self._normed(h[start:start + chunk], last[start:start + chunk]))
             order = np.argsort(-top_logits, axis=1)
             top, top_logits = np.take_along_axis(top, order, 1), np.take_along_axis(top_logits, order, 1)
             z = np.exp(top_logits - top_logits[:, :1])
