@@ -1,6 +1,6 @@
 """Cheaper arithmetic where it is exact enough: quantizations of LLaVA's LM and mmproj, measured two ways.
 
-Usage: python benchmarks/quantization.py [--steps agreement,speed] [--workdir /work/bigmodels] [--threads 2]
+Usage: python benchmarks/quantization.py [--steps agreement,lens,speed] [--workdir /work/bigmodels] [--threads 2]
        [--quants Q4_K_M,Q4_0,Q5_K_M,Q8_0] [--layouts mapped,repacked]
 
 agreement: on the tiny random LLaVA the tests build and check against transformers (tests/conftest.py), the
@@ -8,6 +8,9 @@ agreement: on the tiny random LLaVA the tests build and check against transforme
            pair: cosine of the hidden states at every block at the prompt's tokens (what localization
            reads), and the logit lens on them (each file's own head, as the product reads it): share of
            the top-50 tokens in common and top-1 agreement. 4 photos x 2 prompts.
+lens:      the logit lens on the 7B-shaped Q4_K_M head (Q6_K, 32000 x 4096): seconds for 1, 3 and 416 rows
+           (416: one localization photo, 32 blocks x 13 tokens) read from the mapped file (the product)
+           and from an f32 copy in memory (the lens before), and whether the top-50 tokens are the same.
 speed:     on the LLaVA-1.5-7b-shaped pair of benchmarks/llava7b_shape.py (its `write` step makes the f16
            LM; missing quantizations are made from it), per LM quantization and CPU weight layout, one
            child process each: load time, seconds for one photo with one criterion read at block 25
@@ -99,6 +102,29 @@ def agreement(workdir: Path) -> list[dict]:
     return rows
 
 
+def lens_cost(workdir: Path) -> list[dict]:
+    from esmc_desktop.mllm.logit_lens import LogitLens
+
+    lens = LogitLens.from_gguf(workdir / "llava7b-shape-Q4_K_M.gguf")
+    w = np.empty(lens.head.shape, np.float32)
+    for a in range(0, len(w), 1024):
+        w[a:a + 1024] = lens.head.rows(a, min(a + 1024, len(w)))
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (1, 3, 416):
+        h = rng.standard_normal((n, w.shape[1])).astype(np.float32)
+        t0 = time.perf_counter()
+        before = np.sort(np.argpartition(-(h @ w.T), 49, axis=1)[:, :50], axis=1)
+        t_f32 = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        now = np.sort(lens.project(h, 0).indices, axis=1)
+        t_mapped = time.perf_counter() - t0
+        rows.append({"rows": n, "f32_s": t_f32, "mapped_s": t_mapped, "same_top50": bool((now == before).all())})
+        print(f"lens, {n} rows: f32 in memory {t_f32:.2f} s, mapped {t_mapped:.2f} s ({t_mapped / t_f32:.1f}x); "
+              f"same top-50: {rows[-1]['same_top50']}", flush=True)
+    return rows
+
+
 def speed_child(lm: str, mmproj: str, threads: int, layout: str) -> None:
     """In its own process: load, one untimed photo, one timed photo (1 criterion, block 25), peak RSS."""
     from esmc_desktop.mllm.runtime import LlavaRuntime
@@ -159,7 +185,7 @@ def speed(workdir: Path, threads: int, quants: list[str], layouts: list[str]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="agreement,speed")
+    parser.add_argument("--steps", default="agreement,lens,speed")
     parser.add_argument("--workdir", type=Path, default=Path("/work/bigmodels"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quants", default=",".join(LM_QUANTS))
@@ -171,6 +197,8 @@ def main() -> None:
     if "agreement" in steps:
         with tempfile.TemporaryDirectory() as tmp:
             figures["agreement"] = agreement(Path(tmp))
+    if "lens" in steps:
+        figures["lens"] = lens_cost(args.workdir)
     if "speed" in steps:
         figures["speed"] = speed(args.workdir, args.threads, args.quants.split(","), args.layouts.split(","))
     if args.json:
