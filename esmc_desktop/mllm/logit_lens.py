@@ -7,13 +7,13 @@ as Hugging Face's `hidden_states[-1]` holds it): there the lens is the model's
 next-token distribution, not a reading of a state the head never sees raw. The result is a sparse
 probability vector over the vocabulary: k indices and k values per token.
 
-W_u is `output.weight` of the GGUF, read where it lies: the file is memory-mapped and
-each projection dequantizes it a block of rows at a time with ggml's own `to_float`
-(the values gguf-py's dequantizer gives, for any llama.cpp type) into a small f32
-buffer, multiplies, and drops the block. The lens so holds the head in its file form
-(Q6_K in a Q4_K_M file: 105 MiB for LLaVA-1.5-7b) instead of an f32 copy (500 MiB),
-and the arithmetic stays f32: the top-k are the same tokens with the same
-probabilities as from a fully dequantized matrix.
+W_u is `output.weight` of the GGUF, read where it lies: each projection reads it from the
+file a block of rows at a time (from the page cache: llama.cpp maps the same file),
+dequantizes the block with ggml's own `to_float` (the values gguf-py's dequantizer
+gives, for any llama.cpp type) into a small f32 buffer, multiplies, keeps the best k
+logits per row and drops the block. The lens so holds no copy of the head at all
+(an f32 one was 500 MiB for LLaVA-1.5-7b) and the arithmetic stays f32: the top-k
+are the same tokens with the same probabilities as from a fully dequantized matrix.
 """
 
 from __future__ import annotations
@@ -102,40 +102,53 @@ def _ggml_to_float(ggml_type: int):
     return traits.to_float
 
 
-class MappedHead:
-    """W_u in its file form, memory-mapped; `rows` gives a block of it as f32."""
+class FileHead:
+    """W_u in its file form, read from the model file a block of rows at a time; `rows` gives them as f32.
 
-    def __init__(self, data: np.ndarray, ggml_type: int, n_cols: int) -> None:
-        self.data = data  # (n_rows, bytes per row) uint8 for quantized types, (n_rows, n_cols) for f16/f32
-        self.shape = (len(data), n_cols)
-        self._to_float = None if ggml_type == gguf.GGMLQuantizationType.F32 else _ggml_to_float(ggml_type)
+    Read, not memory-mapped: llama.cpp maps the whole file (and pre-faults it), so the head's pages are in
+    memory already; a second mapping would count them twice in this process's RSS, a read copies a block
+    out of the page cache into a buffer dropped after use.
+    """
+
+    def __init__(self, path: Path, offset: int, n_rows: int, row_bytes: int, ggml_type: int, n_cols: int) -> None:
+        self.path = path
+        self.offset, self.row_bytes = offset, row_bytes
+        self.shape = (n_rows, n_cols)
+        self._f32 = ggml_type == gguf.GGMLQuantizationType.F32
+        self._to_float = None if self._f32 else _ggml_to_float(ggml_type)
 
     @classmethod
-    def from_gguf(cls, path: Path, name: str) -> "MappedHead":
+    def from_gguf(cls, path: Path, name: str) -> "FileHead":
         for tensor in open_reader(path).tensors:
             if tensor.name == name:
-                return cls(tensor.data, tensor.tensor_type, int(tensor.shape[0]))
+                n_rows = int(tensor.shape[1])
+                return cls(path, int(tensor.data_offset), n_rows, int(tensor.n_bytes) // n_rows, tensor.tensor_type,
+                           int(tensor.shape[0]))
         raise ModelFileError(f"{path.name} has no tensor {name}")
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the head in the file: what reading it keeps resident."""
-        return self.data.nbytes
+        """Bytes of the head in the file."""
+        return self.shape[0] * self.row_bytes
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows start..stop-1 as an (n, n_cols) float32 array (a view of the file when it is f32)."""
-        src = self.data[start:stop]
-        if self._to_float is None:
-            return src
-        out = np.empty((len(src), self.shape[1]), np.float32)
-        self._to_float(src.ctypes.data, out.ctypes.data, out.size)
+        """Rows start..stop-1 as an (n, n_cols) float32 array."""
+        raw = np.empty((stop - start) * self.row_bytes, np.uint8)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_bytes)
+            if f.readinto(memoryview(raw)) != raw.size:
+                raise ModelFileError(f"{self.path.name} is shorter than its LM head says; is it damaged?")
+        if self._f32:
+            return raw.view(np.float32).reshape(stop - start, self.shape[1])
+        out = np.empty((stop - start, self.shape[1]), np.float32)
+        self._to_float(raw.ctypes.data, out.ctypes.data, out.size)
         return out
 
 
 class LogitLens:
     """Projects hidden states to sparse vocabulary distributions with the model's own head."""
 
-    def __init__(self, head: MappedHead, norm_weight: np.ndarray, n_blocks: int,
+    def __init__(self, head: FileHead, norm_weight: np.ndarray, n_blocks: int,
                  params: LensParams = LensParams(), eps: float = 1e-5) -> None:
         self.head = head
         self.norm_weight = norm_weight
@@ -167,7 +180,7 @@ class LogitLens:
         if blocks_field is None:
             raise ModelFileError(f"{lm_path.name} does not say how many blocks it has ({LM_BLOCK_COUNT})")
         norm = _dequantized(lm_path, "output_norm.weight")
-        return cls(MappedHead.from_gguf(lm_path, head), norm, int(blocks_field.contents()), params, eps)
+        return cls(FileHead.from_gguf(lm_path, head), norm, int(blocks_field.contents()), params, eps)
 
     def _normed(self, hidden: np.ndarray, normed: np.ndarray | bool) -> np.ndarray:
         """Rows as f32; rows marked `normed` (and all rows with final_norm) through the final RMSNorm."""
