@@ -1,7 +1,7 @@
 """Figures for the real shape: a LLaVA-1.5-7b-shaped pair with random weights, through the real pipeline.
 
 Usage: python benchmarks/llava7b_shape.py [--workdir /work/bigmodels] [--threads 2] [--photos 8]
-       [--steps write,quantize,runtime,choose,cluster]
+       [--steps write,quantize,runtime,choose,memory,cluster] [--criteria 1,3] [--mmproj-q8]
 
 write:    the LM (4096 wide, 32 blocks, FFN 11008, vocab 32000; f16, about 13 GB) and the mmproj
           (CLIP ViT-L/14-336: 24 blocks, 576 patches, MLP projector 1024 -> 4096 -> 4096; f16) with
@@ -11,8 +11,11 @@ quantize: the LM to Q4_K_M with our quantizer (llama.cpp's).
 runtime:  LlavaRuntime load time, seconds per photo for 1 and 3 criteria, peak RSS, each with the
           weights used from the mapped file and repacked by llama.cpp for this CPU (file read, not mapped);
           then the product's own per-machine choice between the two (mllm/weight_layout.py) and its cost.
-cluster:  `esmc-desktop cluster` on --photos generated photos (the CPU weight layout as chosen): wall
-          time, model runs per photo, peak RSS.
+memory:   RSS stage by stage (lens, runtime, a photo at full depth through the lens) and llama.cpp's buffer
+          sizes, for 1 and 3 criteria (--criteria).
+cluster:  `esmc-desktop cluster` on --photos generated photos (the CPU weight layout as chosen), with 1
+          and 3 criteria (--criteria): wall time, model runs per photo, peak RSS of the whole process as
+          /usr/bin/time -v reports it (--mmproj-q8: with the mmproj quantized to Q8_0).
 Each measurement runs in its own process; peak RSS is that process's own (VmHWM). Random weights
 compute exactly like real ones, so times and memory carry over; the clusters mean nothing.
 """
@@ -203,6 +206,50 @@ def runtime_child(lm: str, mmproj: str, threads: int, layout: str, n_photos: int
                       "rss_peak_kb": peak_rss_bytes() // 1024}))
 
 
+def _rss() -> dict:
+    """This process's RSS now and at its peak, and the part of it that is file pages (mapped weights)."""
+    fields = {}
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 2**20
+    return fields
+
+
+def memory_child(lm: str, mmproj: str, threads: int, n_prompts: int) -> None:
+    """In its own process, what the cluster command holds, stage by stage: the lens, the runtime (context
+    sized for n_prompts), one photo at full depth with the lens on every block (as localization reads it).
+    llama.cpp's own buffer sizes come from its log."""
+    import logging
+
+    from esmc_desktop.mllm.logit_lens import LogitLens
+    from esmc_desktop.mllm.runtime import LlavaRuntime
+    from esmc_desktop.photos.decode import load_rgb
+
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            if "buffer size" in text or "KV self size" in text or "model size" in text:
+                said.append(" ".join(text.split()))
+
+    logging.getLogger("esmc_desktop.llama_cpp").addHandler(Keep())
+    logging.getLogger("esmc_desktop.llama_cpp").setLevel(logging.DEBUG)
+    image = load_rgb(sorted((Path(lm).parent / "photos").glob("*.jpg"))[0], min_side=VISION["image"])
+    stages = {"imports": _rss()}
+    lens = LogitLens.from_gguf(lm)
+    stages["lens"] = _rss()
+    rt = LlavaRuntime(lm, mmproj, n_threads=threads, max_prompts=n_prompts)
+    stages["runtime"] = _rss()
+    run = rt.run(image, PROMPTS[:n_prompts])
+    for p in run.prompts:
+        lens.project(p.hidden, rt.layers)
+    stages["photo, full depth + lens"] = _rss()
+    print(json.dumps({"n_ctx": rt.n_ctx, "stages": stages, "llama_cpp": said}))
+
+
 def cluster_child(args: list[str]) -> None:
     from esmc_desktop.cli import main
     from esmc_desktop.mllm.weight_layout import peak_rss_bytes
@@ -226,7 +273,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--runtime-photos", type=int, default=2)
-    parser.add_argument("--steps", default="write,quantize,runtime,choose,cluster")
+    parser.add_argument("--steps", default="write,quantize,runtime,choose,memory,cluster")
+    parser.add_argument("--criteria", default="1,3", help="the cluster step's runs: how many criteria each")
+    parser.add_argument("--mmproj-q8", action="store_true", help="the cluster step with the mmproj in Q8_0")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
     w = args.workdir
@@ -274,24 +323,64 @@ def main() -> None:
         print(f"the product's choice ({time.perf_counter() - t0:.0f} s): {verdict.sentence()}", flush=True)
         for trial in verdict.trials:
             print(f"  {trial.describe()}", flush=True)
+    if "memory" in steps:
+        for n in (int(c) for c in args.criteria.split(",")):
+            r = _child("--memory-child", str(q4), str(mmproj), str(args.threads), str(n))
+            if "died" in r:
+                print(f"memory, {n} criteria: the process died (exit status {r['died']}): {r['stderr']}", flush=True)
+                continue
+            print(f"memory by stage, {n} criteria, n_ctx {r['n_ctx']} (GiB: RSS now / peak so far / of it file pages):",
+                  flush=True)
+            for stage, f in r["stages"].items():
+                print(f"  {stage:26s} {f['VmRSS']:.2f} / {f['VmHWM']:.2f} / {f['RssFile']:.2f}", flush=True)
+            for line in r["llama_cpp"]:
+                print(f"  llama.cpp: {line}", flush=True)
     if "cluster" in steps:
-        out = subprocess.run(
-            [sys.executable, __file__, "--cluster-child", "cluster", str(photos), "--criterion",
-             "color of the object:2", "--keywords", "color of the object=red,green,blue", "--model", str(q4),
-             "--mmproj", str(mmproj), "--threads", str(args.threads), "--gpu-layers", "0", "--out", str(w / "sorted"),
-             "--cpu-weights", choose_layout(q4, args.threads, cache_file=w / "cpu-weights.json").layout,
-             "--cache", str(w / f"cache-{time.time_ns()}"), "--json", "--quiet"],
-            capture_output=True, text=True, cwd=REPO)
-        if out.returncode != 0:
-            raise SystemExit(out.stderr[-3000:])
-        summary, r = json.loads(out.stdout), json.loads(out.stderr.strip().splitlines()[-1])
-        print(f"esmc-desktop cluster, {summary['photos']} photos, 1 criterion: {r['wall_s']:.0f} s, "
-              f"{summary['model_evaluations']} model runs ({summary['model_evaluations'] / summary['photos']:.2f} "
-              f"per photo), peak RSS {r['rss_peak_kb'] / 2**20:.2f} GiB", flush=True)
+        layout = choose_layout(q4, args.threads, cache_file=w / "cpu-weights.json").layout
+        for n in (int(c) for c in args.criteria.split(",")):
+            r = cluster_run(w, q4, mmproj, args.threads, n, layout, mmproj_q8=args.mmproj_q8)
+            print(f"esmc-desktop cluster, {r['photos']} photos, {n} criteria{', mmproj Q8_0' if args.mmproj_q8 else ''}: "
+                  f"{r['wall_s']:.0f} s, {r['model_evaluations']} model runs ({r['model_evaluations'] / r['photos']:.2f} "
+                  f"per photo), peak RSS {r['rss_peak_kb'] / 2**20:.2f} GiB "
+                  f"(/usr/bin/time -v, whole process: {r['time_v_max_rss_kb'] / 2**20:.2f} GiB)", flush=True)
 
+
+CRITERIA = [("color of the object", "red,green,blue"), ("shape of the object", "circle,square,triangle"),
+            ("background of the photo", "sky,grass,sand")]
+
+
+def cluster_run(w: Path, lm: Path, mmproj: Path, threads: int, n_criteria: int, layout: str,
+                mmproj_q8: bool = False, photos: Path | None = None) -> dict:
+    """`esmc-desktop cluster` on the photos in `photos` (w/photos) with the first n_criteria of CRITERIA, in its own
+    process under /usr/bin/time -v: the CLI's summary, wall time, and the peak RSS both as the process
+    reads it (VmHWM) and as /usr/bin/time -v reports it for the whole process."""
+    if mmproj_q8:
+        from esmc_desktop.mllm.quantize import quantize_mmproj
+
+        q8 = w / "llava7b-shape-mmproj-Q8_0.gguf"
+        if not q8.is_file():
+            quantize_mmproj(mmproj, q8, "Q8_0")
+        mmproj = q8
+    args = [sys.executable, __file__, "--cluster-child", "cluster", str(photos or w / "photos")]
+    for name, words in CRITERIA[:n_criteria]:
+        args += ["--criterion", f"{name}:2", "--keywords", f"{name}={words}"]
+    args += ["--model", str(lm), "--mmproj", str(mmproj), "--threads", str(threads), "--gpu-layers", "0",
+             "--out", str(w / f"sorted-{time.time_ns()}"), "--cpu-weights", layout, "--cache", str(w / f"cache-{time.time_ns()}"),
+             "--json", "--quiet"]
+    out = subprocess.run(["/usr/bin/time", "-v", *args], capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    summary = json.loads(out.stdout)
+    lines = out.stderr.strip().splitlines()
+    child = next(json.loads(line) for line in reversed(lines) if line.startswith("{"))
+    max_rss = next(int(line.split(":")[1]) for line in lines if "Maximum resident set size" in line)
+    return {"photos": summary["photos"], "model_evaluations": summary["model_evaluations"], "wall_s": child["wall_s"],
+            "rss_peak_kb": child["rss_peak_kb"], "time_v_max_rss_kb": max_rss}
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--runtime-child":
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        memory_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--runtime-child":
         runtime_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--cluster-child":
         cluster_child(sys.argv[2:])

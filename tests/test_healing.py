@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esmc_desktop.mllm.logit_lens import LogitLens
 from esmc_desktop.mllm.prompts import LLAVA_V1
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.thumbnails import ThumbnailCache
@@ -110,14 +109,3 @@ def test_a_file_where_the_thumbnail_folder_should_be_is_moved_aside(tmp_path):
     (tmp_path / "thumbnails").write_text("not a folder")
     made = ThumbnailCache(tmp_path / "thumbnails", size=32).thumbnail(photo, "cd" * 32)
     assert made.is_file() and [p.read_text() for p in aside(tmp_path / "thumbnails")] == ["not a folder"]
-
-
-@pytest.mark.parametrize("damage", [garbage, cut_in_half])
-def test_a_damaged_unembedding_cache_is_moved_aside_and_read_again_from_the_model(tmp_path, tiny, damage):
-    fresh = LogitLens.from_gguf(tiny.f16.lm, cache_dir=tmp_path)
-    [cached] = list(tmp_path.glob("unembedding-*.npy"))
-    old = damage(cached)
-    healed = LogitLens.from_gguf(tiny.f16.lm, cache_dir=tmp_path)
-    np.testing.assert_array_equal(np.asarray(healed.w), np.asarray(fresh.w))
-    assert [p.read_bytes() for p in aside(cached)] == [old]
-    np.testing.assert_array_equal(np.load(cached), np.asarray(fresh.w))  # and the cache is whole again

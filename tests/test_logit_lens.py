@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gguf
 import numpy as np
 import pytest
 
@@ -54,12 +55,21 @@ def test_sparse_vectors_give_token_probabilities_and_a_csr_matrix(tiny):
     assert (probs[:, 2] == 0).all()
 
 
-def test_unembedding_cache_is_reused(tmp_path, tiny):
-    first = LogitLens.from_gguf(tiny.f16.lm, cache_dir=tmp_path)
-    cached = list(tmp_path.glob("unembedding-*.npy"))
-    assert len(cached) == 1
-    second = LogitLens.from_gguf(tiny.f16.lm, cache_dir=tmp_path)
-    np.testing.assert_array_equal(first.w, second.w)
+@pytest.mark.parametrize("files", ["f32", "f16", "Q4_K_M"])
+def test_the_lens_reads_the_head_in_its_file_form_with_the_values_of_a_full_dequantization(tiny, files):
+    """W_u stays in the model file's own type (read a block of rows at a time), yet the logits are
+    those of the fully dequantized f32 matrix (gguf-py's dequantizer, an independent implementation)."""
+    path = {"f32": tiny.f32.lm, "f16": tiny.f16.lm, "Q4_K_M": tiny.f16.quantized}[files]
+    lens = LogitLens.from_gguf(path)
+    [head] = [t for t in gguf.GGUFReader(path).tensors if t.name == "output.weight"]
+    w = gguf.quants.dequantize(head.data, head.tensor_type).reshape(lens.n_vocab, -1).astype(np.float32)
+    hidden = np.random.default_rng(2).normal(size=(7, w.shape[1])).astype(np.float32)
+    np.testing.assert_allclose(lens.logits(hidden), hidden @ w.T, rtol=1e-5, atol=1e-5)
+    expected = np.argsort(-(hidden @ w.T), axis=1)[:, :50]
+    np.testing.assert_array_equal(np.sort(lens.project(hidden, 0).indices, 1), np.sort(expected, 1))
+    assert lens.head.nbytes == head.data.nbytes  # read in the file's own type, never held as an f32 copy
+    if files == "Q4_K_M":
+        assert lens.head.nbytes < w.nbytes / 4
 
 
 def test_impossible_lens_parameters_are_refused(tiny):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, TEMPLATES, get_template
-from esmc_desktop.mllm.runtime import LlavaRuntime
+from esmc_desktop.mllm.runtime import LlavaRuntime, context_size
 
 PROMPTS = ["The color of the object is", "The shape of the object is", "What is in the background?"]
 
@@ -72,3 +72,22 @@ def test_the_default_template_is_esmcs_llava_v1_with_the_system_prompt():
     assert get_template("llava-hf").text("What are common colors?") == "USER: What are common colors? ASSISTANT:"
     with pytest.raises(ValueError, match="llava-v1, llava-hf"):
         get_template("vicuna")
+
+
+def test_the_default_context_is_what_one_photo_and_its_prompts_need():
+    """LLaVA-1.5-7b's 576 image tokens, its system prompt and up to 3 criteria fit 768 tokens: the KV cache
+    of a 7B costs 0.5 MiB a token, so a fixed 256-token room (1024) would hold 128 MiB more for nothing."""
+    assert context_size(576, max_prompts=1) == context_size(576, max_prompts=3) == 768
+    assert context_size(576, max_prompts=8) == 1024
+
+
+def test_prompts_longer_than_the_default_context_holds_at_once_are_decoded_in_groups(tiny, image):
+    long = [f"Look closely: {p} and nothing else, in one word, please" for p in PROMPTS]
+    with LlavaRuntime(tiny.f16.lm, tiny.f16.mmproj, max_prompts=len(long)) as rt:
+        run = rt.run(image, long)
+        assert rt.stats.images_encoded == 1
+        room = rt.n_ctx - rt.n_image_tokens - len(run.prefix_ids)
+        alone = rt.run(image, long[-1:]).prompts[0]
+    assert sum(len(p.token_ids) for p in run.prompts) > room  # not all at once: in groups
+    assert [p.prompt for p in run.prompts] == long
+    np.testing.assert_allclose(run.prompts[-1].hidden, alone.hidden, rtol=1e-5, atol=1e-5)

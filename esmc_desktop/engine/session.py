@@ -114,9 +114,9 @@ class ModelSession:
                             layers=layers, template=template)
 
     def lens(self, params: LensParams = LensParams()) -> LogitLens:
-        """The logit lens on the LM's own head (W_u cached in the feature cache's folder when there is one)."""
+        """The logit lens on the LM's own head (read from the model file as it projects; one per lens setting)."""
         if params not in self._lenses:
-            self._lenses[params] = LogitLens.from_gguf(self.lm, params, cache_dir=self.cache_dir)
+            self._lenses[params] = LogitLens.from_gguf(self.lm, params)
         return self._lenses[params]
 
     def cache(self) -> FeatureCache:

@@ -17,8 +17,8 @@ Memory on the CPU: the weights are in memory once, in one of two layouts
 copied into llama.cpp's CPU-specific layouts with the file read rather than
 mapped (mapped and repacked together would hold most weights twice). Which
 is faster depends on the CPU; weight_layout.py measures it per machine. The
-context holds what one photo and a group of prompts need rather than a fixed
-2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
+context holds what one photo and a group of prompts need (context_size) rather
+than a fixed 2048 tokens (the KV cache of a 7B model costs 0.5 MB per token).
 
 Ctrl+C during a C call is noted, ends the model load or the computation early, and is raised
 as itself when the call returns (interrupts.py).
@@ -46,18 +46,22 @@ from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_templa
 from esmc_desktop.mllm.vocabulary import Tokenizing
 
 DEFAULT_MAX_PROMPTS = 8
-# Context room for text besides the image: the chat template around it and one group of prompts (a group
-# that does not fit is split, see _prompt_groups); for a text-only runtime, a question and its answer.
-TEXT_ROOM = 256
+# Context room for text besides the image: BOS and the chat template around it (LLaVA's system prompt is
+# 35 tokens), and per prompt of a group (a criterion in the template: 13-20 tokens; a group that does not fit
+# is split, see _prompt_groups); for a text-only runtime, a question and its answer. The KV cache of a 7B
+# costs 0.5 MiB per token: a context sized to what a photo and its prompts need is 256 tokens (128 MiB) less
+# than a fixed room would take.
+TEMPLATE_ROOM = 64
+PROMPT_ROOM = 24
 TEXT_ONLY_CTX = 512
 CTX_ALIGN = 256
 
 
-def context_size(n_image_tokens: int) -> int:
-    """The context one photo and its prompts need: the image's tokens plus TEXT_ROOM, rounded up."""
+def context_size(n_image_tokens: int, max_prompts: int = DEFAULT_MAX_PROMPTS) -> int:
+    """The context one photo and a group of `max_prompts` prompts need, rounded up to llama.cpp's padding."""
     if not n_image_tokens:
         return TEXT_ONLY_CTX
-    return -(-(n_image_tokens + TEXT_ROOM) // CTX_ALIGN) * CTX_ALIGN
+    return -(-(n_image_tokens + TEMPLATE_ROOM + PROMPT_ROOM * max_prompts) // CTX_ALIGN) * CTX_ALIGN
 
 
 @dataclass
@@ -169,7 +173,7 @@ class LlavaRuntime(Tokenizing):
         cls = class_embedding(mm_file) if mm_file is not None else None  # read before anything is loaded
         self._cls_fix = ClsOrderFix(cls) if cls is not None else None
         if n_ctx is None:
-            n_ctx = context_size(self.n_image_tokens)
+            n_ctx = context_size(self.n_image_tokens, max_prompts)
         route_llama_logs()
         with interrupts.held():  # llama.cpp may log here (our callback) as anywhere it is called
             llama_cpp.llama_backend_init()
