@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from esmc_desktop.engine.lens_batch import LensBatch
 from esmc_desktop.engine.photo_loop import PhotoLoop
 from esmc_desktop.engine.session import ModelSession
 from esmc_desktop.engine.settings import lens_key
@@ -80,11 +81,15 @@ def _read_new_photos(todo: list[Photo], total: int, saved, keys: list[VectorKey]
                          template=saved.template) as rt:
         loop = PhotoLoop(rt, "assigning", progress=progress, cancel=cancel,
                          cancelled="cancelled; no photo was exported", skipped=skipped)
-        for read in loop.read(todo, lambda n: prompts, done_before=total - len(todo), total=total):
-            new = {}
-            for i, (c, key, states) in enumerate(zip(saved.criteria, keys, read.run.prompts)):
-                vec = lens.project(states.layer(c.layer)[c.position][None], c.layer)
-                new[key] = vectors[read.photo.sha256][i] = (vec.indices[0], vec.values[0])
-            session.cache().put_photo(read.photo.sha256, new)
+        def store(photo, readings):
+            for i, reading in readings.items():
+                vectors[photo.sha256][i] = reading
+            session.cache().put_photo(photo.sha256, {keys[i]: reading for i, reading in readings.items()})
+
+        with LensBatch(lens, store) as batch:
+            for read in loop.read(todo, lambda n: prompts, done_before=total - len(todo), total=total):
+                rows = [(i, states.layer(c.layer)[c.position], c.layer)
+                        for i, (c, states) in enumerate(zip(saved.criteria, read.run.prompts))]
+                batch.add(read.photo, rows, read.seconds)
         failed.update(todo[n].sha256 for n in loop.failed)
         return rt.stats.images_encoded, failed

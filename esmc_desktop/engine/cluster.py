@@ -27,6 +27,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from scipy import sparse
 
+from esmc_desktop.engine.lens_batch import LensBatch
 from esmc_desktop.engine.photo_loop import PhotoLoop
 from esmc_desktop.engine.session import ModelSession
 from esmc_desktop.engine.settings import MethodSettings, lens_key
@@ -278,20 +279,24 @@ class ClusterJob:
         done = len(photos) - len(todo)
         missing = [[i for i, f in enumerate(found[n]) if f is None] for n in todo]
         loop = self._loop(rt, "reading photos", skipped, times)
-        for read in loop.read([photos[n] for n in todo], lambda j: [keys[i].prompt for i in missing[j]],
-                              done_before=done):
-            n = todo[read.index]
-            lens_started = time.perf_counter()
-            new = {}
-            for i, states in zip(missing[read.index], read.run.prompts):
-                pos = keys[i].position
-                if pos >= len(states.token_ids):
-                    raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
-                out = lens.project(states.layer(keys[i].layer)[pos][None], keys[i].layer)
-                found[n][i] = (out.indices[0], out.values[0])
-                new[keys[i]] = found[n][i]
-            times.lens += time.perf_counter() - lens_started
-            cache.put_photo(read.photo.sha256, new)
+        at = {photos[n].sha256: n for n in todo}
+
+        def store(photo, readings):
+            for i, reading in readings.items():
+                found[at[photo.sha256]][i] = reading
+            cache.put_photo(photo.sha256, {keys[i]: reading for i, reading in readings.items()})
+
+        with LensBatch(lens, store) as batch:
+            for read in loop.read([photos[n] for n in todo], lambda j: [keys[i].prompt for i in missing[j]],
+                                  done_before=done):
+                rows = []
+                for i, states in zip(missing[read.index], read.run.prompts):
+                    pos = keys[i].position
+                    if pos >= len(states.token_ids):
+                        raise EsmcError(f"target position {pos} is past the prompt's {len(states.token_ids)} tokens")
+                    rows.append((i, states.layer(keys[i].layer)[pos], keys[i].layer))
+                batch.add(read.photo, rows, read.seconds)
+        times.lens += batch.seconds
         if not todo:
             report_progress(self.progress, "reading photos", len(photos), len(photos), time.perf_counter(), 0)
         failed = {todo[j] for j in loop.failed}

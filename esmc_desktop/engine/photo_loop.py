@@ -24,13 +24,14 @@ from esmc_desktop.photos.scan import Photo, Skipped
 
 @dataclass
 class PhotoRun:
-    """One readable photo: its index in the list given, the decoded image, and the model's run (None when
-    the photo needed no prompt)."""
+    """One readable photo: its index in the list given, the decoded image, the model's run (None when
+    the photo needed no prompt) and the seconds that run took."""
 
     index: int
     photo: Photo
     image: Any
     run: ImageRun | None
+    seconds: float = 0.0
 
 
 class PhotoLoop:
@@ -66,12 +67,13 @@ class PhotoLoop:
                     self.failed.add(n)
                 else:
                     wanted = list(prompts(n))
-                    run = None
+                    run, seconds = None, 0.0
                     if wanted:
                         model_started = time.perf_counter()
                         run = self.rt.run(prepared.value, wanted)
-                        times.model += time.perf_counter() - model_started
+                        seconds = time.perf_counter() - model_started
+                        times.model += seconds
                         ran += 1
-                    yield PhotoRun(n, prepared.item, prepared.value, run)
+                    yield PhotoRun(n, prepared.item, prepared.value, run, seconds)
                 report_progress(self.progress, self.stage, done_before + n + 1, total, started, ran)
             times.decode_wait += ready.waited
