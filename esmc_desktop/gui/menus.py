@@ -36,7 +36,7 @@ class Menus:
         self.apply_action = QAction("&Apply corrections", window, shortcut="Ctrl+L",
                                     triggered=lambda _=False: window.learning.apply())
         self.apply_action.setToolTip("Learn from the photos you placed in the criterion shown; re-sort the others")
-        self.resort_all_action = QAction("Apply corrections and re-sort a&ll", window, shortcut="Ctrl+Alt+L",
+        self.resort_all_action = QAction("Apply corrections and &re-sort all", window, shortcut="Ctrl+Alt+L",
                                          triggered=lambda _=False: window.learning.apply(resort="all"))
         self.resort_all_action.setToolTip(RESORT_ALL_TIP)
         self.undo_learning_action = QAction("&Undo learning", window, shortcut="Ctrl+Shift+L",
