@@ -22,7 +22,9 @@ first clusters with no correction at all: how much of the gain the log scale alo
 then per number of corrections, mean ± sd over the seeds: NMI of the
 photos the user did not touch without learning (the first clustering) and after learning, the
 gain, how many untouched photos changed cluster, and how many corrected photos left the
-user's cluster (must be 0). `--vectors` keeps the read lens vectors, so a rerun skips the model.
+user's cluster (must be 0); one row per re-sort choice: "doubtful" (the default: only photos the
+corrections make doubtful move) and "all" (`learn --resort-all`, for a clustering found mostly
+wrong). `--vectors` keeps the read lens vectors, so a rerun skips the model.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from esmc_desktop.demo.world import CRITERIA, render, sample_specs  # noqa: E402
 from esmc_desktop.method.head import ClusteringHead, log_features  # noqa: E402
-from esmc_desktop.method.learn import LOG_FLOOR, constrained_kmeans, learn_from_corrections  # noqa: E402
+from esmc_desktop.method.learn import (LOG_FLOOR, RESORT_CHOICES, constrained_kmeans,  # noqa: E402
+                                       learn_from_corrections)
 from esmc_desktop.method.metrics import scores  # noqa: E402
 from esmc_desktop.method.validation import MethodInputError  # noqa: E402
 from esmc_desktop.mllm.logit_lens import LensParams, LogitLens, SparseLens  # noqa: E402
@@ -164,10 +167,10 @@ def main() -> None:
             save_vectors(args.vectors, vectors, truth, tokens)
     k = int(truth.max()) + 1
     print(f"simulated user: wrong photos {args.order}" + (f", {args.seeds} seeds" if args.order == "random" else ""))
-    print("| place (token) | first NMI | ceiling | log scale alone | corrections/cluster | photos corrected "
+    print("| place (token) | first NMI | ceiling | log scale alone | corrections/cluster | re-sort | photos corrected "
           "| untouched NMI, no learning | untouched NMI, learning | gain | untouched changed | corrected moved back "
           "| learn s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for place in places:
         X = vectors[place]
         head = ClusteringHead(k, seed=0).fit(X)
@@ -176,13 +179,13 @@ def main() -> None:
         name = f"{place[0]}:{place[1]} ({tokens[place[1]]!r})"
         alone = constrained_kmeans(log_features(X, LOG_FLOOR), head.labels_, np.ones(len(truth), bool),
                                    np.ones(len(truth)))[0]
-        print(f"| {name} | {first:.3f} | {ceiling(X, truth):.3f} | {scores(truth, alone)['nmi']:.3f} | 0 | 0 "
+        print(f"| {name} | {first:.3f} | {ceiling(X, truth):.3f} | {scores(truth, alone)['nmi']:.3f} | 0 | | 0 "
               f"| {first:.3f} | (no learning) | | | | |")
         if args.order == "random":
             orders = [np.random.default_rng(seed).permutation(len(truth)) for seed in range(args.seeds)]
         else:
             orders = [head.weights_.margins(X)]
-        for per_cluster in (1, 3, 5):
+        for per_cluster, resort in ((p, r) for p in (1, 3, 5) for r in RESORT_CHOICES):
             row: dict[str, list[float]] = {"n": [], "before": [], "after": [], "gain": [], "changed": [], "s": []}
             back, refused = 0, []
             for order in orders:
@@ -191,7 +194,7 @@ def main() -> None:
                 untouched[list(corrections)] = False
                 t0 = time.perf_counter()
                 try:
-                    learnt = learn_from_corrections(X, head.labels_, corrections, confidences=sure)
+                    learnt = learn_from_corrections(X, head.labels_, corrections, confidences=sure, resort=resort)
                 except MethodInputError as exc:
                     refused.append(str(exc))
                     continue
@@ -204,11 +207,12 @@ def main() -> None:
                 row["gain"].append(row["after"][-1] - row["before"][-1])
                 row["changed"].append(len(learnt.changed))
             if not row["n"]:
-                print(f"| {name} | | | | {per_cluster} | refused: {refused[0]} |")
+                print(f"| {name} | | | | {per_cluster} | {resort} | refused: {refused[0]} |")
                 continue
             note = f" ({len(refused)} of {len(orders)} refused)" if refused else ""
-            print(f"| {name} | | | | {per_cluster}{note} | {mean_sd(row['n'], 1)} | {mean_sd(row['before'])} | "
-                  f"{mean_sd(row['after'])} | {np.mean(row['gain']):+.3f} ± {np.std(row['gain']):.3f} | "
+            print(f"| {name} | | | | {per_cluster}{note} | {resort} | {mean_sd(row['n'], 1)} | "
+                  f"{mean_sd(row['before'])} | {mean_sd(row['after'])} | "
+                  f"{np.mean(row['gain']):+.3f} ± {np.std(row['gain']):.3f} | "
                   f"{mean_sd(row['changed'], 1)} | {back} | {np.mean(row['s']):.1f} |")
 
 

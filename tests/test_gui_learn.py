@@ -205,3 +205,27 @@ def test_a_learning_step_not_exported_is_not_thrown_away_without_asking(window, 
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[1]) or QMessageBox.StandardButton.No)
     assert not window.close() and asked == ["Quit?"]
+
+
+def test_re_sort_all_learns_as_the_user_chose_and_says_so(window, qtbot, colours):
+    """Re-sort all (button or Clusters menu): the user says most photos were wrong; Apply corrections: the default."""
+    view, crit = window.view(0), window.result.criterion(0)
+    placed = start_a_cluster_of_its_own(window, colours)
+    assert view.learn.resort_all_button.isEnabled()
+    assert "most photos were in the wrong cluster" in view.learn.resort_all_button.toolTip()
+
+    view.learn.resort_all_button.click()
+    qtbot.waitUntil(lambda: view.photos.isEnabled(), timeout=60_000)
+
+    assert all(crit.labels[p] == len(crit.names) - 1 for p in placed), "photos the user placed stay where they were put"
+    assert view.changes.resort == "all"
+    assert ", re-sorting all:" in window.status.text() and ", re-sorting all:" in view.learn.summary.text()
+
+    window.menus.undo_learning_action.trigger()
+    apply_and_wait(window, qtbot)
+    assert view.changes.resort == "doubtful" and "re-sorting all" not in view.learn.summary.text()
+
+    window.menus.undo_learning_action.trigger()
+    window.menus.resort_all_action.trigger()  # on the criterion's tab, shown
+    qtbot.waitUntil(lambda: view.photos.isEnabled() and view.changes is not None, timeout=60_000)
+    assert view.changes.resort == "all"

@@ -116,6 +116,31 @@ def test_impossible_corrections_get_a_clear_error(clustered, corrections, messag
         learn_from_corrections(X, head.labels_, corrections)
 
 
+def test_an_unknown_resort_choice_is_refused_before_anything_is_learnt(clustered):
+    _, X, head = clustered
+    with pytest.raises(MethodInputError, match="resort must be one of 'doubtful', 'all', not 'everything'"):
+        learn_from_corrections(X, head.labels_, {0: 1}, resort="everything")
+
+
+def test_resort_all_re_sorts_a_mostly_wrong_clustering_whose_head_was_sure_of_everything():
+    """The photos split by how surely they were read, not by colour, and the head that sorted them claims
+    certainty everywhere: the default trusts it and keeps every untouched photo; told the clustering was mostly
+    wrong (`resort="all"`), learning re-sorts them after five corrections per colour."""
+    X, colours, unsure = make_unsure_photos(200, seed=0)
+    labels = unsure.astype(int)
+    corrections = {int(i): c for c in range(4) for i in np.flatnonzero((colours == c) & (labels != c))[:5]}
+    untouched = np.setdiff1d(np.arange(len(colours)), list(corrections))
+    sure = np.ones(len(colours))
+
+    kept = learn_from_corrections(X, labels, corrections, confidences=sure)
+    resorted = learn_from_corrections(X, labels, corrections, confidences=sure, resort="all")
+
+    assert len(kept.changed) == 0
+    right_before = (labels[untouched] == colours[untouched]).mean()
+    assert (resorted.labels[untouched] == colours[untouched]).mean() > right_before + 0.3
+    assert all(resorted.labels[i] == c for i, c in corrections.items())
+
+
 def test_corrections_leaving_one_cluster_are_refused(clustered):
     photos, X, head = clustered
     with pytest.raises(MethodInputError, match="single cluster"):

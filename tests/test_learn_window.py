@@ -68,6 +68,17 @@ def test_a_new_cluster_made_by_hand_is_learnt_and_an_emptied_one_goes(result):
     assert crit.labels.count(3) >= 5 and max(crit.labels) == 3
 
 
+def test_an_unknown_resort_choice_is_said_in_words_and_changes_nothing(result):
+    crit = result.criterion(0)
+    photo = least_certain(result, 0)[0]
+    result.move(0, photo, (crit.labels[photo] + 1) % 4)
+    labels, head = list(crit.labels), crit.weights
+    with pytest.raises(EsmcError, match="resort must be one of doubtful, all, not 'everything'"):
+        apply_corrections(result, 0, resort="everything")
+    assert crit.labels == labels and crit.weights is head
+    assert apply_corrections(result, 0, resort="all").resort == "all"
+
+
 def test_nothing_moved_by_hand_is_said_in_words(result):
     with pytest.raises(EsmcError, match="no photo of 'color' was moved by hand"):
         apply_corrections(result, 0)

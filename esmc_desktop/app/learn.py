@@ -43,7 +43,7 @@ from esmc_desktop.errors import EsmcError
 import logging
 
 from esmc_desktop.files import move_aside, write_atomic
-from esmc_desktop.method.learn import learn_from_corrections
+from esmc_desktop.method.learn import RESORT_CHOICES, learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
 from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import SparseLens
@@ -83,6 +83,7 @@ class LearnReport:
     move_export: bool
     criteria: list[CriterionLearnt]
     ignored: list[Path]  # files in the tree that are no photo of this export: left alone
+    resort: str = "doubtful"  # which untouched photos could move (method.learn.RESORT_CHOICES)
 
 
 @dataclass
@@ -94,9 +95,14 @@ class _Found:
     ignored: list[Path]
 
 
-def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnReport:
-    """Learn from the corrections made in an export folder; re-sort the untouched photos there."""
+def learn_export(out: Path | str, cache_dir: Path | str | None = None, *, resort: str = "doubtful") -> LearnReport:
+    """Learn from the corrections made in an export folder; re-sort the untouched photos there.
+
+    `resort`: "doubtful" (the default) keeps the photos the clustering had right; "all" re-sorts every photo
+    the corrections teach about, for a clustering the user found mostly wrong (method.learn).
+    """
     out = Path(out)
+    check_resort(resort)
     if (out / STATE_DIR / TAGS_JOURNAL).is_file():  # its manifest names sidecars beside the user's photos, no folders
         raise EsmcError(f"{out} holds a tag export: learning reads photos moved between cluster folders, so export "
                         "with --mode copy, hardlink, symlink or move, correct those folders, then learn")
@@ -114,7 +120,7 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
             found = _find(rows)
             ignored += found.ignored
             report, new_rows, planned, head = _learn_criterion(criterion, rows, found, placed, cache,
-                                                               saved_vector_key(saved, criterion))
+                                                               saved_vector_key(saved, criterion), resort)
             reports.append(report)
             if head is not None:
                 heads.append((index, *head))
@@ -131,11 +137,17 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None) -> LearnR
     _write_json(out / STATE_DIR / PLACED_FILE, placed)  # before the commit: a rolled-back learn's photos stay placed
     write_manifest(out, kept_rows + rows_out)  # the commit
     recover_pending(out, interrupted=False)
-    return LearnReport(out, move_export, reports, ignored)
+    return LearnReport(out, move_export, reports, ignored, resort)
+
+
+def check_resort(resort: str) -> None:
+    """Refuse an unknown re-sort choice before anything is read or moved."""
+    if resort not in RESORT_CHOICES:
+        raise EsmcError(f"resort must be one of {', '.join(RESORT_CHOICES)}, not {resort!r}")
 
 
 def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _Found, placed: dict[str, list[str]],
-                     cache: FeatureCache, key: VectorKey):
+                     cache: FeatureCache, key: VectorKey, resort: str = "doubtful"):
     """(what changed, the criterion's new manifest rows, planned re-sorts, (new head or None, names, values) or None).
 
     Among named values, a folder the user renamed keeps being a value (a renamed `other` becomes one: it is
@@ -189,7 +201,7 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
     X = _vectors(rows, cache, key, int(OnnxHead(criterion.head).metadata["n_vocab"]))
     labels = np.array([r.cluster_id for r in rows])
     sure = np.array([np.nan if r.confidence is None else r.confidence for r in rows], dtype=float)
-    learnt = learn_from_corrections(X, labels, corrections, confidences=sure)
+    learnt = learn_from_corrections(X, labels, corrections, confidences=sure, resort=resort)
     report.retrained = True
     new_names = [names[c] for c in learnt.kept]
     report.removed = [names[c] for c in sorted(set(range(len(names))) - set(learnt.kept))]
@@ -379,14 +391,17 @@ class LearningStep:
     changed: list[int]  # untouched photos whose cluster changed
     removed: list[str]  # clusters left with no photo
     _before: tuple = ()
+    resort: str = "doubtful"  # which untouched photos could move (method.learn.RESORT_CHOICES)
 
 
 def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
-                      seed: int = 0) -> LearningStep:
+                      seed: int = 0, resort: str = "doubtful") -> LearningStep:
     """Retrain a criterion's head with the photos moved by hand; re-sort the photos not moved.
 
-    The learnt head replaces the result's, so an export saves it (and `assign` uses it).
+    The learnt head replaces the result's, so an export saves it (and `assign` uses it). `resort`: as in
+    `learn_export` ("all": the user found the clustering mostly wrong).
     """
+    check_resort(resort)
     crit = result.criterion(criterion)
     source = crit.computed
     corrections = {i: crit.labels[i] for i in sorted(crit.placed)}
@@ -395,7 +410,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
               set(crit.placed), crit.weights)
     learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
-                                    confidences=np.array(crit.confidences, dtype=float))
+                                    confidences=np.array(crit.confidences, dtype=float), resort=resort)
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
     crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
@@ -403,7 +418,7 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     crit.confidences[:] = [float(x) for x in learnt.confidences]
     crit.weights = learnt.weights
     result.edited = True
-    return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before)
+    return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before, resort)
 
 
 def undo_corrections(result: SortResult, step: LearningStep) -> None:

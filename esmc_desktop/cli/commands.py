@@ -332,9 +332,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     from esmc_desktop.app.learn import learn_export
 
     with claim_output(args.out):
-        report = learn_export(args.out, cache_dir=args.cache)
+        report = learn_export(args.out, cache_dir=args.cache, resort="all" if args.resort_all else "doubtful")
     if args.json:
-        print(json.dumps({"out": str(report.out), "move_export": report.move_export,
+        print(json.dumps({"out": str(report.out), "move_export": report.move_export, "resort": report.resort,
                           "ignored": [str(p) for p in report.ignored],
                           "criteria": [{"criterion": c.criterion, "corrections": c.corrections,
                                         "retrained": c.retrained, "renamed": c.renamed, "added": c.added,
@@ -355,8 +355,10 @@ def cmd_learn(args: argparse.Namespace) -> int:
     for path in report.ignored if not args.quiet else ():
         say(f"left alone (not a photo of this export): {path}")
     moved = sum(len(c.moved) for c in report.criteria)
-    print(f"{plural(moved, 'photo')} you did not touch {were(moved)} re-sorted under {report.out}; the ones you "
-          "placed stayed"
+    print(f"{plural(moved, 'photo')} you did not touch {were(moved)} re-sorted under {report.out}"
+          + (" (--resort-all: wherever the retrained head and its look-alikes agreed)"
+             if report.resort == "all" else "")
+          + "; the ones you placed stayed"
           + ("; `esmc-desktop undo` still puts every original back" if report.move_export else ""))
     return EXIT_OK
 

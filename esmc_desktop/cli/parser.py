@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="the --out folder of an earlier `cluster` (or window export)")
     p.add_argument("--cache", type=Path, help="the feature cache the export was made with (default: the user "
                                               "cache folder)")
+    p.add_argument("--resort-all", action="store_true",
+                   help="use when most of the photos were in the wrong cluster: every photo you did not touch goes "
+                        "where the retrained head and its look-alikes agree. By default only photos your corrections "
+                        "make doubtful move, so a clustering that was mostly right keeps what it had right (then "
+                        "--resort-all can cost a few of those); on a weak one the default gains little")
     _json(p)
     _quiet(p)
     p.set_defaults(func=c.cmd_learn)

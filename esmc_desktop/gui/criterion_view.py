@@ -45,6 +45,7 @@ class CriterionView(QWidget):
     merge_requested = Signal(int, int)  # a discovered cluster (or `other`), the value it joins
     apply_requested = Signal()
     undo_requested = Signal()
+    resort_all_requested = Signal()
     thumbnails_wanted = Signal(list)  # Photos on screen (and a screenful either side)
     reread_requested = Signal(int, int)  # sort this criterion again, read at (block, prompt position)
 
@@ -88,6 +89,7 @@ class CriterionView(QWidget):
         self.learn = LearnPanel(crit.text)
         self.learn.apply_button.clicked.connect(self.apply_requested)
         self.learn.undo_button.clicked.connect(self.undo_requested)
+        self.learn.resort_all_button.clicked.connect(self.resort_all_requested)
         self.learn.review_chosen.connect(self.show_review)
         self.photos.selectionModel().currentChanged.connect(self._show_photo)
         self.summary = QLabel(wordWrap=True)

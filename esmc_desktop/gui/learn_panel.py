@@ -1,4 +1,5 @@
-"""Under a criterion's clusters: Apply corrections, Undo learning, what the last step did, and two review lists."""
+"""Under a criterion's clusters: Apply corrections (or Re-sort all), Undo learning, what the last step did, and two
+review lists."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from esmc_desktop.gui.photo_texts import no_confidence_text
 CHANGED = "changed"
 UNCERTAIN = "uncertain"
 REVIEW_ROLE = Qt.ItemDataRole.UserRole + 6
+RESORT_ALL_TIP = ("When most photos were in the wrong cluster: learn from the photos you placed and re-sort every "
+                  "photo you did not touch where the retrained head and its look-alikes agree (Ctrl+Alt+L). Apply "
+                  "corrections moves only the photos your corrections make doubtful, so it keeps what was right; "
+                  "on a clustering that was mostly right, Re-sort all can move some right photos too")
 
 
 class LearnPanel(QWidget):
@@ -27,6 +32,8 @@ class LearnPanel(QWidget):
         self.apply_button = QPushButton("Apply corrections")
         self.apply_button.setToolTip("Learn from the photos you placed and re-sort the photos you did not touch "
                                      "(Ctrl+L)")
+        self.resort_all_button = QPushButton("Re-sort all")
+        self.resort_all_button.setToolTip(RESORT_ALL_TIP)
         self.undo_button = QPushButton("Undo learning", enabled=False)
         self.undo_button.setToolTip("Put the clusters back as they were before the last Apply corrections, "
                                     "edits made since included")
@@ -43,6 +50,7 @@ class LearnPanel(QWidget):
             signal.connect(lambda item: self.review_chosen.emit(item.data(REVIEW_ROLE)))
         buttons = QHBoxLayout()
         buttons.addWidget(self.apply_button)
+        buttons.addWidget(self.resort_all_button)
         buttons.addWidget(self.undo_button)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
@@ -53,14 +61,16 @@ class LearnPanel(QWidget):
     def show_state(self, placed: int, changes: Changes | None, learning: bool, uncertain: int) -> None:
         """What can be done now, and what the last step did: `placed` photos by hand, `uncertain` listed."""
         self.apply_button.setEnabled(bool(placed) and not learning)
+        self.resort_all_button.setEnabled(bool(placed) and not learning)
         self.undo_button.setEnabled(changes is not None and not learning)
         self.review.item(0).setText("Changed by learning" + ("" if changes is None else f" ({len(changes.moved):,})"))
         self.review.item(1).setText(f"Least certain ({uncertain:,})")
         if learning:
             text = f"Learning from the {placed:,} photos you placed…"
         elif changes is not None:
-            text = (f"Learnt from {changes.corrections:,} photos you placed: {len(changes.moved):,} photos changed "
-                    "cluster.")
+            text = (f"Learnt from {changes.corrections:,} photos you placed"
+                    + (", re-sorting all" if changes.resort == "all" else "")
+                    + f": {len(changes.moved):,} photos changed cluster.")
         elif placed:
             text = f"{placed:,} photos placed by you (●). Apply corrections learns from them and re-sorts the rest."
         else:

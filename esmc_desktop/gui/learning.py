@@ -25,6 +25,7 @@ class Changes:
     corrections: int  # photos the user had placed, learnt from
     moved: dict[int, tuple[str, str]]  # photo -> (cluster before, cluster after), for photos the user did not touch
     removed: list[str]  # clusters left with no photo
+    resort: str = "doubtful"  # which untouched photos could move (method.learn.RESORT_CHOICES)
 
 
 class LearningSteps(QObject):
@@ -54,8 +55,11 @@ class LearningSteps(QObject):
             self.say("Choose a criterion's tab first: learning works on one criterion.")
         return criterion
 
-    def apply(self, criterion: int | None = None) -> None:
-        """Learn from the photos placed by hand in a criterion (the one shown by default), off the GUI thread."""
+    def apply(self, criterion: int | None = None, resort: str = "doubtful") -> None:
+        """Learn from the photos placed by hand in a criterion (the one shown by default), off the GUI thread.
+
+        `resort="all"`: the user says most photos were wrong (Re-sort all); see app.learn.apply_corrections.
+        """
         criterion = self._criterion(criterion)
         if criterion is None or criterion in self._running:
             return
@@ -68,8 +72,8 @@ class LearningSteps(QObject):
         self._running.add(criterion)
         self.tabs.view(criterion).set_learning(True)
         self.say(f"Learning from the {len(crit.placed)} photos you placed in '{crit.text}' (the result of "
-                 f"{self.result.root})…")
-        self.jobs.start(lambda feedback: apply_corrections(draft, criterion),
+                 f"{self.result.root})" + (", re-sorting all" if resort == "all" else "") + "…")
+        self.jobs.start(lambda feedback: apply_corrections(draft, criterion, resort=resort),
                         lambda step: self._finish(result, draft, criterion, step),
                         on_failure=lambda message: self._fail(result, criterion, message))
 
@@ -101,13 +105,14 @@ class LearningSteps(QObject):
         for name in (f.name for f in fields(after)):  # the same object: whoever holds it sees what was learnt
             setattr(before, name, getattr(after, name))
         result.edited = True
-        changes = Changes(len(after.placed), moved, list(step.removed))
+        changes = Changes(len(after.placed), moved, list(step.removed), step.resort)
         self._steps.setdefault(criterion, []).append((step, changes))
         view = self.tabs.view(criterion)
         view.set_learning(False)
         view.show_step(changes)
         removed = f" Removed the empty cluster(s) {', '.join(changes.removed)}." if changes.removed else ""
-        self.say(f"Learnt from the {changes.corrections} photos you placed in the result of {result.root.name}: "
+        how = ", re-sorting all" if step.resort == "all" else ""
+        self.say(f"Learnt from the {changes.corrections} photos you placed in the result of {result.root.name}{how}: "
                  f"{len(moved)} other photos changed cluster (Changed by learning lists them; Undo learning puts "
                  f"them back).{removed}")
 

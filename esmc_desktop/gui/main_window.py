@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.learning = LearningSteps(self.jobs, self.tabs, lambda sentence: self.status.setText(sentence), self._error)
         self.tabs.apply_requested.connect(self.learning.apply)
         self.tabs.undo_requested.connect(self.learning.undo)
+        self.tabs.resort_all_requested.connect(lambda c: self.learning.apply(c, resort="all"))
         self.tabs.reread_requested.connect(self.read_at)
         results = QWidget()
         column = QVBoxLayout(results)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN
+from esmc_desktop.gui.learn_panel import CHANGED, RESORT_ALL_TIP, UNCERTAIN
 from esmc_desktop.gui.preferences import THEMES
 
 
@@ -36,14 +36,17 @@ class Menus:
         self.apply_action = QAction("&Apply corrections", window, shortcut="Ctrl+L",
                                     triggered=lambda _=False: window.learning.apply())
         self.apply_action.setToolTip("Learn from the photos you placed in the criterion shown; re-sort the others")
+        self.resort_all_action = QAction("Apply corrections and &re-sort all", window, shortcut="Ctrl+Alt+L",
+                                         triggered=lambda _=False: window.learning.apply(resort="all"))
+        self.resort_all_action.setToolTip(RESORT_ALL_TIP)
         self.undo_learning_action = QAction("&Undo learning", window, shortcut="Ctrl+Shift+L",
                                             triggered=lambda _=False: window.learning.undo())
         self.changed_action = QAction("Photos &changed by learning", window,
                                       triggered=lambda _=False: window.learning.show_review(CHANGED))
         self.uncertain_action = QAction("&Least certain photos", window, shortcut="Ctrl+U",
                                         triggered=lambda _=False: window.learning.show_review(UNCERTAIN))
-        self.learning_actions = [self.apply_action, self.undo_learning_action, self.changed_action,
-                                 self.uncertain_action]
+        self.learning_actions = [self.apply_action, self.resort_all_action, self.undo_learning_action,
+                                 self.changed_action, self.uncertain_action]
         for action in self.learning_actions:
             action.setEnabled(False)
             clusters.addAction(action)

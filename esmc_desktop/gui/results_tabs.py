@@ -30,6 +30,7 @@ class ResultsTabs(QTabWidget):
     merge_requested = Signal(int, int, int)  # criterion, cluster, value
     apply_requested = Signal(int)  # criterion
     undo_requested = Signal(int)  # criterion
+    resort_all_requested = Signal(int)  # criterion: apply corrections, re-sorting every photo they teach about
     reread_requested = Signal(int, int, int)  # criterion, block, prompt position
 
     def __init__(self, thumbnails: ThumbnailLoader, parent: QWidget | None = None) -> None:
@@ -110,6 +111,7 @@ class ResultsTabs(QTabWidget):
             view.merge_requested.connect(lambda k, v, c=ci: self.merge_requested.emit(c, k, v))
             view.apply_requested.connect(lambda c=ci: self.apply_requested.emit(c))
             view.undo_requested.connect(lambda c=ci: self.undo_requested.emit(c))
+            view.resort_all_requested.connect(lambda c=ci: self.resort_all_requested.emit(c))
             view.reread_requested.connect(lambda layer, pos, c=ci: self.reread_requested.emit(c, layer, pos))
             view.thumbnails_wanted.connect(self._want_thumbnails)
             view.set_thumbnail_size(self.size_slider.value())
