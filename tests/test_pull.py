@@ -10,6 +10,7 @@ import hashlib
 import socket
 import threading
 
+import gguf
 import pytest
 
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
@@ -59,6 +60,9 @@ def test_pull_downloads_repairs_the_legacy_mmproj_registers_the_default_and_sort
     downloaded = user_data / "models" / "llava-1.5-7b" / MODEL.mmproj_file
     assert downloaded.read_bytes() == hub.files.files[MMPROJ_KEY]  # the download is never modified
     assert entry.mmproj != downloaded and read_info(entry.mmproj).get("esmc.repaired_from") == downloaded.name
+    # the projector registered is the repaired one in Q8_0: half its memory, the same readings
+    assert read_info(entry.mmproj).get("general.file_type") == int(gguf.LlamaFileType.MOSTLY_Q8_0)
+    assert {t.tensor_type for t in gguf.GGUFReader(entry.mmproj).tensors} >= {gguf.GGMLQuantizationType.Q8_0}
     assert hashlib.sha256(entry.lm.read_bytes()).hexdigest() == hashlib.sha256(hub.files.files[LM_KEY]).hexdigest()
 
     def no_network(*args, **kwargs):

@@ -17,6 +17,7 @@ MMPROJ_QUANTS = ("Q8_0",)
 # only) and adds the position embedding; vectors (norms, biases) are too small to matter.
 _MMPROJ_KEPT = ("v.patch_embd.weight", "v.position_embd.weight")
 _FILE_TYPE = "general.file_type"
+QUANTIZED_FROM = "esmc.quantized_from"  # the mmproj a quantized copy was made from (its file name)
 
 
 def quantize(src: Path | str, dst: Path | str, kind: str = "Q4_K_M", threads: int | None = None) -> None:
@@ -49,6 +50,7 @@ def quantize_mmproj(src: Path | str, dst: Path | str, kind: str = "Q8_0") -> Non
     matrices = [t for t in open_reader(src).tensors if t.tensor_type in floats and len(t.shape) == 2
                 and t.name not in _MMPROJ_KEPT and int(t.shape[0]) % block == 0]
     rewrite_gguf(src, dst, drop_tensors=tuple(t.name for t in matrices),
-                 set_fields={_FILE_TYPE: (int(gguf.LlamaFileType[f"MOSTLY_{kind}"]), gguf.GGUFValueType.UINT32)},
+                 set_fields={_FILE_TYPE: (int(gguf.LlamaFileType[f"MOSTLY_{kind}"]), gguf.GGUFValueType.UINT32),
+                             QUANTIZED_FROM: (Path(src).name, gguf.GGUFValueType.STRING)},
                  add_tensors={t.name: (gguf.quants.quantize(t.data.astype("float32"), qtype), qtype)
                               for t in matrices})
