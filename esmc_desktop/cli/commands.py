@@ -437,11 +437,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_benchmark(dataset, model, config=config, cache_dir=args.cache, settings=_settings(args),
                            compute=_compute(args), note=notes(args.quiet),
                            progress=None if args.quiet else progress_bars())
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown(report)
-    (args.out / "bench.md").write_text(table, encoding="utf-8")
-    (args.out / "bench.csv").write_text(csv_text(report.rows), encoding="utf-8")
-    chart(report.rows, args.out / "bench.png")
+    table, written = write_report(report, args.out)
     print(table)
     print(f"written: {', '.join(map(str, written))}")
     return EXIT_OK

@@ -1,6 +1,6 @@
 """`esmc-desktop bench`: ESMC against the papers' baselines on a labelled dataset, same photos, same model.
 
-The dataset and its criteria: see bench_dataset.py. Methods (METHODS), all on the
+The dataset and its criteria: see dataset.py. Methods (METHODS), all on the
 same photos, each criterion scored on the photos labelled under it:
 
   esmc                   the product's job (ClusterJob: keywords, localization, lens vectors),
@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.bench_dataset import BenchCriterion, BenchDataset, load_dataset
+from esmc_desktop.bench.dataset import BenchCriterion, BenchDataset, load_dataset
 from esmc_desktop.engine.cluster import ClusterJob
 from esmc_desktop.engine.photo_loop import PhotoLoop
 from esmc_desktop.engine.session import ModelFiles, ModelSession
