@@ -54,6 +54,7 @@ from esmc_desktop.method.keywords import keyword_token_ids
 from esmc_desktop.method.metrics import scores
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.method.values import OTHER
+from esmc_desktop.mllm.generate import answers
 from esmc_desktop.photos.cache import VectorKey
 from esmc_desktop.photos.decode import load_rgb
 
@@ -258,8 +259,8 @@ class _Reader:
 
     def _sample(self, rt, image, sha: str, j: int, q: str) -> list[str]:
         seed = int(np.random.SeedSequence([self.settings.seed, int(sha[:12], 16), j]).generate_state(1)[0])
-        return rt.answers(q, image=image, n=self.config.answers, max_tokens=self.config.answer_tokens,
-                          temperature=self.config.temperature, seed=seed)
+        return answers(rt, q, image=image, n=self.config.answers, max_tokens=self.config.answer_tokens,
+                       temperature=self.config.temperature, seed=seed)
 
 
 def _where(layer: int, position: int, pieces: list[str]) -> str:
