@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from esmc_desktop.bench.dataset import CRITERIA_FILE, load_dataset, parse_mapping
-from esmc_desktop.bench.run import METHODS, NO_KMEANS, USES_LABELS, question
+from esmc_desktop.bench.methods import METHODS, NO_KMEANS, USES_LABELS, question
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
 from esmc_desktop.demo.world import write_dataset
 from esmc_desktop.errors import EsmcError
