@@ -144,6 +144,6 @@ def test_the_engine_sits_below_the_application_layer():
     engine = {m: deps for m, deps in graph.items() if m.startswith("esmc_desktop.engine")}
     assert "esmc_desktop.engine.session" in engine and "esmc_desktop.engine.photo_loop" in engine
     above = ("esmc_desktop.app", "esmc_desktop.cli", "esmc_desktop.gui", "esmc_desktop.demo",
-             "esmc_desktop.benchmark")
+             "esmc_desktop.bench")
     wrong = {m: sorted(d for d in deps if d.startswith(above)) for m, deps in engine.items()}
     assert {m: d for m, d in wrong.items() if d} == {}

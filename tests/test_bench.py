@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esmc_desktop.bench_dataset import CRITERIA_FILE, load_dataset, parse_mapping
-from esmc_desktop.benchmark import METHODS, NO_KMEANS, USES_LABELS, question
+from esmc_desktop.bench.dataset import CRITERIA_FILE, load_dataset, parse_mapping
+from esmc_desktop.bench.methods import METHODS, NO_KMEANS, USES_LABELS, question
 from esmc_desktop.cli import EXIT_INPUT, EXIT_OK, main
 from esmc_desktop.demo.world import write_dataset
 from esmc_desktop.errors import EsmcError
@@ -145,14 +145,15 @@ def test_bench_says_what_to_fix_in_a_bad_criteria_file(tmp_path, capsys):
 
 
 def test_sampled_answers_are_reproducible_from_their_seed(tiny, image):
+    from esmc_desktop.mllm.generate import answers, generate
     from esmc_desktop.mllm.runtime import LlavaRuntime
 
     with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, n_threads=1) as rt:
         q = question("color of the flower")
-        first = rt.answers(q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3)
+        first = answers(rt, q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3)
         encoded = rt.stats.images_encoded
-        assert rt.answers(q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3) == first
+        assert answers(rt, q, image=image, n=4, max_tokens=6, temperature=1.0, seed=3) == first
         assert rt.stats.images_encoded == encoded + 1  # one image encoding for all four answers
         assert len(set(first)) > 1  # random weights: the samples differ
-        greedy = rt.generate(q, image=image, max_tokens=6)
-        assert rt.answers(q, image=image, n=2, max_tokens=6, temperature=0.0) == [greedy, greedy]
+        greedy = generate(rt, q, image=image, max_tokens=6)
+        assert answers(rt, q, image=image, n=2, max_tokens=6, temperature=0.0) == [greedy, greedy]

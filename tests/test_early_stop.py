@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from esmc_desktop.mllm.capture import HiddenStateCapture
+from esmc_desktop.mllm.generate import generate
 from esmc_desktop.mllm.runtime import LlavaRuntime
 
 PROMPTS = ["The color of the object is", "What is in the background?"]
@@ -31,9 +32,9 @@ def test_hidden_states_of_a_stopped_run_are_identical_to_a_full_run(tiny, image,
 
 def test_generation_after_a_stopped_run_still_computes_the_whole_model(tiny, image):
     with LlavaRuntime(tiny.f16.lm, tiny.f16.mmproj, layers=[0]) as rt:
-        before = rt.generate("What is this?", image, max_tokens=4)
+        before = generate(rt, "What is this?", image, max_tokens=4)
         rt.run(image, PROMPTS)
-        assert rt.generate("What is this?", image, max_tokens=4) == before
+        assert generate(rt, "What is this?", image, max_tokens=4) == before
 
 
 def test_a_llama_cpp_that_computes_past_the_stop_is_noticed():

@@ -435,7 +435,7 @@ def test_a_fast_run_reports_progress_a_few_times_a_second_and_always_its_last_ph
 
     job = Job(work)
     seen = []
-    job.progress.connect(lambda stage, done, total, rate, left: seen.append((stage, done)))
+    job.progress.connect(lambda p: seen.append((p.stage, p.done)))
     job.run()  # here, on this thread: the reports are what a worker thread would send
     assert seen[0] == ("reading photos", 1) and ("reading photos", 5000) in seen
     assert len(seen) < 60, f"{len(seen)} reports for 5,000 photos read in a moment"

@@ -156,16 +156,17 @@ def test_head_is_at_least_as_good_as_kmeans_alone_on_noisy_variants(signal, flip
 
 def test_keywords_come_from_the_language_model_in_text_only_mode(tiny):
     from esmc_desktop.method.keywords import generate_keywords
+    from esmc_desktop.mllm.generate import generate
     from esmc_desktop.mllm.runtime import LlavaRuntime
 
     asked = []
     with LlavaRuntime(tiny.f16.lm, n_ctx=256) as rt:
-        def generate(question: str) -> str:
+        def ask(question: str) -> str:
             asked.append(question)
-            return rt.generate(question, max_tokens=16)
+            return generate(rt, question, max_tokens=16)
 
-        words = generate_keywords("color of the object", generate)
-        answer = rt.generate(asked[0], max_tokens=16)
+        words = generate_keywords("color of the object", ask)
+        answer = generate(rt, asked[0], max_tokens=16)
     assert asked == ["What are common colors of objects? Answer with single words separated by commas."]
     assert words == parse_keywords(answer)
 

@@ -92,8 +92,8 @@ def test_a_cancelled_pull_resumes_from_its_partial_file(user_data, hub, monkeypa
     monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", CHUNK)
     cancel = threading.Event()
 
-    def stop_after_first_chunk(stage, name, done, total):
-        if stage == "download" and done > 0:
+    def stop_after_first_chunk(p):
+        if p.stage == "download" and p.done > 0:
             cancel.set()
 
     with pytest.raises(DownloadCancelled):

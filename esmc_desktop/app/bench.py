@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esmc_desktop.bench_dataset import load_dataset, parse_mapping
-from esmc_desktop.bench_report import chart, csv_text, markdown
-from esmc_desktop.benchmark import BenchConfig, Report, run_benchmark
+from esmc_desktop.bench.dataset import load_dataset, parse_mapping
+from esmc_desktop.bench.methods import BenchConfig, Report
+from esmc_desktop.bench.report import chart, csv_text, markdown
+from esmc_desktop.bench.run import run_benchmark
 
 __all__ = ["BenchConfig", "Report", "load_dataset", "parse_mapping", "run_benchmark", "write_report"]
 

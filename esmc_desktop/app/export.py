@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 from esmc_desktop.app import checks
-from esmc_desktop.app.feedback import Feedback
+from esmc_desktop.app.feedback import Feedback, Progress
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import Cancelled
 from esmc_desktop.photos.export import MODES, Placement, export, plan
 from esmc_desktop.photos.lock import output_lock
 from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
-from esmc_desktop.engine.types import Progress
 from esmc_desktop.saved_result import save_result
 
 __all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "claim_output", "export_result",
@@ -88,12 +87,13 @@ def export_result(result: SortResult, out: Path | str, *, mode: str = "copy", dr
     feedback = feedback or Feedback()
     out = checks.output_folder(out)
 
-    def placed(done: int, total: int) -> None:
+    def placed(p: Progress) -> None:
+        """After each file: stop there when the user cancelled, else pass the progress on."""
         if feedback.cancel.is_set():
             raise Cancelled(f"export cancelled: what was written so far stays in {out}; no original was removed"
                             + (" (Undo removes it)" if mode in UNDOABLE else ""))
         if feedback.progress is not None:
-            feedback.progress(Progress("exporting", done, total))
+            feedback.progress(p)
 
     placements = export(result.photo_paths(), result.assignments(), out, mode=mode, dry_run=dry_run, progress=placed)
     if not dry_run:

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from esmc_desktop.engine.types import Progress
+from esmc_desktop.progress import Progress
 
 
 @dataclass

@@ -179,17 +179,17 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
         print("\n".join(plan.describe()))
     bars: dict[str, tqdm] = {}
 
-    def show(stage: str, name: str, done: int, total: int) -> None:
-        if stage != "download":
+    def show(p) -> None:
+        if p.stage != "download":
             if not args.quiet:
-                say(f"{stage} {name}")
+                say(f"{p.stage} {p.name}")
             return
-        bar = bars.get(name)
+        bar = bars.get(p.name)
         if bar is None:
-            bar = bars[name] = tqdm(total=total, initial=done, desc=name, unit="B", unit_scale=True,
-                                    unit_divisor=1024, file=sys.stderr, disable=args.quiet)
-        bar.update(done - bar.n)
-        if done >= total:
+            bar = bars[p.name] = tqdm(total=p.total, initial=p.done, desc=p.name, unit="B", unit_scale=True,
+                                      unit_divisor=1024, file=sys.stderr, disable=args.quiet)
+        bar.update(p.done - bar.n)
+        if p.done >= p.total:
             bar.close()
 
     result = run_pull(plan, progress=show)

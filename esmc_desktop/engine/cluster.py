@@ -42,6 +42,7 @@ from esmc_desktop.method.localization import (Localization, default_target, keyw
 from esmc_desktop.method.naming import explain_clusters, name_clusters, photo_tokens, photo_words
 from esmc_desktop.method.validation import MethodInputError
 from esmc_desktop.method.values import OTHER, sort_into_values, too_few_values, value_head, value_notes
+from esmc_desktop.mllm.generate import generate
 from esmc_desktop.mllm.logit_lens import SparseLens
 from esmc_desktop.mllm.prompts import prompt_positions
 from esmc_desktop.mllm.runtime import LlavaRuntime
@@ -58,7 +59,7 @@ def suggest_keywords(criterion: str, session: ModelSession, template: str) -> li
 
 
 def model_keywords(criterion: str, rt: LlavaRuntime) -> list[str]:
-    return generate_keywords(criterion, lambda q: rt.generate(q, max_tokens=48))
+    return generate_keywords(criterion, lambda q: generate(rt, q, max_tokens=48))
 
 
 @contextmanager

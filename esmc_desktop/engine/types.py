@@ -1,4 +1,4 @@
-"""The engine's words: what the user asks for (Criterion), how far a job is (Progress), what it found."""
+"""The engine's words: what the user asks for (Criterion), how far a job is (Progress, progress.py), what it found."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from esmc_desktop.method.localization import Localization
 from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE
+from esmc_desktop.progress import Progress
 from esmc_desktop.photos.scan import Photo, Skipped
 
 
@@ -77,15 +78,6 @@ class Criterion:
             return text
         text = re.sub(r"^(the|a|an)\s+", "", text, flags=re.IGNORECASE)
         return f"The {text} is"
-
-
-@dataclass
-class Progress:
-    stage: str
-    done: int
-    total: int
-    photos_per_second: float = 0.0
-    seconds_left: float | None = None
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QVBoxLayout)
 
-from esmc_desktop.app.sort import Progress
+from esmc_desktop.app.feedback import Progress
 from esmc_desktop.gui.jobs import JobRunner
 from esmc_desktop.app.options import CATALOG, DEFAULT_QUANT
 from esmc_desktop.app.pull import PullPlan, plan_pull, run_pull
 
-MIB = 2**20  # progress travels in MiB: Qt's int is 32-bit and the 7B file is 4 GB
+MIB = 2**20  # the bar counts MiB: Qt's int is 32-bit and the 7B file is 4 GB
 
 
 class DownloadDialog(QDialog):
@@ -90,17 +90,16 @@ class DownloadDialog(QDialog):
         plan = self.plan
 
         def work(feedback):
-            def bytes_done(stage: str, name: str, done: int, total: int) -> None:
-                feedback.progress(Progress(f"{stage} {name}", done // MIB, max(total // MIB, 1)))
-            return run_pull(plan, progress=bytes_done, cancel=feedback.cancel)
+            return run_pull(plan, progress=feedback.progress, cancel=feedback.cancel)
 
         self.progress.setVisible(True)
         self._run(work, self._pulled)
 
-    def _on_progress(self, stage: str, done: int, total: int, *_) -> None:
+    def _on_progress(self, p: Progress) -> None:
+        done, total = p.done // MIB, max(p.total // MIB, 1)
         self.progress.setMaximum(total)
         self.progress.setValue(done)
-        self.progress.setFormat(f"{stage}: {done:,} of {total:,} MiB")
+        self.progress.setFormat(f"{p.stage} {p.name}: {done:,} of {total:,} MiB")
 
     def _pulled(self, result) -> None:
         self.entry = result.entry

@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QVBoxLayout,
                                QWidget)
 
+from esmc_desktop.app.feedback import Progress
 from esmc_desktop.app.scan import ScanResult, Skipped, display, scan_folder
 from esmc_desktop.app.survey import Survey, survey
 from esmc_desktop.gui.jobs import Job, JobRunner
@@ -114,10 +115,10 @@ class FolderPanel(QWidget):
                                        on_failure=self.failed.emit, on_cancelled=lambda message: None,
                                        on_progress=self._checking)
 
-    def _checking(self, stage: str, done: int, total: int, rate: float, left: float) -> None:
+    def _checking(self, p: Progress) -> None:
         if self._survey is not None:
-            self.folder_info.setText(f"{count(total, 'photo')} found; checking that each opens ({done:,} of "
-                                     f"{total:,})…")
+            self.folder_info.setText(f"{count(p.total, 'photo')} found; checking that each opens ({p.done:,} of "
+                                     f"{p.total:,})…")
 
     def _show_survey(self, answer: tuple[Path, Survey]) -> None:
         folder, found = answer

@@ -14,8 +14,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from esmc_desktop.app.feedback import Feedback
-from esmc_desktop.app.sort import Progress
+from esmc_desktop.app.feedback import Feedback, Progress
 from esmc_desktop.errors import Cancelled, EsmcError
 
 log = logging.getLogger("esmc_desktop.gui")
@@ -26,7 +25,7 @@ Work = Callable[[Feedback], object]
 class Job(QObject):
     """Moved to a QThread; `run` blocks that thread, never the window's. `work(feedback)` returns the answer."""
 
-    progress = Signal(str, int, int, float, float)  # stage, done, total, photos/s, seconds left (-1 unknown)
+    progress = Signal(object)  # a Progress (a download's bytes pass 32 bits: no int arguments)
     note = Signal(str)
     succeeded = Signal(object)
     failed = Signal(str)
@@ -39,15 +38,14 @@ class Job(QObject):
         self._last_report = (None, -1.0)
 
     def _report(self, p: Progress) -> None:
-        """At most one report per REPORT_EVERY seconds and stage (and each stage's last): a cached run
-        reports thousands of photos a second, and the window would spend its time drawing them."""
+        """At most one report per REPORT_EVERY seconds and stage (and file: a download's; and each stage's last):
+        a cached run reports thousands of photos a second, and the window would spend its time drawing them."""
         now = time.monotonic()
         stage, at = self._last_report
-        if stage == p.stage and now - at < REPORT_EVERY and p.done < p.total:
+        if stage == (p.stage, p.name) and now - at < REPORT_EVERY and p.done < p.total:
             return
-        self._last_report = (p.stage, now)
-        self.progress.emit(p.stage, p.done, p.total, p.photos_per_second,
-                           -1.0 if p.seconds_left is None else p.seconds_left)
+        self._last_report = ((p.stage, p.name), now)
+        self.progress.emit(p)
 
     @Slot()
     def run(self) -> None:
@@ -92,10 +90,10 @@ class _Relay(QObject):
         self._settled()
         self._calls[2](message)
 
-    @Slot(str, int, int, float, float)
-    def progress(self, stage: str, done: int, total: int, rate: float, left: float) -> None:
+    @Slot(object)
+    def progress(self, p: Progress) -> None:
         if self._calls[3] is not None:
-            self._calls[3](stage, done, total, rate, left)
+            self._calls[3](p)
 
     @Slot(str)
     def note(self, sentence: str) -> None:
@@ -122,7 +120,7 @@ class JobRunner(QObject):
 
     def start(self, work: Work, on_success: Callable[[object], None], *, on_failure: Callable[[str], None],
               on_cancelled: Callable[[str], None] | None = None,
-              on_progress: Callable[[str, int, int, float, float], None] | None = None,
+              on_progress: Callable[[Progress], None] | None = None,
               on_note: Callable[[str], None] | None = None, long: bool = False,
               on_end: Callable[[], None] | None = None) -> Job:
         """Run `work` on a new thread. `long`: the one job with progress and Cancel (check `is_running` first)."""

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QGroupBox, QL
 
 from esmc_desktop.app.assign import assign_photos
 from esmc_desktop.app.clusters import remove_cluster
+from esmc_desktop.app.feedback import Progress
 from esmc_desktop.app.export import TAG_MODES, UNDOABLE, export_result
 from esmc_desktop.app.keywords import suggest_keywords
 from esmc_desktop.app.model import ModelFiles
@@ -314,9 +315,9 @@ class MainWindow(QMainWindow):
         self.run_panel.set_running(running)
         self.export_button.setEnabled(not running and self.result is not None)
 
-    def _progress(self, stage: str, done: int, total: int, rate: float, seconds_left: float) -> None:
-        self.run_panel.show_progress(stage, done, total)
-        self.status.setText(progress_text(stage, done, total, rate, seconds_left))
+    def _progress(self, p: Progress) -> None:
+        self.run_panel.show_progress(p.stage, p.done, p.total)
+        self.status.setText(progress_text(p))
 
     def show_result(self, result: SortResult) -> None:
         self.result = result

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from esmc_desktop.app.feedback import Progress
+
 
 def count(n: int, one: str, many: str | None = None) -> str:
     """'1 photo', '2,000 photos'."""
@@ -21,11 +23,11 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def progress_text(stage: str, done: int, total: int, rate: float, seconds_left: float) -> str:
+def progress_text(p: Progress) -> str:
     """'Reading photos: 120 of 300 · 4.1 photos/s · about 44 s left'."""
-    speed = f" · {rate:.1f} photos/s" if rate > 0 and stage != "exporting" else ""
-    eta = f" · about {duration(seconds_left)} left" if seconds_left >= 0 else ""
-    return f"{stage.capitalize()}: {done:,} of {total:,}{speed}{eta}"
+    speed = f" · {p.photos_per_second:.1f} photos/s" if p.photos_per_second > 0 and p.stage != "exporting" else ""
+    eta = f" · about {duration(p.seconds_left)} left" if p.seconds_left is not None else ""
+    return f"{p.stage.capitalize()}: {p.done:,} of {p.total:,}{speed}{eta}"
 
 
 class RunPanel(QWidget):

@@ -16,14 +16,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.files import sha256_file
+from esmc_desktop.progress import Progress, ProgressCallback
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 
 
 class DownloadCancelled(EsmcError):
@@ -86,7 +84,7 @@ def bytes_present(dest: Path, remote: RemoteFile) -> int:
 class _CountingWriter:
     """The file http_get writes into: reports progress and stops when asked to."""
 
-    def __init__(self, f, name: str, done: int, total: int, progress: Progress | None,
+    def __init__(self, f, name: str, done: int, total: int, progress: ProgressCallback | None,
                  cancel: threading.Event | None) -> None:
         self._f, self._name, self.done, self._total = f, name, done, total
         self._progress, self._cancel = progress, cancel
@@ -97,14 +95,14 @@ class _CountingWriter:
         n = self._f.write(data)
         self.done += len(data)
         if self._progress is not None:
-            self._progress(self._name, self.done, self._total)
+            self._progress(Progress("download", self.done, self._total, name=self._name))
         return n
 
     def __getattr__(self, name: str):
         return getattr(self._f, name)
 
 
-def download(remote: RemoteFile, dest: Path, *, progress: Progress | None = None,
+def download(remote: RemoteFile, dest: Path, *, progress: ProgressCallback | None = None,
              cancel: threading.Event | None = None) -> Path:
     """Fetch `remote` to `dest`, resuming a part left by an earlier try; the result's SHA-256 is the hub's."""
     from huggingface_hub.file_download import http_get

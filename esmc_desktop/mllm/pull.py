@@ -14,15 +14,12 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.catalog import DEFAULT_MODEL, DEFAULT_QUANT, CatalogModel, find_model
 from esmc_desktop.mllm.download import RemoteFile, bytes_present, download, remote_file
 from esmc_desktop.mllm.registry import ModelEntry, ModelRegistry, downloads_dir
-
-# (stage, file name, done, total): stage is "download", "repair" or "register".
-PullProgress = Callable[[str, str, int, int], None]
+from esmc_desktop.progress import Progress, ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -117,14 +114,13 @@ def check_space(plan: PullPlan) -> None:
                         f"only {_gb(plan.free)} is free. Free some space and pull again")
 
 
-def _fetch(f: PullFile, progress: PullProgress | None, cancel: threading.Event | None) -> Path:
+def _fetch(f: PullFile, progress: ProgressCallback | None, cancel: threading.Event | None) -> Path:
     if f.remote is None:
         return f.path
-    report = None if progress is None else (lambda name, done, total: progress("download", name, done, total))
-    return download(f.remote, f.path, progress=report, cancel=cancel)
+    return download(f.remote, f.path, progress=progress, cancel=cancel)
 
 
-def _working_mmproj(mmproj: Path, folder: Path, progress: PullProgress | None) -> tuple[Path, bool]:
+def _working_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | None) -> tuple[Path, bool]:
     """The mmproj to register: the file itself, or a repaired copy of a legacy one (made once, in `folder`)."""
     from esmc_desktop.mllm.gguf_files import is_legacy, read_info
     from esmc_desktop.mllm.legacy_mmproj import REPAIRED_MARK, repair_mmproj
@@ -137,7 +133,7 @@ def _working_mmproj(mmproj: Path, folder: Path, progress: PullProgress | None) -
     if repaired.exists():
         raise EsmcError(f"{repaired} exists and is not a repair of {mmproj.name}; move it away and pull again")
     if progress is not None:
-        progress("repair", mmproj.name, 0, 1)
+        progress(Progress("repair", 0, 1, name=mmproj.name))
     folder.mkdir(parents=True, exist_ok=True)
     repair_mmproj(mmproj, repaired)
     return repaired, True
@@ -159,7 +155,7 @@ def _lean_mmproj(mmproj: Path, folder: Path, progress: PullProgress | None) -> P
     if lean.exists():
         raise EsmcError(f"{lean} exists and is not a Q8_0 copy of {mmproj.name}; move it away and pull again")
     if progress is not None:
-        progress("quantize", mmproj.name, 0, 1)
+        progress(Progress("quantize", 0, 1, name=mmproj.name))
     folder.mkdir(parents=True, exist_ok=True)
     quantize_mmproj(mmproj, lean)
     return lean
@@ -184,15 +180,19 @@ class PullResult:
     repaired: bool  # the mmproj was a legacy one; `entry.mmproj` is the repaired copy
 
 
-def run_pull(plan: PullPlan, registry: ModelRegistry | None = None, *, progress: PullProgress | None = None,
+def run_pull(plan: PullPlan, registry: ModelRegistry | None = None, *, progress: ProgressCallback | None = None,
              cancel: threading.Event | None = None) -> PullResult:
     """Fetch, check, repair, quantize the projector to Q8_0 and register the pair of `plan`, and make it the
-    default model."""
+    default model.
+
+    `progress` gets the stages "download" (bytes of the file `name`), "repair" (0 of 1), "quantize" (0 of 1)
+    and "register" (1 of 1).
+    """
     check_space(plan)
     lm = _fetch(plan.lm, progress, cancel)
     mmproj = _fetch(plan.mmproj, progress, cancel)
     mmproj, repaired = _working_mmproj(mmproj, plan.folder, progress)
     mmproj = _lean_mmproj(mmproj, plan.folder, progress)
     if progress is not None:
-        progress("register", plan.name, 1, 1)
+        progress(Progress("register", 1, 1, name=plan.name))
     return PullResult(_register(registry or ModelRegistry(), plan.name, lm, mmproj), repaired)

@@ -116,15 +116,6 @@ def _keep_loading(_progress: float, _user_data) -> bool:
         return False
 
 
-def _next_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """The most probable token at temperature 0, else one drawn from softmax(logits / temperature)."""
-    if temperature == 0:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
-    p = np.exp(z - z.max())
-    return int(rng.choice(len(p), p=p / p.sum()))
-
-
 class LlavaRuntime(Tokenizing):
     """A loaded LLaVA-1.5 GGUF pair (LM + mmproj) ready to read hidden states.
 
@@ -400,7 +391,7 @@ class LlavaRuntime(Tokenizing):
             if n_image + len(prefix_ids) + 1 > self.n_ctx:
                 raise PromptTooLongError(
                     f"the image alone needs {n_image + len(prefix_ids)} tokens; the context holds {self.n_ctx}")
-            self._llama.llama_memory_clear(self._mem, True)
+            self.clear()
             new_n_past = self._llama.llama_pos(0)
             with interrupts.held():
                 status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
@@ -467,11 +458,10 @@ class LlavaRuntime(Tokenizing):
     def _run(self, image, prompts: Sequence[str], suffixes: list[list[int]]) -> ImageRun:
         prefix_ids, n_image, n_past = self._encode_prefix(image)
         result = ImageRun(prefix_ids, n_image)
-        llama_cpp = self._llama
         for group in self._prompt_groups(suffixes, n_past):
             rows: list[tuple[int, int, int]] = []
             for seq, i in enumerate(group, start=1):
-                llama_cpp.llama_memory_seq_cp(self._mem, 0, seq, -1, -1)
+                self.copy_sequence(0, seq)
                 rows += [(t, n_past + k, seq) for k, t in enumerate(suffixes[i])]
             states = self._decode_captured(rows)
             start = 0
@@ -479,7 +469,7 @@ class LlavaRuntime(Tokenizing):
                 result.prompts.append(self._states(prompts[i], suffixes[i], states, start))
                 start += len(suffixes[i])
             for seq in range(1, len(group) + 1):
-                llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+                self.drop_sequence(seq)
         return result
 
     def run_text(self, text: str) -> PromptStates:
@@ -489,57 +479,36 @@ class LlavaRuntime(Tokenizing):
             raise PromptTooLongError(f"the text needs {len(ids)} tokens; one decode takes {self.n_batch}")
 
         def compute() -> dict[int, np.ndarray]:
-            self._llama.llama_memory_clear(self._mem, True)
+            self.clear()
             return self._decode_captured([(t, k, 0) for k, t in enumerate(ids)])
 
         return self._states(text, ids, self._stopping(compute), 0)
 
-    def generate(self, prompt: str, image=None, *, max_tokens: int = 48, temperature: float = 0.0,
-                 seed: int = 0) -> str:
-        """Greedy answer to a prompt in the chat template, with or without an image (or sampled, see answers)."""
-        return self.answers(prompt, image, n=1, max_tokens=max_tokens, temperature=temperature, seed=seed)[0]
+    # -- the KV cache and the logits, for text generation too (generate.py) -------------
 
-    def answers(self, prompt: str, image=None, *, n: int, max_tokens: int = 48, temperature: float = 1.0,
-                seed: int = 0) -> list[str]:
-        """`n` answers to one prompt; the image and the prompt are decoded once and every answer continues them.
+    def clear(self) -> None:
+        """Empty every sequence of the KV cache."""
+        self._llama.llama_memory_clear(self._mem, True)
 
-        Greedy at temperature 0; above it each token is drawn from softmax(logits / temperature) by a
-        generator seeded with `seed`, so a seed always gives the same answers (the text-guided
-        clustering baseline samples several answers per photo).
-        """
-        if temperature < 0 or n < 1:
-            raise ValueError(f"need temperature >= 0 and n >= 1, got {temperature} and {n}")
-        llama_cpp = self._llama
-        if image is None:
-            ids = self.tokenize(self.template.text(prompt), add_bos=True)
-            if len(ids) + max_tokens > self.n_ctx or len(ids) > self.n_batch:
-                raise PromptTooLongError(f"the prompt needs {len(ids)} tokens; the context holds {self.n_ctx}")
-            llama_cpp.llama_memory_clear(self._mem, True)
-            self._decode([(t, k, 0) for k, t in enumerate(ids)], outputs=False)
-            n_past = len(ids)
-        else:
-            _, _, n_past = self._encode_prefix(image)
-            ids = self.tokenize(self.template.suffix(prompt))
-            if n_past + len(ids) + max_tokens > self.n_ctx:
-                raise PromptTooLongError(f"the prompt needs {n_past + len(ids)} tokens; the context holds {self.n_ctx}")
-            self._decode([(t, n_past + k, 0) for k, t in enumerate(ids)], outputs=False)
-            n_past += len(ids)
-        first = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,)).copy()
-        rng = np.random.default_rng(seed)
-        seq = 0 if n == 1 else 1  # several answers: each in sequence 1, a copy of the decoded prompt
-        texts = []
-        for _ in range(n):
-            if seq:
-                llama_cpp.llama_memory_seq_cp(self._mem, 0, seq, -1, -1)
-            logits, out = first, []
-            for k in range(max_tokens):
-                token = _next_token(logits, temperature, rng)
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    break
-                out.append(token)
-                self._decode([(token, n_past + k, seq)], outputs=False)
-                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
-            if seq:
-                llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
-            texts.append("".join(self.token_text(t) for t in out).strip())
-        return texts
+    def encode_image(self, image) -> int:
+        """Sequence 0 cleared, then BOS, the template's text before the image and the image: the next position."""
+        return self._encode_prefix(image)[2]
+
+    def decode(self, ids: Sequence[int], start: int, seq: int = 0) -> None:
+        """Decode `ids` at positions start, start + 1, ... in sequence `seq`; logits() then holds the last one's."""
+        self._decode([(t, start + k, seq) for k, t in enumerate(ids)], outputs=False)
+
+    def logits(self) -> np.ndarray:
+        """The next-token logits after the last decode (a view: the next decode overwrites it)."""
+        return np.ctypeslib.as_array(self._llama.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+
+    def copy_sequence(self, source: int, target: int) -> None:
+        """Sequence `target` continues from what `source` holds (a KV copy, no decoding)."""
+        self._llama.llama_memory_seq_cp(self._mem, source, target, -1, -1)
+
+    def drop_sequence(self, seq: int) -> None:
+        self._llama.llama_memory_seq_rm(self._mem, seq, -1, -1)
+
+    def is_end(self, token: int) -> bool:
+        """Whether `token` ends a generation (end of sequence or of turn)."""
+        return bool(self._llama.llama_vocab_is_eog(self._vocab, token))

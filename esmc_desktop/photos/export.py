@@ -40,18 +40,19 @@ import re
 import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 from esmc_desktop.errors import ExportError, Interrupted
 from esmc_desktop.files import atomic_path, remove_partials, uninterrupted, write_atomic
 from esmc_desktop.photos import journal as journals
 from esmc_desktop.photos import names
 from esmc_desktop.photos.lock import STATE_DIR, output_lock
-from esmc_desktop.photos.modes import MODES
+from esmc_desktop.photos.modes import EXPORTING, MODES
 from esmc_desktop.photos.scan import content_hash, display
 from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
 from esmc_desktop.photos.xmp import keywords_for
+from esmc_desktop.progress import Progress, ProgressCallback
 
 log = logging.getLogger("esmc_desktop")
 JOURNAL = "move-journal.jsonl"
@@ -223,11 +224,11 @@ def plan(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, fl
 
 def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
            mode: str = "copy", dry_run: bool = False,
-           progress: Callable[[int, int], None] | None = None, add: bool = False) -> list[Placement]:
+           progress: ProgressCallback | None = None, add: bool = False) -> list[Placement]:
     """Export every photo into every criterion's tree, or tag it; returns what went where (this call's photos).
 
-    `photos` holds Sources (see `sources`), or (path, hash) pairs. `progress(done, total)` is
-    called after each file placed or tagged. `add`: the photos join an earlier export into `out`
+    `photos` holds Sources (see `sources`), or (path, hash) pairs. `progress` gets Progress("exporting",
+    done, total) after each file placed or tagged. `add`: the photos join an earlier export into `out`
     (`assign`), so its manifest keeps the earlier photos; otherwise the manifest is this export's alone.
     """
     if mode not in MODES:
@@ -243,7 +244,7 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
 
 
 def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path, mode: str,
-            dry_run: bool, progress: Callable[[int, int], None] | None, add: bool) -> list[Placement]:
+            dry_run: bool, progress: ProgressCallback | None, add: bool) -> list[Placement]:
     if mode in TAG_MODES:
         return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress, add)
     rows = plan(photos, assignments, out)
@@ -276,7 +277,7 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
                             by_source.setdefault(src, []).append(dst)
                     placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
                     if progress is not None:
-                        progress(len(placements), total)
+                        progress(Progress(EXPORTING, len(placements), total))
             if not dry_run:
                 _write_manifest(out, placements, add)
             if journal is not None:
@@ -376,7 +377,7 @@ def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
 
 
 def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path,
-                 embedded: bool, dry_run: bool, progress: Callable[[int, int], None] | None,
+                 embedded: bool, dry_run: bool, progress: ProgressCallback | None,
                  add: bool) -> list[Placement]:
     """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too)."""
     per_photo = list(zip(*assignments.values())) if assignments else [() for _ in photos]

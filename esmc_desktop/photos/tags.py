@@ -28,7 +28,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from PIL import Image
 
@@ -36,9 +36,10 @@ from esmc_desktop.errors import Interrupted, TagError, XmpError
 from esmc_desktop.files import uninterrupted
 from esmc_desktop.photos import journal as journals
 from esmc_desktop.photos import names
-from esmc_desktop.photos.modes import TAG_MODES
+from esmc_desktop.photos.modes import EXPORTING, TAG_MODES
 from esmc_desktop.photos.raw import is_raw
 from esmc_desktop.photos.xmp import add_keywords, read_keywords, remove_keywords
+from esmc_desktop.progress import Progress, ProgressCallback
 
 JOURNAL = "tags-journal.jsonl"
 BACKUPS = "sidecar-backups"
@@ -220,7 +221,7 @@ class TagWriter:
 
 
 def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path, embedded: bool,
-              progress: Callable[[int, int], None] | None = None) -> tuple[list[Tagged], list[str]]:
+              progress: ProgressCallback | None = None) -> tuple[list[Tagged], list[str]]:
     """Tag every (photo file, keywords) job: (where each one's keywords are, the files left alone and why)."""
     done: list[Tagged] = []
     with TagWriter(state, embedded) as writer:
@@ -235,7 +236,7 @@ def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path,
                     writer.commit(batch)
                     batch = []
                 if progress is not None:
-                    progress(len(done), len(jobs))
+                    progress(Progress(EXPORTING, len(done), len(jobs)))
             writer.commit(batch)
         except KeyboardInterrupt:
             raise Interrupted(f"the tag export stopped after writing keywords into {writer.written} files; "

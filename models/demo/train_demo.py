@@ -91,7 +91,7 @@ def _shaped(shape: str) -> str:
 
 def prompts(attribute: str) -> list[str]:
     """Questions about one attribute; the first two are exactly what the product sends."""
-    from esmc_desktop.benchmark import question
+    from esmc_desktop.bench.methods import question
     from esmc_desktop.engine.types import Criterion
 
     criterion = ATTRIBUTES[attribute]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from esmc_desktop.benchmark import METHODS, METRICS, Report, Row
+from esmc_desktop.bench.methods import METHODS, METRICS, Report, Row
 
 LABELS_MARK = " (uses labels: upper bound)"
 
