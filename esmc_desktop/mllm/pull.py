@@ -139,7 +139,7 @@ def _working_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | Non
     return repaired, True
 
 
-def _lean_mmproj(mmproj: Path, folder: Path, progress: PullProgress | None) -> Path:
+def _lean_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | None) -> Path:
     """A Q8_0 copy of the mmproj (made once, in `folder`), which is the one registered.
 
     Half the memory of the published f16 file (0.32 against 0.61 GiB at 7B), which takes a whole
