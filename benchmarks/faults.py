@@ -40,7 +40,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from esmc_desktop.app.learn import PENDING_FILE  # noqa: E402
+from esmc_desktop.photos.export_folder.layout import PENDING_FILE  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402
 from tests.raw_files import write_dng  # noqa: E402
 

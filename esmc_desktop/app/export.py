@@ -12,8 +12,8 @@ from esmc_desktop.app import checks
 from esmc_desktop.app.feedback import Feedback
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import Cancelled
-from esmc_desktop.photos.export import MODES, Placement, export, plan
-from esmc_desktop.photos.lock import output_lock
+from esmc_desktop.photos.export import MODES, export, plan
+from esmc_desktop.photos.export_folder import ExportFolder, Placement
 from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
 from esmc_desktop.engine.types import Progress
@@ -74,7 +74,7 @@ def claim_output(out: Path | str, dry_run: bool = False) -> Iterator[None]:
     if dry_run:
         yield
         return
-    with output_lock(checks.output_folder(out)):
+    with ExportFolder(checks.output_folder(out)).lock():
         yield
 
 
