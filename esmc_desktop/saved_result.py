@@ -8,36 +8,40 @@ the heads, which need the method.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from esmc_desktop.method.head import HeadWeights
 from esmc_desktop.method.onnx_head import OnnxHead, export_onnx, rewrite_metadata
-from esmc_desktop.photos.export_folder import ExportFolder, SavedCriterion, SavedResult
+from esmc_desktop.photos.export_folder import ExportFolder, SavedResult
 
-__all__ = ["load_heads", "load_result", "save_result", "update_criterion"]
+__all__ = ["HeadToSave", "load_heads", "load_result", "save_result", "update_criterion"]
 
 
-def save_result(result, out: Path | str) -> Path:
-    """Write result.json and one ONNX head per criterion under OUT/.esmc/, from an app.result.SortResult.
+@dataclass(frozen=True)
+class HeadToSave:
+    """What a criterion's ONNX head holds besides what result.json says of it."""
 
-    Each criterion's names (the user's renames), prompt, target and head come from the same object.
-    """
+    weights: HeadWeights
+    keywords: list[str]
+    localization: str  # where the criterion was read, in words
+    localization_rule: str
+
+
+def save_result(out: Path | str, saved: SavedResult, heads: Sequence[HeadToSave]) -> Path:
+    """Write each criterion's head (`heads`, in `saved.criteria`'s order) at its place under OUT/.esmc/, with the
+    criterion and the model in its metadata, then result.json; returns result.json's path."""
     folder = ExportFolder(out)
     folder.make_state()
-    criteria = []
-    for n, c in enumerate(result.criteria):
-        head = folder.head_path(n)
+    for c, h in zip(saved.criteria, heads, strict=True):
         meta = {"criterion": c.text, "prompt": c.prompt, "layer": c.layer, "position": c.position,
-                "names": list(c.names), "keywords": c.keywords, "model_fingerprint": result.model_fingerprint,
-                "lens_top_k": result.lens.top_k, "lens_final_norm": result.lens.final_norm,
-                "localization": c.where_read, "localization_rule": c.computed.localization.rule,
-                "template": result.template}
-        export_onnx(c.weights, head, meta)
-        criteria.append(SavedCriterion(c.text, c.prompt, c.layer, c.position, list(c.names), head,
-                                       [n for n in c.names if n in c.values]))  # which clusters are values
-    return folder.write_result(SavedResult(Path(result.lm).resolve(), Path(result.mmproj).resolve(),
-                                           result.model_fingerprint, result.lens.top_k, result.lens.final_norm,
-                                           criteria, result.template))
+                "names": list(c.names), "keywords": h.keywords, "model_fingerprint": saved.model_fingerprint,
+                "lens_top_k": saved.lens_top_k, "lens_final_norm": saved.lens_final_norm,
+                "localization": h.localization, "localization_rule": h.localization_rule,
+                "template": saved.template}
+        export_onnx(h.weights, c.head, meta)
+    return folder.write_result(saved)
 
 
 def load_result(out: Path | str) -> SavedResult:

@@ -43,7 +43,7 @@ from esmc_desktop.errors import ExportError, Interrupted
 from esmc_desktop.files import atomic_path, remove_partials, uninterrupted
 from esmc_desktop.photos import journal as journals
 from esmc_desktop.photos import names
-from esmc_desktop.photos.export_folder import STATE_DIR, ExportFolder, MoveStep, Placement, numbered, rounded
+from esmc_desktop.photos.export_folder import ExportFolder, MoveStep, Placement, numbered, rounded
 from esmc_desktop.photos.modes import MODES
 from esmc_desktop.photos.scan import content_hash, display
 from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
@@ -398,7 +398,7 @@ def _undo_move(folder: ExportFolder) -> int:
                 if copy.is_file() and content_hash(copy) == sha:
                     copy.unlink()
     for line in torn:
-        understood = _salvage(line, out, missing)
+        understood = _salvage(line, folder, missing)
         if understood is None:
             problems.append(line.problem)
         restored += bool(understood)
@@ -408,15 +408,12 @@ def _undo_move(folder: ExportFolder) -> int:
                                                              else "")
         problems.append(f"no intact copy of {shown} is left to restore from")
     folder.remove_manifest()
-    for empty in sorted((p for p in out.rglob("*") if p.is_dir() and STATE_DIR not in p.parts),
-                        key=lambda p: len(p.parts), reverse=True):
-        if not any(empty.iterdir()):
-            empty.rmdir()
+    folder.remove_empty_folders()
     if missing:  # kept: once those copies are found and put back, undo runs again
         raise ExportError(_not_restored(restored, problems, out))
     folder.retire(journal)
     if problems:
-        left = _stranded(out, steps, placed)
+        left = _stranded(folder, steps, placed)
         if not left:  # every original is in place: what the unreadable lines recorded is undone too
             log.warning("%s; every photo is back all the same (the manifest named the rest)", "; ".join(problems))
             return restored
@@ -426,15 +423,14 @@ def _undo_move(folder: ExportFolder) -> int:
     return restored
 
 
-def _stranded(out: Path, steps: list[MoveStep], placed: list[Placement]) -> list[Path]:
-    """Files left in `out` that are no copy of an original in place (by the journal and the manifest)."""
+def _stranded(folder: ExportFolder, steps: list[MoveStep], placed: list[Placement]) -> list[Path]:
+    """Files left in the folder that are no copy of an original in place (by the journal and the manifest)."""
     kept = {r.sha256 for r in placed if Path(r.source).exists()}
     kept |= {s.sha256 for s in steps if Path(s.source or "").exists()}
-    return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
-            and content_hash(p) not in kept]
+    return [p for p in folder.tree_files() if content_hash(p) not in kept]
 
 
-def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None:
+def _salvage(line: journals.Torn, folder: ExportFolder, missing: list[Path]) -> bool | None:
     """Undo the step of a torn journal line whose source and hash survived; the copy is found by its content.
 
     Returns None when the line can't be understood, else whether an original was restored from it
@@ -446,8 +442,7 @@ def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None
     if source is None or sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
         return None
     src = Path(source)
-    copies = [p for p in out.rglob("*") if p.is_file() and not p.is_symlink() and STATE_DIR not in
-              p.relative_to(out).parts and content_hash(p) == sha]
+    copies = [p for p in folder.tree_files() if not p.is_symlink() and content_hash(p) == sha]
     if not src.exists():
         if not copies:
             missing.append(src)

@@ -114,6 +114,19 @@ class ExportFolder:
         for name in (MANIFEST_CSV, MANIFEST_JSON):
             (self.path / name).unlink(missing_ok=True)
 
+    # The tree the exports wrote: everything outside the state folder.
+
+    def tree_files(self) -> list[Path]:
+        """Every file in the folder but the state folder's: the exported photos, and whatever else is there."""
+        return [p for p in self.path.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(self.path).parts]
+
+    def remove_empty_folders(self) -> None:
+        """Remove the folders left empty outside the state folder, the deepest first."""
+        for folder in sorted((p for p in self.path.rglob("*") if p.is_dir() and STATE_DIR not in p.parts),
+                             key=lambda p: len(p.parts), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
     # The journals an undo replays.
 
     @property
