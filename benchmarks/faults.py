@@ -40,7 +40,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from esmc_desktop.app.learn import PENDING_FILE  # noqa: E402
+from esmc_desktop.photos.export_folder import ExportFolder  # noqa: E402
+from esmc_desktop.photos.export_folder.layout import PENDING_FILE  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402
 from tests.raw_files import write_dng  # noqa: E402
 
@@ -195,15 +196,14 @@ class Bench:
         args = self.cluster_args(lib, out, mode)
         if fault == "torn journal":
             self.run(args)
-            journal = out / ".esmc" / ("tags-journal.jsonl" if mode.startswith("tags") else "move-journal.jsonl")
+            journal = ExportFolder(out).tags_journal if mode.startswith("tags") else ExportFolder(out).move_journal
             if journal.is_file() and journal.stat().st_size:
                 data = journal.read_bytes()
                 journal.write_bytes(data[:-self.rng.randint(1, min(200, len(data)))])
         else:
             self.with_fault(fault, args, out)
         undone = False
-        if mode in UNDOABLE and ((out / ".esmc" / "move-journal.jsonl").is_file()
-                                 or (out / ".esmc" / "tags-journal.jsonl").is_file()):
+        if mode in UNDOABLE and (ExportFolder(out).is_move_export() or ExportFolder(out).is_tag_export()):
             if out.exists():
                 out.chmod(0o755)
             self.run(["undo", str(out)])
@@ -220,7 +220,7 @@ class Bench:
         mode = self.rng.choice(UNDOABLE)
         out = self.work / f"out-{n}"
         self.run(self.cluster_args(lib, out, mode))
-        journal = out / ".esmc" / ("move-journal.jsonl" if mode == "move" else "tags-journal.jsonl")
+        journal = ExportFolder(out).move_journal if mode == "move" else ExportFolder(out).tags_journal
         if fault == "torn journal":
             data = journal.read_bytes()
             journal.write_bytes(data[:-self.rng.randint(1, min(200, len(data)))])
@@ -260,7 +260,7 @@ class Bench:
             fault = "SIGINT"  # the result folder is not on the small disk; a stop instead
         if fault == "torn journal":
             self.run(args)
-            journal = base / ".esmc" / "move-journal.jsonl"
+            journal = ExportFolder(base).move_journal
             if journal.is_file():
                 data = journal.read_bytes()
                 journal.write_bytes(data[:-self.rng.randint(1, min(200, len(data)))])
@@ -270,7 +270,7 @@ class Bench:
             base.chmod(0o755)
         else:
             self.with_fault(fault, args, base)
-        undone = (base / ".esmc" / "move-journal.jsonl").is_file()
+        undone = ExportFolder(base).is_move_export()
         if undone:
             self.run(["undo", str(base)])
             self.counts["undos"] += 1
@@ -280,20 +280,20 @@ class Bench:
 
     def trial_learn(self, n: int, fault: str) -> None:
         out = self.export(n)
-        rows = json.loads((out / "manifest.json").read_text())
+        rows = ExportFolder(out).read_manifest()
         row = self.rng.choice(rows)  # the user moves one photo to the other cluster's folder
-        src = Path(row["destination"])
+        src = Path(row.destination)
         others = [f for f in src.parent.parent.iterdir() if f.is_dir() and f != src.parent]
         target = (others[0] if others else src.parent.parent / "mine")
         target.mkdir(exist_ok=True)
         src.rename(target / src.name)
-        photos = {r["sha256"] for r in rows}
+        photos = {r.sha256 for r in rows}
         args = ["learn", str(out), "--cache", str(self.work / "cache")]
         if fault in ("full disk", "torn journal"):
             if fault == "torn journal":  # a learn killed while journaling its plan: the last line cut short
                 plan = [json.dumps({"criteria": [str(src.parent.parent)]}),
-                        json.dumps({"sha256": row["sha256"], "from": str(target / src.name), "to": str(src)})]
-                (out / ".esmc" / PENDING_FILE).write_text(plan[0] + "\n" + plan[1][:len(plan[1]) // 2])
+                        json.dumps({"sha256": row.sha256, "from": str(target / src.name), "to": str(src)})]
+                (ExportFolder(out).state / PENDING_FILE).write_text(plan[0] + "\n" + plan[1][:len(plan[1]) // 2])
             self.run(args)
         elif fault == "read-only output":
             target.chmod(0o555)

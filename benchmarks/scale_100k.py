@@ -56,7 +56,7 @@ from esmc_desktop.mllm.logit_lens import LensParams, SparseLens  # noqa: E402
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, get_template  # noqa: E402
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.cache import FeatureCache, VectorKey  # noqa: E402
-from esmc_desktop.photos.export import read_manifest  # noqa: E402
+from esmc_desktop.photos.export_folder import ExportFolder  # noqa: E402
 from esmc_desktop.photos.scan import scan  # noqa: E402
 from esmc_desktop.engine.types import ClusterResult, Criterion, CriterionResult  # noqa: E402
 from esmc_desktop.engine.settings import lens_key  # noqa: E402
@@ -306,7 +306,7 @@ def main() -> None:
         note["note"] = f"({report.files} files)"
     with steps.timed("open the saved result") as note:
         saved = load_result(out)
-        manifest = read_manifest(out)
+        manifest = ExportFolder(out).read_manifest()
         heads = load_heads(saved, model_fp)
         note["note"] = f"({len(manifest)} manifest rows, {len(heads)} heads)"
     with steps.timed(f"assign {NEW_PHOTOS} new photos (vectors cached)") as note:

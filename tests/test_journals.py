@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from esmc_desktop.files import KEEP_DAMAGED, move_aside
-from esmc_desktop.photos.export import export, read_manifest, sources
+from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.export_folder import ExportFolder
 from esmc_desktop.photos.scan import content_hash, scan
 from tests.test_pipeline import make_photos
 
@@ -155,7 +156,7 @@ def test_a_name_that_is_not_utf8_is_kept_exactly_in_the_manifests_and_a_move_of_
     with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
         csv_rows = [r for r in csv.DictReader(f) if r["source_fs"]]
     assert [base64.b64decode(r["source_fs"]) for r in csv_rows] == [base64.b64decode(odd[0]["source_fs"])]
-    assert [os.fsencode(p.source) for p in read_manifest(out) if "caf" in p.source] == \
+    assert [os.fsencode(p.source) for p in ExportFolder(out).read_manifest() if "caf" in p.source] == \
         [base64.b64decode(odd[0]["source_fs"])], "read back, it names the original file"
     assert run("undo", str(out)).returncode == 0
     assert hashes(photos) == before

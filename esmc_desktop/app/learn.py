@@ -30,7 +30,6 @@ named, and learn stops with an error instead of learning from a tree the manifes
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,26 +41,19 @@ from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import EsmcError
 import logging
 
-from esmc_desktop.files import move_aside, write_atomic
+from esmc_desktop.files import move_aside
 from esmc_desktop.method.learn import RESORT_CHOICES, learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
 from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import SparseLens
 from esmc_desktop.photos.cache import FeatureCache, VectorKey
-from esmc_desktop.photos import journal as journals
-from esmc_desktop.photos import names as path_names
-from esmc_desktop.photos.export import (JOURNAL, STATE_DIR, Placement, free_name, journal_places, read_manifest,
-                                        relocate, rounded, safe_name, write_manifest)
+from esmc_desktop.photos.export import relocate, safe_name
+from esmc_desktop.photos.export_folder import ExportFolder, Placement, SavedCriterion, free_name, rounded
 from esmc_desktop.photos.scan import content_hash, display
-from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.engine.assign import saved_vector_key
-from esmc_desktop.saved_result import SavedCriterion, load_result, update_criterion
+from esmc_desktop.saved_result import update_criterion
 
 log = logging.getLogger("esmc_desktop")
-
-PLACED_FILE = "placed.json"
-PENDING_FILE = "learn-pending.jsonl"
-OLD_PENDING_FILE = "learn-pending.json"  # written by earlier versions: one JSON object
 
 
 @dataclass
@@ -103,14 +95,15 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None, *, resort
     """
     out = Path(out)
     check_resort(resort)
-    if (out / STATE_DIR / TAGS_JOURNAL).is_file():  # its manifest names sidecars beside the user's photos, no folders
+    folder = ExportFolder(out)
+    if folder.is_tag_export():  # its manifest names sidecars beside the user's photos, no folders
         raise EsmcError(f"{out} holds a tag export: learning reads photos moved between cluster folders, so export "
                         "with --mode copy, hardlink, symlink or move, correct those folders, then learn")
     recover_pending(out)
-    saved = load_result(out)
-    manifest = read_manifest(out)
-    placed = _load_placed(out)
-    move_export = (out / STATE_DIR / JOURNAL).is_file()
+    saved = folder.read_result()
+    manifest = folder.read_manifest()
+    placed = folder.read_placed()
+    move_export = folder.is_move_export()
     reports, rows_out, moves, ignored, heads = [], [], [], [], []
     with FeatureCache(cache_dir) as cache:
         for index, criterion in enumerate(saved.criteria):
@@ -131,11 +124,13 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None, *, resort
         update_criterion(out, index, weights, names, values)
     kept_rows = [r for r in manifest if r.criterion not in {c.text for c in saved.criteria}]
     if move_export:
-        journal_places(out, [(r.source, r.sha256, Path(r.destination)) for r in rows_out
-                             if Path(r.destination).exists()] + [(src, sha, dst) for _, dst, src, sha in moves])
-    _journal_plan(out, moves, sorted({str(Path(r.destination).parent.parent) for r in rows_out}))
-    _write_json(out / STATE_DIR / PLACED_FILE, placed)  # before the commit: a rolled-back learn's photos stay placed
-    write_manifest(out, kept_rows + rows_out)  # the commit
+        folder.journal_moves([(r.source, r.sha256, Path(r.destination)) for r in rows_out
+                              if Path(r.destination).exists()] + [(src, sha, dst) for _, dst, src, sha in moves])
+    # Journal the planned re-sorts, one durable line each, before anything is committed or moved.
+    folder.write_pending([(src, dst, sha) for src, dst, _, sha in moves],
+                         sorted({str(Path(r.destination).parent.parent) for r in rows_out}))
+    folder.write_placed(placed)  # before the commit: a rolled-back learn's photos stay placed
+    folder.write_manifest(kept_rows + rows_out)  # the commit
     recover_pending(out, interrupted=False)
     return LearnReport(out, move_export, reports, ignored, resort)
 
@@ -215,7 +210,7 @@ def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _F
         if path is not None and i not in corrections and path.parent != folder_by_new.get(cluster):
             folder = folder_by_new.setdefault(cluster, crit_dir / safe_name(new_names[cluster],
                                                                             f"cluster {cluster + 1}"))
-            dst = free_name(folder, path.name, r.sha256, taken)
+            dst = free_name(folder, path.name, taken)
             taken.add(dst)
             moves.append((path, dst, r.source, r.sha256))
             report.moved.append((path.name, names[cluster_of_folder[path.parent]], new_names[cluster]))
@@ -284,24 +279,6 @@ def _vectors(rows: list[Placement], cache: FeatureCache, key: VectorKey, n_vocab
     return SparseLens(np.stack([i for i, _ in found]), np.stack([v for _, v in found]), n_vocab).to_csr()
 
 
-def _load_placed(out: Path) -> dict[str, list[str]]:
-    path = out / STATE_DIR / PLACED_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return {k: list(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    except (ValueError, AttributeError) as exc:
-        raise EsmcError(f"{path} is damaged ({exc}); remove it to forget which photos you placed") from exc
-
-
-def _journal_plan(out: Path, moves: list[tuple[Path, Path, str, str]], criteria: list[str]) -> None:
-    """Journal the planned re-sorts, one durable line each, before anything is committed or moved."""
-    with open(out / STATE_DIR / PENDING_FILE, "w", encoding="utf-8") as plan:
-        journals.append(plan, {"criteria": criteria})
-        for src, dst, _, sha in moves:
-            journals.append(plan, path_names.store(path_names.store({"sha256": sha}, "from", src), "to", dst))
-
-
 def recover_pending(out: Path, *, interrupted: bool = True) -> None:
     """Finish or roll back what an interrupted `learn` journaled, so the tree is what the manifest says.
 
@@ -311,15 +288,13 @@ def recover_pending(out: Path, *, interrupted: bool = True) -> None:
     it moved anything. Raises EsmcError naming what could not be finished or undone (nothing is overwritten).
     `interrupted`: False where a `learn` carries out its own journal (nothing to say then).
     """
-    path = out / STATE_DIR / PENDING_FILE
-    old = out / STATE_DIR / OLD_PENDING_FILE
-    if not path.is_file() and old.is_file():
-        path = old
-    if not path.is_file():
+    export_dir = ExportFolder(out)
+    plan = export_dir.read_pending()
+    if plan is None:
         return
-    moves, criteria, torn = _read_plan(path)
+    path, moves, criteria, torn = plan
     try:
-        manifest = {(r.sha256, Path(r.destination)) for r in read_manifest(out)}
+        manifest = {(r.sha256, Path(r.destination)) for r in export_dir.read_manifest()}
     except EsmcError:
         manifest = set()
     names_dst = {dst for _, dst in manifest}
@@ -351,36 +326,6 @@ def recover_pending(out: Path, *, interrupted: bool = True) -> None:
                     "rolled back (it had re-sorted nothing yet; this learn does it again)",
                     "; " + "; ".join(t.problem for t in torn) if torn else "")
     path.unlink()
-
-
-def _read_plan(path: Path) -> tuple[list[tuple[Path, Path, str]], list[str], list[journals.Torn]]:
-    """(moves as (from, to, sha), criteria folders, torn lines) of a journal, or of an earlier version's plan."""
-    if path.name == OLD_PENDING_FILE:
-        try:
-            pending = json.loads(path.read_text(encoding="utf-8"))
-            return ([(Path(a), Path(b), "") for a, b in pending["moves"]], [str(c) for c in pending["criteria"]], [])
-        except (ValueError, KeyError, TypeError) as exc:
-            aside = move_aside(path, f"is damaged ({type(exc).__name__})")
-            raise EsmcError(f"the re-sorts an interrupted `learn` planned can't be read ({path.name} is damaged; "
-                            f"kept as {aside.name}), so some photos may not be in the folders the manifest names. "
-                            "Nothing was moved; put them where the manifest says, then run learn again") from exc
-    records, torn = journals.read(path)
-    moves, criteria = [], []
-    for record in records:
-        if "criteria" in record:
-            criteria += [str(c) for c in record["criteria"]]
-            continue
-        src, dst = path_names.load(record, "from"), path_names.load(record, "to")
-        if src is None or dst is None:
-            torn.append(journals.Torn(f"{path.name}: a line names no file, so the re-sort it recorded is unknown",
-                                      json.dumps(record)))
-            continue
-        moves.append((Path(src), Path(dst), str(record.get("sha256", ""))))
-    return moves, criteria, torn
-
-
-def _write_json(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=2))
 
 
 @dataclass

@@ -17,20 +17,25 @@ from esmc_desktop.engine.types import Assignment, Progress, report_progress
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.mllm.prompts import get_template
 from esmc_desktop.photos.cache import VectorKey
+from esmc_desktop.photos.export_folder import SavedCriterion, SavedResult
 from esmc_desktop.photos.scan import Photo, ScanRules, Skipped, scan
 
 
-def saved_vector_key(saved, criterion) -> VectorKey:
+def saved_lens(saved: SavedResult) -> LensParams:
+    """The logit lens the saved result's vectors were read through."""
+    return LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
+
+
+def saved_vector_key(saved: SavedResult, criterion: SavedCriterion) -> VectorKey:
     """The cache key of a saved criterion's lens vectors, as the clustering that made the result keyed them."""
-    lens = LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm)
     return VectorKey(saved.model_fingerprint, get_template(saved.template).key, criterion.prompt, criterion.layer,
-                     criterion.position, lens_key(lens))
+                     criterion.position, lens_key(saved_lens(saved)))
 
 
 _ASSIGN_SLICE = 256  # new photos run through a saved head at once
 
 
-def assign_new_photos(photos_dir: Path | str, saved, session: ModelSession, *,
+def assign_new_photos(photos_dir: Path | str, saved: SavedResult, session: ModelSession, *,
                       progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                       rules: ScanRules = ScanRules()) -> Assignment:
     """Sort new photos into a saved result with its ONNX heads: no re-clustering.
@@ -69,13 +74,13 @@ def assign_new_photos(photos_dir: Path | str, saved, session: ModelSession, *,
     return Assignment(kept, skipped, per, encoded)
 
 
-def _read_new_photos(todo: list[Photo], total: int, saved, keys: list[VectorKey], vectors: dict,
+def _read_new_photos(todo: list[Photo], total: int, saved: SavedResult, keys: list[VectorKey], vectors: dict,
                      session: ModelSession, progress, cancel, skipped: list[Skipped]) -> tuple[int, set[str]]:
     """One model run per photo of `todo`, its vectors into `vectors` and the cache: (images encoded, unreadable)."""
     failed: set[str] = set()
     if not todo:
         return 0, failed
-    lens = session.lens(LensParams(top_k=saved.lens_top_k, final_norm=saved.lens_final_norm))
+    lens = session.lens(saved_lens(saved))
     prompts = [c.prompt for c in saved.criteria]
     with session.runtime(max_prompts=len(saved.criteria), layers=sorted({c.layer for c in saved.criteria}),
                          template=saved.template) as rt:

@@ -20,7 +20,9 @@
 - The RAW file of a RAW+JPEG pair goes wherever its JPEG goes.
 - Modes `tags` and `tags-embedded` write keywords instead of folders
   (photos/tags.py); `undo` takes them back too.
-- One run writes into a folder at a time (photos/lock.py); a move never takes
+- The manifest, the journals and the lock are the export folder's (photos/export_folder/); this module
+  decides what goes where and moves the files.
+- One run writes into a folder at a time (photos/export_folder/lock.py); a move never takes
   files out of an earlier export (that would empty it and leave the originals).
 - Ctrl+C stops between two files (a copy and its journal line are one step) and
   says how many files were placed and how to take them back.
@@ -30,46 +32,27 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import math
 import os
 import re
 import shutil
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from esmc_desktop.errors import ExportError, Interrupted
-from esmc_desktop.files import atomic_path, remove_partials, uninterrupted, write_atomic
+from esmc_desktop.files import atomic_path, remove_partials, uninterrupted
 from esmc_desktop.photos import journal as journals
 from esmc_desktop.photos import names
-from esmc_desktop.photos.lock import STATE_DIR, output_lock
+from esmc_desktop.photos.export_folder import ExportFolder, MoveStep, Placement, numbered, rounded
 from esmc_desktop.photos.modes import EXPORTING, MODES
 from esmc_desktop.photos.scan import content_hash, display
-from esmc_desktop.photos.tags import JOURNAL as TAGS_JOURNAL
 from esmc_desktop.photos.tags import TAG_MODES, describe_problems, tag_files, target_for, undo_tags
 from esmc_desktop.photos.xmp import keywords_for
 from esmc_desktop.progress import Progress, ProgressCallback
 
 log = logging.getLogger("esmc_desktop")
-JOURNAL = "move-journal.jsonl"
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 120
-_PATHS = ("source", "destination")  # the manifest's path fields
-
-
-@dataclass(frozen=True)
-class Placement:
-    source: str
-    sha256: str
-    criterion: str
-    cluster_id: int
-    cluster_name: str
-    confidence: float | None  # None: the head gives no probability (nearest-centroid fallback)
-    destination: str
 
 
 def safe_name(name: str, fallback: str = "unnamed") -> str:
@@ -117,28 +100,21 @@ class _Destinations:
                 return holding[sha], True
             del holding[sha]  # the manifest named it, but the file there now holds other bytes
         names = self._listed(folder)
-        stem, suffix = os.path.splitext(name)
-        n = self._first_open.get(key, 1)
-        while True:
-            candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
+        for n, candidate in numbered(folder, name, self._first_open.get(key, 1)):
+            self._first_open[key] = n
             if candidate.name not in names:
                 if not candidate.exists() and not candidate.is_symlink():  # a case-insensitive disk may say otherwise
-                    self._first_open[key] = n
                     return candidate, False
                 names.add(candidate.name)
             known = self._known.get(candidate)
             if candidate not in self._hashes and known is not None and known != sha:
                 holding.setdefault(known, candidate)  # the earlier export put another photo there: taken, not read
-                n += 1
-                self._first_open[key] = n
                 continue
             there = self._hash(candidate)
             if there is not None:
                 holding.setdefault(there, candidate)
             if there == sha:
                 return candidate, True
-            n += 1
-            self._first_open[key] = n
 
     def placed(self, path: Path, sha: str) -> None:
         """A file with content `sha` is now at `path` (this run put it there)."""
@@ -157,14 +133,6 @@ class _Destinations:
             except OSError:
                 self._hashes[path] = None
         return self._hashes[path]
-
-
-def _earlier_places(out: Path) -> dict[Path, str]:
-    """Destination -> content hash, as the manifest of an earlier export into `out` has them (empty: none)."""
-    try:
-        return {Path(r.destination): r.sha256 for r in read_manifest(out)}
-    except ExportError:
-        return {}
 
 
 def _place(src: Path, dst: Path, mode: str) -> None:
@@ -238,28 +206,30 @@ def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, 
     if mode == "move":
         refuse_moving_exports([f for p in photos for f, _ in p.files()], out)
     if dry_run:
-        return _export(photos, assignments, out, mode, True, progress, add)
-    with output_lock(out):
-        return _export(photos, assignments, out, mode, False, progress, add)
+        return _export(photos, assignments, ExportFolder(out), mode, True, progress, add)
+    folder = ExportFolder(out)
+    with folder.lock():
+        return _export(photos, assignments, folder, mode, False, progress, add)
 
 
-def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path, mode: str,
-            dry_run: bool, progress: ProgressCallback | None, add: bool) -> list[Placement]:
+def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], into: ExportFolder,
+            mode: str, dry_run: bool, progress: ProgressCallback | None, add: bool) -> list[Placement]:
+    out = into.path
     if mode in TAG_MODES:
-        return _export_tags(photos, assignments, out, mode == "tags-embedded", dry_run, progress, add)
+        return _export_tags(photos, assignments, into, mode == "tags-embedded", dry_run, progress, add)
     rows = plan(photos, assignments, out)
     companions = {p.path: p.companions for p in photos}
     total = sum(1 + len(companions[row[0]]) for row in rows)
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
     removed: list[Path] = []
-    destinations = _Destinations(_earlier_places(out) if not dry_run else None)
+    destinations = _Destinations(into.earlier_places() if not dry_run else None)
     try:
         journal = None
         if not dry_run:
-            (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            into.make_state()
             if mode == "move":
-                journal = open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8")
+                journal = into.open_move_journal()
         try:
             for photo, photo_sha, criterion, cluster, name, conf, folder in rows:
                 for src, sha in [(photo, photo_sha), *companions[photo]]:
@@ -273,13 +243,13 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
                                 _place(src, dst, "copy" if mode == "move" else mode)
                                 destinations.placed(dst, sha)
                             if journal is not None:
-                                journals.append(journal, _move_record(src, sha, dst))
+                                journal.add(src, sha, dst)
                             by_source.setdefault(src, []).append(dst)
                     placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
                     if progress is not None:
                         progress(Progress(EXPORTING, len(placements), total))
             if not dry_run:
-                _write_manifest(out, placements, add)
+                into.write_manifest(placements, add=add)
             if journal is not None:
                 _remove_originals([f for p in photos for f in p.files()], by_source, removed)
         finally:
@@ -304,17 +274,11 @@ def _stopped(out: Path, mode: str, files: int, removed: int) -> str:
             f"to finish (files already there are not written twice), or delete {out} to take them back")
 
 
-def _move_record(src: Path, sha: str, dst: Path) -> dict:
-    record = names.store({}, "source", src)
-    record["sha256"] = sha
-    return names.store(record, "copy", dst)
-
-
 def earlier_export(path: Path, out: Path) -> Path | None:
     """The folder of an earlier ESMC export (or tag journal) that holds `path`, if any; `out` itself does not count."""
     out = out.absolute()
     for folder in Path(path).absolute().parents:
-        if folder != out and (folder / STATE_DIR).is_dir():
+        if folder != out and ExportFolder(folder).state.is_dir():
             return folder
     return None
 
@@ -332,35 +296,6 @@ def refuse_moving_exports(files: Sequence[Path], out: Path) -> None:
                               "export with --mode copy")
 
 
-def rounded(confidence: float | None) -> float | None:
-    """A confidence as the manifest holds it: 6 decimals, None when not known (NaN)."""
-    if confidence is None or not math.isfinite(confidence):
-        return None
-    return round(float(confidence), 6)
-
-
-def read_manifest(out: Path | str) -> list[Placement]:
-    """The placements of the last export into `out`, as `write_manifest` wrote them."""
-    path = Path(out) / "manifest.json"
-    if not path.is_file():
-        raise ExportError(f"{out} holds no export ({path.name} is missing); export into it first")
-    try:
-        return [_placement(row) for row in json.loads(path.read_text(encoding="utf-8"))]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ExportError(f"{path} is damaged ({exc})") from exc
-
-
-def free_name(folder: Path, name: str, sha: str, taken: set[Path]) -> Path:
-    """Where a photo named `name` can go in `folder`: the first free name, none of `taken` (planned)."""
-    stem, suffix = os.path.splitext(name)
-    n = 1
-    while True:
-        candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
-        if candidate not in taken and not candidate.exists() and not candidate.is_symlink():
-            return candidate
-        n += 1
-
-
 def relocate(path: Path, dst: Path) -> None:
     """Move an exported file to `dst` in another cluster folder of the same export, never over a file."""
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -369,17 +304,11 @@ def relocate(path: Path, dst: Path) -> None:
     os.rename(path, dst)
 
 
-def journal_places(out: Path, rows: list[tuple[str, str, Path]]) -> None:
-    """Record where a move export's photos are now (source, sha, path): `undo` then finds them there."""
-    with open(out / STATE_DIR / JOURNAL, "a", encoding="utf-8") as log:
-        for source, sha, path in rows:
-            journals.append(log, _move_record(Path(source), sha, path))
-
-
-def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], out: Path,
+def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], into: ExportFolder,
                  embedded: bool, dry_run: bool, progress: ProgressCallback | None,
                  add: bool) -> list[Placement]:
     """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too)."""
+    out = into.path
     per_photo = list(zip(*assignments.values())) if assignments else [() for _ in photos]
     jobs, rows = [], []
     for photo, chosen in zip(photos, per_photo):
@@ -392,7 +321,7 @@ def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, st
         targets = [target_for(path, embedded) for path, _ in jobs]
     else:
         try:
-            tagged, problems = tag_files(jobs, out / STATE_DIR, embedded, progress)
+            tagged, problems = tag_files(jobs, into, embedded, progress)
             targets = [t.target for t in tagged]
         except OSError as exc:
             raise ExportError(f"tagging stopped: {exc.strerror or exc} ({exc.filename or out}). Every file written "
@@ -401,7 +330,7 @@ def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, st
                   for (path, sha, chosen), target in zip(rows, targets)
                   for criterion, (cluster, name, conf) in zip(assignments, chosen)]
     if not dry_run:
-        _write_manifest(out, placements, add)
+        into.write_manifest(placements, add=add)
     if problems:
         raise ExportError(describe_problems(problems, len(jobs)))
     return placements
@@ -427,35 +356,34 @@ def undo_move(out: Path | str) -> int:
     Returns how many originals were restored. Whatever the journal still holds is restored even
     when part of it is torn or a copy is gone; then ExportError says what could not be restored.
     """
-    out = Path(out)
-    journal = out / STATE_DIR / JOURNAL
-    if not journal.is_file():
-        raise ExportError(f"nothing to undo: {journal} does not exist (only a move can be undone)")
-    with output_lock(out):
+    folder = ExportFolder(out)
+    if not folder.is_move_export():
+        raise ExportError(f"nothing to undo: {folder.move_journal} does not exist (only a move can be undone)")
+    with folder.lock():
         try:
-            return _undo_move(out, journal)
+            return _undo_move(folder)
         except KeyboardInterrupt:
             raise Interrupted(f"undo stopped; what it put back stays. Run `esmc-desktop undo {out}` again to "
                               "finish") from None
 
 
-def _undo_move(out: Path, journal: Path) -> int:
-    records, torn = journals.read(journal)
+def _undo_move(folder: ExportFolder) -> int:
+    out, journal = folder.path, folder.move_journal
+    steps, torn = folder.read_move_journal()
     try:
-        placed = read_manifest(out)  # written before a move removes any original: a second account of it
+        placed = folder.read_manifest()  # written before a move removes any original: a second account of it
     except ExportError:
         placed = []
     problems = []
     copies: dict[tuple[str, str], list[Path]] = {}
-    for record in records:
-        try:
-            key = (names.load(record, "source"), record["sha256"])
-            copies.setdefault(key, []).append(Path(names.load(record, "copy")))
-        except (KeyError, TypeError):
+    for step in steps:
+        if step.source is None or step.sha256 is None or step.copy is None:
             problems.append(f"{journal.name}: a line names no source or copy, so the step it recorded is unknown")
+            continue
+        copies.setdefault((step.source, step.sha256), []).append(Path(step.copy))
     restored, missing = 0, []
-    for folder in {Path(source).parent for source, _ in copies}:
-        remove_partials(folder, recursive=False)  # a restore that was killed halfway
+    for parent in {Path(source).parent for source, _ in copies}:
+        remove_partials(parent, recursive=False)  # a restore that was killed halfway
     for (source, sha), paths in copies.items():
         src = Path(source)
         if not src.exists():
@@ -471,7 +399,7 @@ def _undo_move(out: Path, journal: Path) -> int:
                 if copy.is_file() and content_hash(copy) == sha:
                     copy.unlink()
     for line in torn:
-        understood = _salvage(line, out, missing)
+        understood = _salvage(line, folder, missing)
         if understood is None:
             problems.append(line.problem)
         restored += bool(understood)
@@ -480,17 +408,13 @@ def _undo_move(out: Path, journal: Path) -> int:
         shown = ", ".join(display(p) for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
                                                              else "")
         problems.append(f"no intact copy of {shown} is left to restore from")
-    for name in ("manifest.csv", "manifest.json"):
-        (out / name).unlink(missing_ok=True)
-    for folder in sorted((p for p in out.rglob("*") if p.is_dir() and STATE_DIR not in p.parts),
-                         key=lambda p: len(p.parts), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    folder.remove_manifest()
+    folder.remove_empty_folders()
     if missing:  # kept: once those copies are found and put back, undo runs again
         raise ExportError(_not_restored(restored, problems, out))
-    journal.rename(journal.with_suffix(".undone"))
+    folder.retire(journal)
     if problems:
-        left = _stranded(out, records, placed)
+        left = _stranded(folder, steps, placed)
         if not left:  # every original is in place: what the unreadable lines recorded is undone too
             log.warning("%s; every photo is back all the same (the manifest named the rest)", "; ".join(problems))
             return restored
@@ -500,15 +424,14 @@ def _undo_move(out: Path, journal: Path) -> int:
     return restored
 
 
-def _stranded(out: Path, records: list[dict], placed: list[Placement]) -> list[Path]:
-    """Files left in `out` that are no copy of an original in place (by the journal and the manifest)."""
+def _stranded(folder: ExportFolder, steps: list[MoveStep], placed: list[Placement]) -> list[Path]:
+    """Files left in the folder that are no copy of an original in place (by the journal and the manifest)."""
     kept = {r.sha256 for r in placed if Path(r.source).exists()}
-    kept |= {r.get("sha256") for r in records if Path(names.load(r, "source") or "").exists()}
-    return [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(out).parts
-            and content_hash(p) not in kept]
+    kept |= {s.sha256 for s in steps if Path(s.source or "").exists()}
+    return [p for p in folder.tree_files() if content_hash(p) not in kept]
 
 
-def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None:
+def _salvage(line: journals.Torn, folder: ExportFolder, missing: list[Path]) -> bool | None:
     """Undo the step of a torn journal line whose source and hash survived; the copy is found by its content.
 
     Returns None when the line can't be understood, else whether an original was restored from it
@@ -520,8 +443,7 @@ def _salvage(line: journals.Torn, out: Path, missing: list[Path]) -> bool | None
     if source is None or sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
         return None
     src = Path(source)
-    copies = [p for p in out.rglob("*") if p.is_file() and not p.is_symlink() and STATE_DIR not in
-              p.relative_to(out).parts and content_hash(p) == sha]
+    copies = [p for p in folder.tree_files() if not p.is_symlink() and content_hash(p) == sha]
     if not src.exists():
         if not copies:
             missing.append(src)
@@ -570,50 +492,14 @@ def _not_restored(restored: int, problems: list[str], out: Path) -> str:
 
 def undo_export(out: Path | str) -> tuple[int, int]:
     """Undo what exports into `out` did: (photos put back by undoing a move, files whose keywords were taken back)."""
-    out = Path(out)
-    if not (out / STATE_DIR / TAGS_JOURNAL).is_file() and not (out / STATE_DIR / JOURNAL).is_file():
-        raise ExportError(f"nothing to undo in {out}: only a move or a tag export can be undone, and it is undone once")
-    with output_lock(out):
-        tagged = undo_tags(out / STATE_DIR) if (out / STATE_DIR / TAGS_JOURNAL).is_file() else None
-        moved = undo_move(out) if (out / STATE_DIR / JOURNAL).is_file() else None
+    folder = ExportFolder(out)
+    if not folder.is_tag_export() and not folder.is_move_export():
+        raise ExportError(f"nothing to undo in {folder.path}: only a move or a tag export can be undone, and it is "
+                          "undone once")
+    with folder.lock():
+        tagged = undo_tags(folder) if folder.is_tag_export() else None
+        moved = undo_move(out) if folder.is_move_export() else None
         if tagged is not None:
-            for name in ("manifest.csv", "manifest.json"):
-                (out / name).unlink(missing_ok=True)
+            folder.remove_manifest()
     return moved or 0, tagged or 0
 
-
-def _write_manifest(out: Path, placements: list[Placement], add: bool) -> None:
-    """This export's placements; with `add`, after the earlier export's rows that no placement here replaces.
-
-    A photo (content hash) exported again under the same criterion replaces its earlier row: it is one photo,
-    and `learn` reads each photo's place once.
-    """
-    if add and (out / "manifest.json").is_file():
-        new = {(p.criterion, p.sha256) for p in placements}
-        placements = [p for p in read_manifest(out) if (p.criterion, p.sha256) not in new] + placements
-    write_manifest(out, placements)
-
-
-def _row(p: Placement) -> dict:
-    """A manifest row: the paths readable, plus their exact bytes where the text would lose them (names.py)."""
-    row = {f.name: getattr(p, f.name) for f in fields(Placement)}  # asdict would deep-copy every value
-    for key in _PATHS:
-        names.store(row, key, row[key])
-    return row
-
-
-def _placement(row: dict) -> Placement:
-    return Placement(**{**{k: row[k] for k in Placement.__dataclass_fields__},
-                        **{k: names.load(row, k) for k in _PATHS}})
-
-
-def write_manifest(out: Path, placements: list[Placement]) -> None:
-    fields = [*Placement.__dataclass_fields__, *(k + names.SUFFIX for k in _PATHS)]
-    rows = [_row(p) for p in placements]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
-    write_atomic(out / "manifest.csv", buffer.getvalue(), only_if_changed=True)
-    write_atomic(out / "manifest.json", json.dumps(rows, indent=2), only_if_changed=True)

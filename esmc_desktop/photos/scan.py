@@ -26,12 +26,12 @@ from typing import Iterator
 
 from esmc_desktop.errors import FolderError
 from esmc_desktop.files import sha256_file as content_hash
+from esmc_desktop.photos.export_folder.layout import STATE_DIR  # what marks an ESMC export
 from esmc_desktop.photos.raw import RAW_SUFFIXES, is_raw
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
                             ".heic", ".heif"}) | RAW_SUFFIXES
 PAIRED_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif"})  # what cameras write beside a RAW
-STATE_DIR = ".esmc"  # what marks an ESMC export (photos/lock.py, photos/export.py)
 SIDECAR = ".xmp"
 
 

@@ -36,13 +36,12 @@ from esmc_desktop.errors import Interrupted, TagError, XmpError
 from esmc_desktop.files import uninterrupted
 from esmc_desktop.photos import journal as journals
 from esmc_desktop.photos import names
+from esmc_desktop.photos.export_folder import ExportFolder
 from esmc_desktop.photos.modes import EXPORTING, TAG_MODES
 from esmc_desktop.photos.raw import is_raw
 from esmc_desktop.photos.xmp import add_keywords, read_keywords, remove_keywords
 from esmc_desktop.progress import Progress, ProgressCallback
 
-JOURNAL = "tags-journal.jsonl"
-BACKUPS = "sidecar-backups"
 EMBEDDABLE = frozenset({".jpg", ".jpeg", ".jpe"})  # exiv2 rewrites only the APP segments; pixels are not re-encoded
 _PARTIAL = ".esmc-partial"
 BATCH_FILES, BATCH_BYTES = 64, 64 * 2**20  # per journal fsync; the bytes bound holds embedded JPEGs in memory
@@ -152,18 +151,19 @@ class _Change:
 
 
 class TagWriter:
-    """Tags files in batches into the journal in `state` (an export's `.esmc` folder)."""
+    """Tags files in batches into the tag journal of an export folder."""
 
-    def __init__(self, state: Path, embedded: bool) -> None:
-        self.state = state.absolute()  # the journal must mean the same files from any working folder
+    def __init__(self, folder: ExportFolder, embedded: bool) -> None:
+        # The journal must mean the same files from any working folder.
+        self.folder = ExportFolder(folder.path.absolute())
         self.embedded = embedded
-        self.backups = self.state / BACKUPS
+        self.backups = self.folder.sidecar_backups
         self.problems: list[str] = []
         self.written = 0  # files whose keywords are on disk
 
     def __enter__(self) -> "TagWriter":
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.journal = open(self.state / JOURNAL, "a", encoding="utf-8")
+        self.folder.make_state()
+        self.journal = open(self.folder.tags_journal, "a", encoding="utf-8")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -220,11 +220,11 @@ class TagWriter:
             _fsync_folder(folder)
 
 
-def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path, embedded: bool,
+def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], folder: ExportFolder, embedded: bool,
               progress: ProgressCallback | None = None) -> tuple[list[Tagged], list[str]]:
     """Tag every (photo file, keywords) job: (where each one's keywords are, the files left alone and why)."""
     done: list[Tagged] = []
-    with TagWriter(state, embedded) as writer:
+    with TagWriter(folder, embedded) as writer:
         try:
             batch: list[_Change] = []
             for photo, keywords in jobs:
@@ -240,7 +240,7 @@ def tag_files(jobs: Sequence[tuple[Path, Mapping[str, list[str]]]], state: Path,
             writer.commit(batch)
         except KeyboardInterrupt:
             raise Interrupted(f"the tag export stopped after writing keywords into {writer.written} files; "
-                              f"`esmc-desktop undo {state.parent}` takes them back") from None
+                              f"`esmc-desktop undo {folder.path}` takes them back") from None
     return done, writer.problems
 
 
@@ -251,12 +251,12 @@ def describe_problems(problems: list[str], total: int) -> str:
             "Fix or move those files and export again (the others are not written twice).")
 
 
-def undo_tags(state: Path) -> int:
-    """Take back every keyword the tag exports journaled in `state`; returns how many files were changed back.
+def undo_tags(folder: ExportFolder) -> int:
+    """Take back every keyword the tag exports into `folder` journaled; returns how many files were changed back.
 
     Running it again after a failure is safe: a file already back as it was is left alone.
     """
-    journal = state / JOURNAL
+    journal = folder.tags_journal
     if not journal.is_file():
         raise TagError(f"nothing to undo: {journal} does not exist")
     records, torn_lines = journals.read(journal)
@@ -265,7 +265,7 @@ def undo_tags(state: Path) -> int:
     try:
         for line in torn_lines:  # the last steps: undone first
             try:
-                changed += _undo_torn(line, state)
+                changed += _undo_torn(line, folder)
             except XmpError as exc:
                 torn.append(f"{line.problem}: {exc}")
         for record in reversed(records):
@@ -277,12 +277,12 @@ def undo_tags(state: Path) -> int:
                 torn.append(f"{journal.name}: a line names no file, so the step it recorded is unknown")
     except KeyboardInterrupt:
         raise Interrupted(f"undo stopped after taking the keywords back out of {changed} files; run "
-                          f"`esmc-desktop undo {state.parent}` again to finish") from None
+                          f"`esmc-desktop undo {folder.path}` again to finish") from None
     if problems:
         raise TagError(f"{len(problems)} files still hold keywords of this export: {'; '.join(problems[:3])}. "
                        "Fix them and run undo again." + (f" Also: {'; '.join(torn)}." if torn else ""))
-    shutil.rmtree(state / BACKUPS, ignore_errors=True)
-    journal.replace(journal.with_suffix(".undone"))
+    shutil.rmtree(folder.sidecar_backups, ignore_errors=True)
+    folder.retire(journal)
     if torn:
         raise TagError(f"took the keywords back out of {changed} files, but not everything: {'; '.join(torn)}. "
                        "Look for ESMC keywords left in sidecars written at the moment the export stopped")
@@ -292,7 +292,7 @@ def undo_tags(state: Path) -> int:
 _GONE = object()
 
 
-def _undo_torn(line: journals.Torn, state: Path) -> int:
+def _undo_torn(line: journals.Torn, folder: ExportFolder) -> int:
     """Undo a torn journal line's step from what survived of it: its file, hashes before and after.
 
     A sidecar still as written gets its saved copy back (or goes, when we made it); what can't be
@@ -312,7 +312,7 @@ def _undo_torn(line: journals.Torn, state: Path) -> int:
     if now == after:
         return _undo_one({"target": str(target), "partial": str(_partial_for(target)), "embedded": False,
                           "before": before, "after": after, "added": {},
-                          "backup": None if before is None else str(state / BACKUPS / f"{before}.xmp")})
+                          "backup": None if before is None else str(folder.sidecar_backups / f"{before}.xmp")})
     raise XmpError(f"{target.name} changed since, and which keywords this export added there did not survive")
 
 

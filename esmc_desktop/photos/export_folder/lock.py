@@ -16,9 +16,8 @@ from typing import Iterator
 
 from esmc_desktop.errors import FolderError
 from esmc_desktop.files import process_alive, remove_partials
+from esmc_desktop.photos.export_folder.layout import LOCK, STATE_DIR
 
-LOCK = "lock"
-STATE_DIR = ".esmc"
 _held: dict[Path, int] = {}
 _guard = threading.Lock()
 
