@@ -12,7 +12,7 @@ from esmc_desktop.gui.photo_model import PHOTO_ROLE, PLACED_ROLE, PhotoModel, Ph
 THUMB = 120  # the default thumbnail side, in pixels; the View slider goes from SMALLEST to LARGEST
 SMALLEST, LARGEST = 64, 256
 BADGE = 16  # the "placed by you" dot, in pixels
-LAYOUT_BATCH = 1000  # cells Qt lays out per turn of the event loop
+LAYOUT_BATCH = 250  # cells Qt lays out per turn of the event loop (a few ms of its time)
 MAX_PER_LINE = 1000  # more cells than fit on a line of any screen
 
 
