@@ -211,21 +211,23 @@ def window_step(steps: Steps, result: SortResult, lm: Path, mmproj: Path, cache:
         view.clusters.setCurrentRow(biggest)
         app.processEvents()
         on_screen = view.photos.visible_rows()
-        pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen), limit=600)
-        note["note"] = f"(to its first thumbnails; longest freeze {stalls.worst * 1000:.0f} ms)"
+        last = view.model.index(view.model.rowCount() - 1)  # the grid lays its cells out a batch at a time
+        pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen)
+             and view.photos.visualRect(last).isValid(), limit=600)
+        note["note"] = (f"(to its first thumbnails and its last cell laid out; "
+                        f"longest freeze {stalls.worst * 1000:.0f} ms)")
     bar = view.photos.verticalScrollBar()
     stalls.reset()
     collections.reset()
-    worst_frame, pages, value = 0.0, 0, bar.minimum()
+    worst_frame, pages = 0.0, 0
     with steps.timed("window: scroll it page by page") as note:
-        while value <= bar.maximum():  # the grid lays its cells out in batches: the end is read at each page
+        for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
             t = time.perf_counter()
             bar.setValue(value)
             view.photos.viewport().repaint()
             app.processEvents()
             worst_frame = max(worst_frame, time.perf_counter() - t)
             pages += 1
-            value += max(1, bar.pageStep())
         note["note"] = (f"({pages} pages; slowest page {worst_frame * 1000:.0f} ms; longest freeze "
                         f"{stalls.worst * 1000:.0f} ms; longest gc {collections.worst * 1000:.0f} ms)")
     window.result.edited = False
