@@ -14,13 +14,16 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QRect, Qt  # noqa: E402
 from PySide6.QtGui import QIcon, QPixmap  # noqa: E402
+from PySide6.QtWidgets import QStackedWidget, QWidget  # noqa: E402
 
 from esmc_desktop.app.scan import Photo  # noqa: E402
+from esmc_desktop.demo.world import write_photo_folder  # noqa: E402
 from esmc_desktop.gui.cluster_cards import surest_members  # noqa: E402
 from esmc_desktop.gui.photo_grid import PhotoGrid  # noqa: E402
 from esmc_desktop.gui.thumbnail_loader import MAX_PENDING, ThumbnailLoader  # noqa: E402
 from esmc_desktop.photos.scan import content_hash  # noqa: E402
 from esmc_desktop.photos.thumbnails import ThumbnailCache  # noqa: E402
+from tests.test_gui import own_settings, window  # noqa: E402,F401 (fixtures)
 
 PHOTOS = 3000  # more than one batch of Qt's layout
 
@@ -88,6 +91,24 @@ def test_after_a_resize_or_a_new_thumbnail_size_the_photos_on_screen_are_asked_f
         assert_asked_for_what_is_on_screen(grid)
 
 
+def test_a_grid_filled_on_a_hidden_page_asks_for_the_photos_on_screen_once_shown_and_laid_out(qtbot, icons):
+    pages = QStackedWidget()  # as the window's All photos tab: its empty state first, then the folder's photos
+    qtbot.addWidget(pages)
+    pages.addWidget(QWidget())
+    grid = PhotoGrid(photos(PHOTOS), icons)
+    grid.wanted = []
+    grid.thumbnails_wanted.connect(lambda wanted: grid.wanted.append({p.sha256 for p in wanted}))
+    pages.addWidget(grid)
+    pages.resize(1000, 700)
+    pages.show()
+    qtbot.waitExposed(pages)
+    grid.show_photos(list(range(PHOTOS)))
+    pages.setCurrentWidget(grid)
+    last = grid.model.index(PHOTOS - 1)
+    qtbot.waitUntil(lambda: grid.visualRect(last).isValid())
+    assert_asked_for_what_is_on_screen(grid)
+
+
 def test_a_thumbnail_that_arrives_repaints_its_cell_on_screen_and_one_made_off_screen_is_there_when_scrolled_to(
         grid, icons, qtbot):
     row = min(on_screen(grid))
@@ -141,3 +162,16 @@ def test_the_thumbnails_asked_for_last_are_made_and_one_dropped_while_scrolling_
         loader.request(path, sha)
     loader.wait()
     qtbot.waitUntil(lambda: made == {sha for _, sha in files})
+
+
+def test_a_folder_opened_in_the_window_gets_the_thumbnails_of_every_photo_on_screen(window, qtbot, tmp_path):
+    write_photo_folder(tmp_path / "photos", 300, seed=31, size=32)
+    window.resize(1200, 850)
+    window.show()
+    window.open_folder(tmp_path / "photos")
+    grid = window.tabs.folder_grid
+    qtbot.waitUntil(lambda: grid.model.rowCount() == 300, timeout=30_000)
+    qtbot.waitUntil(lambda: grid.visualRect(grid.model.index(299)).isValid())
+    shown = on_screen(grid)
+    assert len(shown) > 20
+    qtbot.waitUntil(lambda: all(grid.model.has_thumbnail(r) for r in shown), timeout=30_000)

@@ -137,6 +137,12 @@ class PhotoGrid(QListView):
         self.model.watch(rows)
         self.thumbnails_wanted.emit([self.model.photos[self.model.rows[r]] for r in rows])
 
+    def updateGeometries(self) -> None:  # noqa: N802 (Qt's name)
+        """Qt calls this when a layout starts and when its last batch is laid out: the rows on screen are known
+        only then (a grid filled while hidden, or before it had its size, asks again here)."""
+        super().updateGeometries()
+        self.want_visible()
+
     def thumbnail_ready(self, sha: str) -> None:
         self.model.thumbnail_ready(sha)
 
