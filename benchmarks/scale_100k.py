@@ -211,8 +211,11 @@ def window_step(steps: Steps, result: SortResult, lm: Path, mmproj: Path, cache:
         view.clusters.setCurrentRow(biggest)
         app.processEvents()
         on_screen = view.photos.visible_rows()
-        pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen), limit=600)
-        note["note"] = f"(to its first thumbnails; longest freeze {stalls.worst * 1000:.0f} ms)"
+        last = view.model.index(view.model.rowCount() - 1)  # the grid lays its cells out a batch at a time
+        pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen)
+             and view.photos.visualRect(last).isValid(), limit=600)
+        note["note"] = (f"(to its first thumbnails and its last cell laid out; "
+                        f"longest freeze {stalls.worst * 1000:.0f} ms)")
     bar = view.photos.verticalScrollBar()
     stalls.reset()
     collections.reset()

@@ -10,7 +10,8 @@ cluster's card dragged onto a value's card merges it into that value.
 from __future__ import annotations
 
 import json
-import math
+
+import numpy as np
 
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QDrag, QIcon, QMouseEvent, QPainter, QPalette, QPixmap
@@ -27,10 +28,17 @@ CARD = 196  # a card's width, in pixels
 CLUSTER_MIME = "application/x-esmc-desktop-cluster"
 
 
-def surest_members(crit: CriterionClusters, cluster: int, n: int = MOSAIC) -> list[int]:
-    """The cluster's `n` photos the model is surest of (photo order where it gives no confidence)."""
-    members = crit.members(cluster)
-    return sorted(members, key=lambda p: -crit.confidences[p] if not math.isnan(crit.confidences[p]) else 0.0)[:n]
+def surest_members(labels: np.ndarray, confidences: np.ndarray, cluster: int, n: int = MOSAIC) -> list[int]:
+    """The cluster's `n` photos the model is surest of, most confident first; ties, and photos without a
+    confidence (NaN, counted as 0), in photo order. A partition, not a sort: a 30,000-photo cluster is
+    one pass in numpy, not 30,000 Python calls."""
+    members = np.flatnonzero(labels == cluster)
+    key = -np.nan_to_num(confidences[members], nan=0.0)
+    if len(members) > n:
+        kth = np.partition(key, n - 1)[n - 1]
+        kept = np.flatnonzero(key <= kth)  # the n surest and every photo tied with the last of them
+        members, key = members[kept], key[kept]
+    return members[np.argsort(key, kind="stable")][:n].tolist()
 
 
 class ClusterCard(QFrame):
@@ -46,6 +54,7 @@ class ClusterCard(QFrame):
         super().__init__()
         self.criterion, self.cluster = criterion, cluster
         self.photos: list[Photo] = []
+        self.shas: set[str] = set()  # the mosaic's photos, by content hash: a thumbnail is checked at a glance
         self.kind = ""  # with named values: "value" or "found"
         self._pressed: QPoint | None = None
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -88,6 +97,7 @@ class ClusterCard(QFrame):
         self.setToolTip(f"Open {name}: click; right-click for more" + ("" if count else " (empty: Remove)")
                         + ("; drag it onto a value to merge it into that value" if kind == "found" else ""))
         self.photos = photos
+        self.shas = {photo.sha256 for photo in photos}
 
     def draw_mosaic(self, icons: dict[str, QIcon]) -> None:
         """The surest photos in a 2 x 2 grid, each cropped square; a blank square while a thumbnail is on its way."""
@@ -204,9 +214,8 @@ class ClusterCards(QScrollArea):
 
     def show_clusters(self, crit: CriterionClusters) -> None:
         """Make one card per cluster, in cluster order (a cluster just made is last)."""
-        counts = [0] * len(crit.names)
-        for label in crit.labels:
-            counts[label] += 1
+        labels, confidences = np.asarray(crit.labels, dtype=np.int64), np.asarray(crit.confidences, dtype=float)
+        counts = np.bincount(labels, minlength=len(crit.names)).tolist()
         while len(self.cards) > len(crit.names):
             self.cards.pop().deleteLater()
         while len(self.cards) < len(crit.names):
@@ -219,7 +228,7 @@ class ClusterCards(QScrollArea):
             self.cards.append(card)
         for k, card in enumerate(self.cards):
             words = crit.explanations[k] if k < len(crit.explanations) else []
-            photos = [self.all_photos[p] for p in surest_members(crit, k)]
+            photos = [self.all_photos[p] for p in surest_members(labels, confidences, k)]
             kind = ("value" if crit.is_value(k) else "found") if crit.values else ""
             card.show_cluster(crit.names[k], counts[k], words, photos, kind)
             card.draw_mosaic(self.icons)
@@ -232,7 +241,7 @@ class ClusterCards(QScrollArea):
 
     def thumbnail_ready(self, sha: str) -> None:
         for card in self.cards:
-            if any(p.sha256 == sha for p in card.photos):
+            if sha in card.shas:
                 card.draw_mosaic(self.icons)
 
     def card(self, cluster: int) -> ClusterCard:

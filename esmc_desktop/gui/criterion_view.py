@@ -225,8 +225,8 @@ class CriterionView(QWidget):
         self.reviewing, self._row = None, row
         self.learn.select(None)
         members = self.crit.members(row)
+        self.pages.setCurrentIndex(PHOTOS)  # first: the grid is laid out once, at the size it is shown at
         self.photos.show_photos(members)
-        self.pages.setCurrentIndex(PHOTOS)
         words = self.crit.explanations[row] if row < len(self.crit.explanations) else []
         self.why.setText(f"<b>{html.escape(self.crit.names[row])}</b>: {len(members):,} photos"
                          + (f" · words: {html.escape(', '.join(words))}" if words else "")

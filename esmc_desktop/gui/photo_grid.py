@@ -12,6 +12,8 @@ from esmc_desktop.gui.photo_model import PHOTO_ROLE, PLACED_ROLE, PhotoModel, Ph
 THUMB = 120  # the default thumbnail side, in pixels; the View slider goes from SMALLEST to LARGEST
 SMALLEST, LARGEST = 64, 256
 BADGE = 16  # the "placed by you" dot, in pixels
+LAYOUT_BATCH = 250  # cells Qt lays out per turn of the event loop (a few ms of its time)
+MAX_PER_LINE = 1000  # more cells than fit on a line of any screen
 
 
 def cell_size(side: int) -> QSize:
@@ -55,6 +57,9 @@ class PhotoGrid(QListView):
         self.setGridSize(cell)
         self.doubleClicked.connect(lambda index: self.open_requested.emit(index.data(PHOTO_ROLE)))
         self.setUniformItemSizes(True)
+        # Laid out a batch of cells per turn of the event loop: a 30,000-photo cluster opens without a freeze.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(LAYOUT_BATCH)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -89,23 +94,54 @@ class PhotoGrid(QListView):
         self.show_photos(list(range(len(photos))))
 
     def visible_rows(self) -> range:
-        """Rows on screen, and a screenful before and after, so scrolling finds thumbnails ready."""
+        """Rows on screen, and a screenful before and after, so scrolling finds thumbnails ready.
+
+        Worked out from the grid's first line of cells (where Qt laid them out), the line pitch and the
+        scroll offset: Qt's `indexAt` walks the items, which froze the window opening a 30,000-photo cluster.
+        """
         count = self.model.rowCount()
         if count == 0:
             return range(0)
-        grid = self.gridSize()
         viewport = self.viewport().size()
-        per_row = max(1, viewport.width() // max(1, grid.width()))
-        per_screen = per_row * (viewport.height() // max(1, grid.height()) + 1)
-        first = self.indexAt(self.viewport().rect().topLeft()).row()
-        first = max(0, first if first >= 0 else 0)
+        grid = self.gridSize()
+        per_row, pitch, top = self._line_layout(count)
+        if pitch <= 0:  # not laid out yet: the first screenful from the cell size
+            per_row = max(1, viewport.width() // max(1, grid.width()))
+            pitch, top = max(1, grid.height()), 0
+        lines = viewport.height() // pitch + 2  # a partly shown line at the top and at the bottom
+        first = max(0, (self.verticalOffset() - top) // pitch) * per_row
+        per_screen = lines * per_row
         return range(max(0, first - per_screen), min(count, first + 2 * per_screen))
+
+    def _line_layout(self, count: int) -> tuple[int, int, int]:
+        """(cells per line, pixels from one line to the next, top of the first line) as Qt laid out the first
+        cells; a pitch of 0 when they are not laid out."""
+        first = self.rectForIndex(self.model.index(0))
+        if not first.isValid():
+            return 1, 0, 0
+        per_row = 1
+        while per_row < min(count, MAX_PER_LINE) and \
+                self.rectForIndex(self.model.index(per_row)).top() == first.top():
+            per_row += 1
+        if per_row == count:
+            return per_row, first.height() + self.spacing(), first.top()
+        below = self.rectForIndex(self.model.index(per_row))
+        pitch = below.top() - first.top()
+        return (per_row, pitch, first.top()) if below.isValid() and pitch > 0 else (1, 0, 0)
 
     def visible_photos(self) -> list[int]:
         return [self.model.rows[r] for r in self.visible_rows()]
 
     def want_visible(self, *_) -> None:
-        self.thumbnails_wanted.emit([self.model.photos[i] for i in self.visible_photos()])
+        rows = self.visible_rows()
+        self.model.watch(rows)
+        self.thumbnails_wanted.emit([self.model.photos[self.model.rows[r]] for r in rows])
+
+    def updateGeometries(self) -> None:  # noqa: N802 (Qt's name)
+        """Qt calls this when a layout starts and when its last batch is laid out: the rows on screen are known
+        only then (a grid filled while hidden, or before it had its size, asks again here)."""
+        super().updateGeometries()
+        self.want_visible()
 
     def thumbnail_ready(self, sha: str) -> None:
         self.model.thumbnail_ready(sha)

@@ -76,16 +76,21 @@ class PhotoModel(QAbstractListModel):
         self.photos, self.cell, self.criterion, self.texts = photos, cell, criterion, texts
         self._icons = icons  # shared by every grid of the window: a thumbnail made once shows everywhere
         self.rows: list[int] = []
-        self._row_of: dict[str, list[int]] = {}
+        self._row_of: dict[str, list[int]] = {}  # content hash -> its rows, for the rows watched (on screen)
         self.broken: dict[str, str] = {}  # content hash -> why the sort will skip the file (it does not decode)
 
     def show(self, photos: list[int]) -> None:
         self.beginResetModel()
         self.rows = list(photos)
         self._row_of = {}
-        for row, i in enumerate(self.rows):
-            self._row_of.setdefault(self.photos[i].sha256, []).append(row)
         self.endResetModel()
+
+    def watch(self, rows: range) -> None:
+        """The rows on (or near) the screen: a thumbnail arriving for one of them repaints it. Any other row
+        reads its thumbnail when it is next drawn, so nothing per photo of a 30,000-photo cluster is kept."""
+        self._row_of = {}
+        for row in rows:
+            self._row_of.setdefault(self.photos[self.rows[row]].sha256, []).append(row)
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 (Qt's name)
         return 0 if parent.isValid() else len(self.rows)
