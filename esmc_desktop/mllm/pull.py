@@ -14,6 +14,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.catalog import DEFAULT_MODEL, DEFAULT_QUANT, CatalogModel, find_model
@@ -120,6 +121,22 @@ def _fetch(f: PullFile, progress: ProgressCallback | None, cancel: threading.Eve
     return download(f.remote, f.path, progress=progress, cancel=cancel)
 
 
+def _made_once(source: Path, made: Path, mark: str, what: str, stage: str, make: Callable[[Path, Path], None],
+               progress: ProgressCallback | None) -> Path:
+    """`made`, a file made from `source` once (it names `source` under `mark`); never written over another file."""
+    from esmc_desktop.mllm.gguf_files import read_info
+
+    if made.is_file() and read_info(made).get(mark) == source.name:
+        return made
+    if made.exists():
+        raise EsmcError(f"{made} exists and is not {what} of {source.name}; move it away and pull again")
+    if progress is not None:
+        progress(Progress(stage, 0, 1, name=source.name))
+    made.parent.mkdir(parents=True, exist_ok=True)
+    make(source, made)
+    return made
+
+
 def _working_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | None) -> tuple[Path, bool]:
     """The mmproj to register: the file itself, or a repaired copy of a legacy one (made once, in `folder`)."""
     from esmc_desktop.mllm.gguf_files import is_legacy, read_info
@@ -127,16 +144,8 @@ def _working_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | Non
 
     if not is_legacy(read_info(mmproj)):
         return mmproj, False
-    repaired = folder / f"{mmproj.stem}-repaired.gguf"
-    if repaired.is_file() and read_info(repaired).get(REPAIRED_MARK) == mmproj.name:
-        return repaired, True
-    if repaired.exists():
-        raise EsmcError(f"{repaired} exists and is not a repair of {mmproj.name}; move it away and pull again")
-    if progress is not None:
-        progress(Progress("repair", 0, 1, name=mmproj.name))
-    folder.mkdir(parents=True, exist_ok=True)
-    repair_mmproj(mmproj, repaired)
-    return repaired, True
+    return _made_once(mmproj, folder / f"{mmproj.stem}-repaired.gguf", REPAIRED_MARK, "a repair", "repair",
+                      repair_mmproj, progress), True
 
 
 def _lean_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | None) -> Path:
@@ -146,19 +155,10 @@ def _lean_mmproj(mmproj: Path, folder: Path, progress: ProgressCallback | None) 
     `cluster` at 7B under 5 GiB, with the same readings: hidden states at cosine 0.99999 of the f16
     projector's at every block and the same top-1 lens token (docs/memory-and-quantization.md).
     """
-    from esmc_desktop.mllm.gguf_files import read_info
     from esmc_desktop.mllm.quantize import QUANTIZED_FROM, quantize_mmproj
 
-    lean = folder / f"{mmproj.stem}-Q8_0.gguf"
-    if lean.is_file() and read_info(lean).get(QUANTIZED_FROM) == mmproj.name:
-        return lean
-    if lean.exists():
-        raise EsmcError(f"{lean} exists and is not a Q8_0 copy of {mmproj.name}; move it away and pull again")
-    if progress is not None:
-        progress(Progress("quantize", 0, 1, name=mmproj.name))
-    folder.mkdir(parents=True, exist_ok=True)
-    quantize_mmproj(mmproj, lean)
-    return lean
+    return _made_once(mmproj, folder / f"{mmproj.stem}-Q8_0.gguf", QUANTIZED_FROM, "a Q8_0 copy", "quantize",
+                      quantize_mmproj, progress)
 
 
 def _register(registry: ModelRegistry, name: str, lm: Path, mmproj: Path) -> ModelEntry:
