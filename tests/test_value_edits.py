@@ -16,20 +16,15 @@ from esmc_desktop.app.model import ModelFiles
 from esmc_desktop.app.options import GpuLayers
 from esmc_desktop.app.sort import ComputeRequest, Criterion, sort_photos
 from esmc_desktop.app.values import make_value, merge_cluster, undo_merge
-from esmc_desktop.demo.world import write_photo_folder
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES
 from esmc_desktop.photos.scan import content_hash
 from esmc_desktop.photos.xmp import HIERARCHICAL, read_keywords
+from tests.test_values import world
 
 COLOR = "color of the object"
 MODEL = ModelFiles(DEMO_DIR / DEMO_FILES[0], DEMO_DIR / DEMO_FILES[1])
 CPU = ComputeRequest(GpuLayers(0), threads=1)
-
-
-def world(folder: Path, n: int, seed: int) -> dict[str, str]:
-    """Demo-world photos; each photo's content hash -> its colour (for checking only)."""
-    return {content_hash(path): spec.color for path, spec in write_photo_folder(folder, n, seed=seed, size=64)}
 
 
 @pytest.fixture(scope="module")
