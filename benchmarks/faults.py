@@ -102,6 +102,14 @@ class Bench:
     def run(self, args: list[str]) -> tuple[int, str]:
         return self.finish(self.start(args))
 
+    def run_read_only(self, folder: Path, args: list[str]) -> tuple[int, str]:
+        """A run while `folder` is read-only (the fault), made writable again after it."""
+        folder.chmod(0o555)
+        try:
+            return self.run(args)
+        finally:
+            folder.chmod(0o755)
+
     def cluster_args(self, photos: Path, out: Path, mode: str) -> list[str]:
         return ["cluster", str(photos), *CRITERION, "--out", str(out), "--mode", mode, "--cache",
                 str(self.work / "cache"), "--threads", "1", "--gpu-layers", "0"]
@@ -226,9 +234,7 @@ class Bench:
             journal.write_bytes(data[:-self.rng.randint(1, min(200, len(data)))])
             self.run(["undo", str(out)])
         elif fault == "read-only output":
-            out.chmod(0o555)
-            self.run(["undo", str(out)])
-            out.chmod(0o755)
+            self.run_read_only(out, ["undo", str(out)])
         elif fault == "full disk":
             self.run(["undo", str(out)])  # undo writes into the photo folder, not a small disk: a plain undo
         else:
@@ -265,9 +271,7 @@ class Bench:
                 data = journal.read_bytes()
                 journal.write_bytes(data[:-self.rng.randint(1, min(200, len(data)))])
         elif fault == "read-only output":
-            base.chmod(0o555)
-            self.run(args)
-            base.chmod(0o755)
+            self.run_read_only(base, args)
         else:
             self.with_fault(fault, args, base)
         undone = ExportFolder(base).is_move_export()
@@ -296,9 +300,7 @@ class Bench:
                 (ExportFolder(out).state / PENDING_FILE).write_text(plan[0] + "\n" + plan[1][:len(plan[1]) // 2])
             self.run(args)
         elif fault == "read-only output":
-            target.chmod(0o555)
-            self.run(args)
-            target.chmod(0o755)
+            self.run_read_only(target, args)
         else:
             self.with_fault(fault, args, out)
         self.run(args)  # the user's recovery: learn again finishes what was planned
