@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,11 @@ TRIGGER = textwrap.dedent("""\
                     interrupt()
                 return None
         sys.meta_path.insert(0, Finder())
+    elif WHEN == "exec":  # inside an exec of a string, as scipy runs one to import numpy's names
+        def at_scipy(event, args):
+            if WHEN and event == "import" and args[0] == "scipy":
+                exec("interrupt()\\nwhile True: pass")
+        sys.addaudithook(at_scipy)
     elif WHEN == "llama-log":  # inside llama.cpp's log callback, while the model loads
         class Once(logging.Handler):
             def emit(self, record):
@@ -116,6 +122,60 @@ def test_ctrl_c_inside_llama_cpp_s_log_callback_while_the_model_loads_stops_the_
     assert interrupted(proc, send=False) == "interrupted"
     assert not (tmp_path / "cache" / "features.sqlite").exists(), "it stopped before the photo pass"
     assert not out.exists(), "a run that wrote nothing leaves no output folder"
+
+
+def test_ctrl_c_inside_a_library_s_exec_of_a_string_is_one_line_and_130(tmp_path):
+    """CPython remembers an interrupt raised inside an exec of a string and, under `python -m`, would end the
+    process by SIGINT (status -2) after "interrupted" was said."""
+    proc = start(["cluster", str(make_photos(tmp_path / "photos", 2)), "--criterion", "color", "--out",
+                  str(tmp_path / "out")], tmp_path, when="exec")
+    assert interrupted(proc, send=False) == "interrupted"
+
+
+def test_ctrl_c_inside_a_log_callback_of_an_unguarded_c_call_is_raised_when_the_call_returns(tiny):
+    """Python runs the handler inside the callback, called from C: it holds the interrupt there and raises it in
+    the caller once llama.cpp has returned (no "Exception ignored", nothing lost), wherever the call was made."""
+    import llama_cpp
+
+    from esmc_desktop.mllm import interrupts
+    from esmc_desktop.mllm.logs import route_llama_logs
+
+    class SigintOnce(logging.Handler):
+        sent = False
+
+        def emit(self, record):
+            if not self.sent:
+                SigintOnce.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    route_llama_logs()
+    logger = logging.getLogger("esmc_desktop.llama_cpp")
+    handler, level = SigintOnce(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    ignored, unraisable = [], sys.unraisablehook
+    sys.unraisablehook = ignored.append
+    previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
+    models = []
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            models.append(llama_cpp.llama_model_load_from_file(str(tiny.f16.quantized).encode(),
+                                                               llama_cpp.llama_model_default_params()))
+            deadline = time.monotonic() + 300  # only bounds a failure: the interrupt comes within milliseconds
+            while time.monotonic() < deadline:  # the caller's own Python code: the interrupt arrives here
+                time.sleep(0.001)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = unraisable
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        for model in models:
+            llama_cpp.llama_model_free(model)
+    assert SigintOnce.sent and models, "the signal came while llama.cpp loaded, and the load finished"
+    assert not ignored, "nothing was printed as ignored inside the callback"
+    where = [entry.frame.code.name for entry in caught.traceback]
+    assert "to_logging" not in where and where[-2].startswith("test_"), "raised in the caller, not in the callback"
+    assert not interrupts.pending()
 
 
 def test_an_interrupt_raised_in_a_llama_cpp_callback_comes_out_of_the_c_call_as_itself(tiny):

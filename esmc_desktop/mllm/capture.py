@@ -108,6 +108,7 @@ class HiddenStateCapture:
         self._wanted = {LAYER_OUTPUT_PREFIX + str(i).encode(): i for i in layers}
         self._rows: dict[int, list[np.ndarray]] = {i: [] for i in self._wanted.values()}
 
+    @interrupts.c_callback
     def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
         try:
             if interrupts.pending():

@@ -54,6 +54,7 @@ class ClsOrderFix:
     def _matches(self, row: np.ndarray) -> bool:
         return bool(np.allclose(row, self._cls, rtol=1e-2, atol=1e-3 * (np.abs(self._cls).max() + 1e-6)))
 
+    @interrupts.c_callback
     def _on_tensor(self, tensor: int, ask: bool, _user_data: int) -> bool:
         try:
             is_concat = self._lib.ggml_op_desc(tensor) == b"CONCAT"

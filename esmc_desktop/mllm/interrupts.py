@@ -12,24 +12,72 @@ A callback also hands any KeyboardInterrupt it catches to `hold` (another handle
 `on_sigint` is Python's own handler (raise KeyboardInterrupt) that also remembers the signal
 came: a C extension interrupted while it initializes raises its own error instead (onnxruntime:
 "ImportError: initialization failed"), and the command line still answers "interrupted".
+llama.cpp also calls back (logs) from C calls no `held()` surrounds (context and projector set-up,
+freeing): when the signal finds Python inside a function marked `c_callback`, `on_sigint` notes it
+as `_note` does, and a watcher raises it in the main thread once that is out of every callback, that
+is, once the C call has returned.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
+import sys
 import threading
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from types import CodeType, FrameType
+from typing import Callable, Iterator, TypeVar
 
 _held: list[KeyboardInterrupt] = []
 _lock = threading.Lock()
 _received = threading.Event()
+_callbacks: set[CodeType] = set()
+_F = TypeVar("_F", bound=Callable)
 
 
-def on_sigint(_signum, _frame) -> None:
-    """SIGINT: raise KeyboardInterrupt, as Python does, and remember it came (`received`)."""
+def c_callback(function: _F) -> _F:
+    """Mark a function C calls back (under its ctypes decorator): a Ctrl+C never raises inside it."""
+    _callbacks.add(function.__code__)
+    return function
+
+
+def _in_callback(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code in _callbacks:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def on_sigint(_signum, frame: FrameType | None) -> None:
+    """SIGINT: raise KeyboardInterrupt, as Python does, and remember it came (`received`).
+
+    Inside a C callback the interrupt is held instead, and raised once the C call has returned.
+    """
     _received.set()
+    if _in_callback(frame):
+        hold(KeyboardInterrupt())
+        threading.Thread(target=_raise_after_callbacks, name="esmc-interrupt", daemon=True).start()
+        return
+    with _lock:
+        _held.clear()  # this is the interrupt a callback held, raised now
     raise KeyboardInterrupt
+
+
+def _raise_after_callbacks() -> None:
+    """Signal the main thread again once it is out of every callback (polled: it leaves one within
+    milliseconds, and the C call itself ends early because `pending()`); stop when the interrupt was
+    raised another way (`raise_held`)."""
+    main = threading.main_thread().ident
+    while pending():
+        frame = sys._current_frames().get(main)
+        if frame is None:
+            return
+        if not _in_callback(frame):
+            _thread.interrupt_main()
+            return
+        time.sleep(0.005)
 
 
 def received() -> bool:

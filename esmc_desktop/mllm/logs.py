@@ -1,6 +1,6 @@
 """Route llama.cpp's and mtmd's stderr chatter into Python logging (DEBUG level).
 
-llama.cpp logs while it loads a model (seconds): a Ctrl+C then lands here and is held (interrupts.py).
+llama.cpp logs while it loads a model (seconds): a Ctrl+C then is held, not raised here (interrupts.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def route_llama_logs() -> None:
     from llama_cpp import mtmd_cpp
 
     @llama_cpp.llama_log_callback
+    @interrupts.c_callback
     def to_logging(_level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         try:
             log.debug("%s", text.decode("utf-8", "replace").rstrip())

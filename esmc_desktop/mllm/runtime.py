@@ -107,6 +107,7 @@ def _rgb_array(image) -> np.ndarray:
     return arr
 
 
+@interrupts.c_callback
 def _keep_loading(_progress: float, _user_data) -> bool:
     """llama.cpp's load-progress callback: go on loading unless the user pressed Ctrl+C (raised after it returns)."""
     try:
