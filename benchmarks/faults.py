@@ -14,8 +14,8 @@ is checked by SHA-256: it exists exactly once, where it was, unchanged (a JPEG t
 embedded and taken back: the same pixels, as `undo` promises for that mode).
 
 Prints: faults injected, runs that ended with a sentence (exit 0, 1 or 130 and no traceback;
-kill -9 gives no chance to say anything and is not counted), photos lost (goal 0), undo exact
-(goal 100%).
+kill -9 gives no chance to say anything and is not counted; a SIGINT inside Python's own start-up,
+before the program's first line, is counted apart), photos lost (goal 0), undo exact (goal 100%).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class Bench:
             self.counts["runs"] += 1
             if proc.returncode in (0, 1, 130) and "Traceback" not in err:
                 self.counts["sentences"] += 1
+            elif "init_import_site" in err:  # Python's own start-up, before the program's first line
+                self.counts["python start-up"] += 1
             else:
                 print(f"  no sentence: exit {proc.returncode}: {err.strip()[-300:]}")
         return proc.returncode, err
@@ -378,6 +380,9 @@ def main() -> None:
         by_fault[fault] += k
     print(f"faults injected: {sum(injected.values())} ({', '.join(f'{f} {k}' for f, k in sorted(by_fault.items()))})")
     print(f"runs that ended with a sentence: {c['sentences']} of {c['runs']} (kill -9 ends a run without one)")
+    if c["python start-up"]:
+        print(f"  of the others, stopped inside Python's own start-up (site imports, before the program's first "
+              f"line; Python says 'Fatal Python error: init_import_site'): {c['python start-up']}")
     print(f"photos lost: {len(bench.lost)}")
     print(f"undo exact: {c['undo exact']} of {c['undos']}"
           + (f" ({100 * c['undo exact'] / c['undos']:.0f}%)" if c["undos"] else ""))
