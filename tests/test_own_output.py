@@ -6,12 +6,9 @@ Through the command line on the tiny model, and through the scan as the window u
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from esmc_desktop.app.scan import scan_folder
 from esmc_desktop.photos.export import export, sources

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from esmc_desktop.method.localization import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS, check_rule
+from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, SPANS
+from esmc_desktop.method.localization import check_rule
 from esmc_desktop.mllm.gpu import GpuLayers
 from esmc_desktop.mllm.layouts import CHOICES, MAPPED, WEIGHT_LAYOUTS
 from esmc_desktop.mllm.logit_lens import LensParams

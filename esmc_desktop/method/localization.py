@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, DEFAULT_SPAN, RULE_VERSIONS, SPANS
+from esmc_desktop.method.choices import DEFAULT_RULE, DEFAULT_SAMPLES, RULE_VERSIONS
 from esmc_desktop.method.validation import MethodInputError
 
 DEFAULT_THRESHOLD = 0.2
