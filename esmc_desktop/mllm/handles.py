@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
 from esmc_desktop.errors import ModelFileError, RuntimeFailure
 from esmc_desktop.mllm import interrupts
@@ -81,7 +81,7 @@ class Handle:
         self._handle = None
         self._stack.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
