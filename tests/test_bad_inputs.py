@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convert.llava_to_gguf import convert
 from esmc_desktop.errors import ImageError, ModelFileError, PromptTooLongError
+from esmc_desktop.mllm.gguf_edit import rewrite_gguf
+from esmc_desktop.mllm.gguf_files import GgufFile
 from esmc_desktop.mllm.runtime import LlavaRuntime
 from models.tiny_llava import TinyLlavaSpec, build_tiny_llava
 
@@ -35,6 +39,30 @@ def test_text_file_renamed_gguf(tmp_path, tiny):
 def test_files_swapped(tiny):
     with pytest.raises(ModelFileError, match="vision projector"):
         LlavaRuntime(tiny.f16.mmproj, tiny.f16.lm)
+
+
+def mappings_of(path: Path) -> int:
+    """How many memory mappings of `path` this process holds (llama.cpp maps a model's weights from its file)."""
+    with open("/proc/self/maps") as maps:
+        return sum(line.rstrip("\n").endswith(str(path)) for line in maps)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the process's mappings in /proc/self/maps")
+def test_a_projector_llama_cpp_cannot_load_frees_the_model_and_context_already_loaded(tmp_path, tiny):
+    # its header passes every check, but llama.cpp's CLIP loader needs the head count
+    headless = tmp_path / "mmproj-no-heads.gguf"
+    rewrite_gguf(tiny.f16.mmproj, headless, drop_fields=("clip.vision.attention.head_count",))
+    lm = GgufFile(tiny.f16.lm)
+    lm.info  # gguf-py's own mapping of the file, held from here on
+    before = mappings_of(tiny.f16.lm)
+    with LlavaRuntime(lm, tiny.f16.mmproj, n_ctx=256):
+        assert mappings_of(tiny.f16.lm) > before, "a loaded model maps its weights from the file"
+    assert mappings_of(tiny.f16.lm) == before
+    for _ in range(3):
+        with pytest.raises(ModelFileError, match="llama.cpp could not load the vision projector") as failed:
+            LlavaRuntime(lm, headless, n_ctx=256)
+        # the failed constructor's frames are still alive (the traceback), yet nothing of the model is mapped
+        assert failed.traceback and mappings_of(tiny.f16.lm) == before
 
 
 def test_mmproj_whose_output_width_differs_from_the_lm(tmp_path, tiny):

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -40,10 +40,14 @@ from esmc_desktop.mllm import interrupts
 from esmc_desktop.mllm.capture import HiddenStateCapture
 from esmc_desktop.mllm.clip_fix import ClsOrderFix, class_embedding
 from esmc_desktop.mllm.gguf_files import GgufFile, check_infos, image_size, image_tokens, require_lm
+from esmc_desktop.mllm.handles import LlamaContext, LlamaModel, MtmdContext
 from esmc_desktop.mllm.layouts import MAPPED, REPACKED, WEIGHT_LAYOUTS
-from esmc_desktop.mllm.logs import route_llama_logs
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE, ChatTemplate, get_template
 from esmc_desktop.mllm.vocabulary import Tokenizing
+
+# the weight layouts are named here too: they are what `weights` takes
+__all__ = ["DEFAULT_MAX_PROMPTS", "MAPPED", "REPACKED", "ImageRun", "LlavaRuntime", "PromptStates", "RuntimeStats",
+           "context_size"]
 
 DEFAULT_MAX_PROMPTS = 8
 # Context room for text besides the image: BOS and the chat template around it (LLaVA's system prompt is
@@ -107,19 +111,35 @@ def _rgb_array(image) -> np.ndarray:
     return arr
 
 
-@interrupts.c_callback
-def _keep_loading(_progress: float, _user_data) -> bool:
-    """llama.cpp's load-progress callback: go on loading unless the user pressed Ctrl+C (raised after it returns)."""
-    try:
-        return not interrupts.pending()
-    except BaseException as exc:  # nothing may cross into C
-        interrupts.hold(exc)
-        return False
+def _check_settings(n_ctx: int | None, max_prompts: int, weights: str) -> None:
+    """Settings that cannot work are refused before anything is read or loaded."""
+    if weights not in WEIGHT_LAYOUTS:
+        raise SettingsError(f"CPU weight layout {weights!r}: give {' or '.join(WEIGHT_LAYOUTS)} "
+                            "(weight_layout.choose_layout measures which one is faster here)")
+    if n_ctx is not None and n_ctx < 64:
+        raise SettingsError(f"a context of {n_ctx} tokens is too small for an image and a prompt; "
+                            "give at least 64 (the default fits one photo and its prompts)")
+    if max_prompts < 1:
+        raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
+
+
+def _checked_pair(lm_path: Path | str | GgufFile, mmproj_path: Path | str | GgufFile | None,
+                  allow_legacy: bool) -> tuple[GgufFile, GgufFile | None]:
+    """The two files, their headers checked as a pair (or the LM alone): a sentence before llama.cpp sees them."""
+    lm_file = lm_path if isinstance(lm_path, GgufFile) else GgufFile(lm_path)
+    mm_file = mmproj_path if isinstance(mmproj_path, GgufFile) or mmproj_path is None else GgufFile(mmproj_path)
+    if mm_file is None:
+        require_lm(lm_file.info)
+    else:
+        check_infos(lm_file.info, mm_file.info, allow_legacy=allow_legacy)
+    return lm_file, mm_file
 
 
 class LlavaRuntime(Tokenizing):
     """A loaded LLaVA-1.5 GGUF pair (LM + mmproj) ready to read hidden states.
 
+    It owns three llama.cpp handles, each through its owner in handles.py: the model, the context and
+    the vision projector; close() (or leaving the `with` block) frees them, projector first.
     Not thread-safe: use one runtime per worker thread.
     """
 
@@ -143,127 +163,36 @@ class LlavaRuntime(Tokenizing):
         The files may be given as GgufFiles (a model session's): their headers are not read again."""
         import llama_cpp
 
-        if weights not in WEIGHT_LAYOUTS:
-            raise SettingsError(f"CPU weight layout {weights!r}: give {' or '.join(WEIGHT_LAYOUTS)} "
-                                "(weight_layout.choose_layout measures which one is faster here)")
-
-        if n_ctx is not None and n_ctx < 64:
-            raise SettingsError(f"a context of {n_ctx} tokens is too small for an image and a prompt; "
-                                "give at least 64 (the default fits one photo and its prompts)")
-        if max_prompts < 1:
-            raise ValueError(f"max_prompts must be at least 1, got {max_prompts}")
-        lm_file = lm_path if isinstance(lm_path, GgufFile) else GgufFile(lm_path)
-        lm_path = lm_file.path
-        mm_file = mmproj_path if isinstance(mmproj_path, GgufFile) or mmproj_path is None else GgufFile(mmproj_path)
-        if mm_file is None:
-            require_lm(lm_file.info)
-            self.image_size, self.n_image_tokens = 0, 0
-        else:
-            check_infos(lm_file.info, mm_file.info, allow_legacy=allow_legacy_mmproj)
-            self.image_size, self.n_image_tokens = image_size(mm_file.info), image_tokens(mm_file.info)
-            mmproj_path = mm_file.path
+        _check_settings(n_ctx, max_prompts, weights)
+        lm_file, mm_file = _checked_pair(lm_path, mmproj_path, allow_legacy_mmproj)
+        self.image_size = image_size(mm_file.info) if mm_file is not None else 0
+        self.n_image_tokens = image_tokens(mm_file.info) if mm_file is not None else 0
         cls = class_embedding(mm_file) if mm_file is not None else None  # read before anything is loaded
         self._cls_fix = ClsOrderFix(cls) if cls is not None else None
-        if n_ctx is None:
-            n_ctx = context_size(self.n_image_tokens, max_prompts)
-        route_llama_logs()
-        with interrupts.held():  # llama.cpp may log here (our callback) as anywhere it is called
-            llama_cpp.llama_backend_init()
         self.template = get_template(template) if isinstance(template, str) else template
         self.stats = RuntimeStats()
         self._llama = llama_cpp
-        threads = n_threads or max(1, os.cpu_count() or 1)
-
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = n_gpu_layers
-        mparams.use_extra_bufts = weights == REPACKED
-        if weights == REPACKED:  # read the file into the repacked buffers; a mapping would stay resident too
-            mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE  # (MAPPED keeps llama.cpp's auto: mmap on a CPU)
-        self.weights = weights
-        self._load_progress = llama_cpp.llama_progress_callback(_keep_loading)  # referenced while C holds it
-        mparams.progress_callback = self._load_progress
-        self._model = self._ctx = self._mtmd = None  # the three handles: made by _hold, freed by close alone
-        self._model = self._hold(lambda: llama_cpp.llama_model_load_from_file(str(lm_path).encode(), mparams),
-                                 ModelFileError(f"llama.cpp could not load {lm_path}"))
-        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.n_layer = llama_cpp.llama_model_n_layer(self._model)
-        self.n_embd = llama_cpp.llama_model_n_embd(self._model)
-        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.weights, self.max_prompts, self._early_stop = weights, max_prompts, early_stop
         self._capture = HiddenStateCapture(())
-        self._early_stop = early_stop
-        try:
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        with ExitStack() as made:  # a failure part way (Ctrl+C included) frees what was made before it
+            self._model = made.enter_context(LlamaModel(lm_file.path, n_gpu_layers=n_gpu_layers, weights=weights))
+            self.n_layer, self.n_embd, self.n_vocab = self._model.n_layer, self._model.n_embd, self._model.n_vocab
             self.set_layers(layers)
-        except ValueError:
-            self.close()
-            raise
-        self.max_prompts = max_prompts
-
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = n_ctx
-        cparams.n_ubatch = min(n_ctx, 512)
-        cparams.n_seq_max = max_prompts + 1
-        cparams.kv_unified = True
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
-        cparams.cb_eval = self._capture.callback
-        cparams.cb_eval_user_data = None
-        self._ctx = self._hold(lambda: llama_cpp.llama_init_from_model(self._model, cparams), RuntimeFailure(
-            "llama.cpp could not create a context (out of memory? try a smaller n_ctx)"))
-        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
-        # llama.cpp pads n_ctx (to 256) but keeps n_batch as asked: a decode call takes at most n_batch tokens
-        self.n_batch = llama_cpp.llama_n_batch(self._ctx)
-        self._mem = llama_cpp.llama_get_memory(self._ctx)
-
-        if mmproj_path is not None:
-            from llama_cpp import mtmd_cpp
-
-            self._mtmd_lib = mtmd_cpp
-            mp = mtmd_cpp.mtmd_context_params_default()
-            mp.use_gpu = n_gpu_layers != 0
-            mp.n_threads = threads
-            mp.print_timings = False
-            mp.warmup = False
-            if self._cls_fix is not None:
-                mp.cb_eval = self._cls_fix.callback
-                mp.cb_eval_user_data = None
-            self._mtmd = self._hold(lambda: mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self._model, mp),
-                                    ModelFileError(f"llama.cpp could not load the vision projector {mmproj_path}"))
+            self._context = made.enter_context(LlamaContext(
+                self._model, n_ctx=n_ctx or context_size(self.n_image_tokens, max_prompts), n_seq_max=max_prompts + 1,
+                n_threads=threads, eval_callback=self._capture.callback))
+            self._projector = None if mm_file is None else made.enter_context(MtmdContext(
+                mm_file.path, self._model, use_gpu=n_gpu_layers != 0, n_threads=threads,
+                eval_callback=self._cls_fix.callback if self._cls_fix is not None else None))
+            self._handles = made.pop_all()
+        self.n_ctx, self.n_batch = self._context.n_ctx, self._context.n_batch
 
     # -- lifetime -----------------------------------------------------------------
 
-    def _hold(self, make: Callable[[], object], failure: Exception) -> object:
-        """A llama.cpp handle from `make`; when llama.cpp gives none (or Ctrl+C comes meanwhile), what was
-        loaded before is freed and `failure` (or the interrupt) raised. close() frees every handle held."""
-        with self._closed_on_interrupt():
-            handle = make()
-        if not handle:
-            self.close()
-            raise failure
-        return handle
-
     def close(self) -> None:
         """Free llama.cpp's memory now rather than at garbage collection: projector, context, model."""
-        llama_cpp = self._llama
-        if getattr(self, "_mtmd", None):
-            self._mtmd_lib.mtmd_free(self._mtmd)
-            self._mtmd = None
-        if getattr(self, "_ctx", None):
-            llama_cpp.llama_free(self._ctx)
-            self._ctx = None
-        if getattr(self, "_model", None):
-            llama_cpp.llama_model_free(self._model)
-            self._model = None
-
-    @contextmanager
-    def _closed_on_interrupt(self) -> Iterator[None]:
-        """A C call while loading: a Ctrl+C meanwhile frees what was loaded, then goes on as itself."""
-        try:
-            with interrupts.held():
-                yield
-        except KeyboardInterrupt:
-            self.close()
-            raise
+        self._handles.close()
 
     def __enter__(self) -> "LlavaRuntime":
         return self
@@ -283,8 +212,13 @@ class LlavaRuntime(Tokenizing):
         self._capture.set_layers(chosen)
 
     def _require_open(self) -> None:
-        if getattr(self, "_ctx", None) is None:
+        if self._context.closed:
             raise RuntimeError("this LlavaRuntime is closed")
+
+    @property
+    def _vocab(self):
+        """The model's vocabulary handle, for Tokenizing."""
+        return self._model.vocab
 
     # -- decoding -----------------------------------------------------------------
 
@@ -301,7 +235,7 @@ class LlavaRuntime(Tokenizing):
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = 1 if outputs or i == len(rows) - 1 else 0
             with interrupts.held():
-                status = llama_cpp.llama_decode(self._ctx, batch)
+                status = llama_cpp.llama_decode(self._context.handle, batch)
         finally:
             llama_cpp.llama_batch_free(batch)
         if status != 0:
@@ -329,9 +263,9 @@ class LlavaRuntime(Tokenizing):
     def _image_chunks(self, image, text: str) -> Iterator[object]:
         """mtmd chunks for `text` with the image at the media marker; they and the bitmap are freed when left."""
         self._require_open()
-        if self._mtmd is None:
+        if self._projector is None:
             raise ModelFileError("this runtime was loaded without an mmproj file; it can't see images")
-        mtmd = self._mtmd_lib
+        mtmd = self._projector.lib
         arr = _rgb_array(image)
         h, w = arr.shape[:2]
         bitmap = mtmd.mtmd_bitmap_init(w, h, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
@@ -342,7 +276,7 @@ class LlavaRuntime(Tokenizing):
             raw = text.replace("<image>", mtmd.mtmd_default_marker().decode()).encode()
             inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=True, parse_special=True)
             bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
-            if mtmd.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
+            if mtmd.mtmd_tokenize(self._projector.handle, chunks, ctypes.byref(inp), bitmaps, 1) != 0:
                 raise ImageError("llama.cpp could not tokenize the image prompt")
             yield chunks
         finally:
@@ -357,17 +291,17 @@ class LlavaRuntime(Tokenizing):
     def image_features(self, image) -> np.ndarray:
         """The projector's output for a photo: (n_image_tokens, n_embd), what the LM receives."""
         with self._image_chunks(image, "<image>") as chunks:
-            mtmd = self._mtmd_lib
+            mtmd = self._projector.lib
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
                 chunk = mtmd.mtmd_input_chunks_get(chunks, i)
                 if mtmd.mtmd_input_chunk_get_type(chunk) != mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
                     with interrupts.held():
-                        status = mtmd.mtmd_encode_chunk(self._mtmd, chunk)
+                        status = mtmd.mtmd_encode_chunk(self._projector.handle, chunk)
                     if status != 0:
                         raise RuntimeFailure("llama.cpp failed to encode the image")
                     self._check_cls_fix()
                     n = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
-                    embd = mtmd.mtmd_get_output_embd(self._mtmd)
+                    embd = mtmd.mtmd_get_output_embd(self._projector.handle)
                     self.stats.images_encoded += 1
                     return np.ctypeslib.as_array(embd, shape=(n * self.n_embd,)).reshape(n, self.n_embd).copy()
         raise ImageError("llama.cpp produced no image chunk")
@@ -378,7 +312,7 @@ class LlavaRuntime(Tokenizing):
         Returns (prefix ids, image tokens, n_past).
         """
         with self._image_chunks(image, self.template.before_image + "<image>") as chunks:
-            mtmd = self._mtmd_lib
+            mtmd = self._projector.lib
             prefix_ids: list[int] = []
             n_image = 0
             for i in range(mtmd.mtmd_input_chunks_size(chunks)):
@@ -395,7 +329,7 @@ class LlavaRuntime(Tokenizing):
             self.clear()
             new_n_past = self._llama.llama_pos(0)
             with interrupts.held():
-                status = mtmd.mtmd_helper_eval_chunks(self._mtmd, self._ctx, chunks, 0, 0, self.n_batch, False,
+                status = mtmd.mtmd_helper_eval_chunks(self._projector.handle, self._context.handle, chunks, 0, 0, self.n_batch, False,
                                                       ctypes.byref(new_n_past))
             if status != 0:
                 raise RuntimeFailure(f"llama.cpp failed to encode the image (status {status})")
@@ -489,7 +423,7 @@ class LlavaRuntime(Tokenizing):
 
     def clear(self) -> None:
         """Empty every sequence of the KV cache."""
-        self._llama.llama_memory_clear(self._mem, True)
+        self._llama.llama_memory_clear(self._context.memory, True)
 
     def encode_image(self, image) -> int:
         """Sequence 0 cleared, then BOS, the template's text before the image and the image: the next position."""
@@ -501,14 +435,14 @@ class LlavaRuntime(Tokenizing):
 
     def logits(self) -> np.ndarray:
         """The next-token logits after the last decode (a view: the next decode overwrites it)."""
-        return np.ctypeslib.as_array(self._llama.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+        return np.ctypeslib.as_array(self._llama.llama_get_logits_ith(self._context.handle, -1), shape=(self.n_vocab,))
 
     def copy_sequence(self, source: int, target: int) -> None:
         """Sequence `target` continues from what `source` holds (a KV copy, no decoding)."""
-        self._llama.llama_memory_seq_cp(self._mem, source, target, -1, -1)
+        self._llama.llama_memory_seq_cp(self._context.memory, source, target, -1, -1)
 
     def drop_sequence(self, seq: int) -> None:
-        self._llama.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        self._llama.llama_memory_seq_rm(self._context.memory, seq, -1, -1)
 
     def is_end(self, token: int) -> bool:
         """Whether `token` ends a generation (end of sequence or of turn)."""
