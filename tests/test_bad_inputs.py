@@ -65,6 +65,14 @@ def test_a_projector_llama_cpp_cannot_load_frees_the_model_and_context_already_l
         assert failed.traceback and mappings_of(tiny.f16.lm) == before
 
 
+def test_a_projector_without_its_second_linear_layer_is_refused_in_a_sentence(tmp_path, tiny):
+    """llama.cpp takes mm.2 as optional (Yi-type LLaVA) and would crash the process on a LLaVA-1.5 file without it."""
+    cut = tmp_path / "mmproj-no-mm2.gguf"
+    rewrite_gguf(tiny.f16.mmproj, cut, drop_tensors=("mm.2.weight",))
+    with pytest.raises(ModelFileError, match="lacks the projector tensor mm.2.weight"):
+        LlavaRuntime(tiny.f16.lm, cut, n_ctx=256)
+
+
 def test_mmproj_whose_output_width_differs_from_the_lm(tmp_path, tiny):
     other = build_tiny_llava(tmp_path / "wide", TinyLlavaSpec(text_hidden=128, text_ffn=256))
     del other

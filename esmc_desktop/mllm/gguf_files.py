@@ -34,6 +34,10 @@ VISION_BLOCK_COUNT, VISION_EMBEDDING_LENGTH = gguf.Keys.ClipVision.BLOCK_COUNT, 
 IMAGE_SIZE, PATCH_SIZE = gguf.Keys.ClipVision.IMAGE_SIZE, gguf.Keys.ClipVision.PATCH_SIZE
 PROJECTION_DIM = gguf.Keys.ClipVision.PROJECTION_DIM
 FEATURE_LAYER = "clip.vision.feature_layer"  # read by llama.cpp's clip loader; gguf-py 0.19 has no name for it
+# LLaVA-1.5's projector: linear, GELU, linear. llama.cpp's clip loader takes each as optional (Yi-type LLaVA
+# has no mm.2) and crashes (a null pointer) when one is missing, so their presence is checked here.
+LLAVA_PROJECTOR_TENSORS = tuple(f"{gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.V_MMPROJ].format(bid=layer)}.{part}"
+                                for layer in (0, 2) for part in ("weight", "bias"))
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,11 @@ def require_mmproj(info: GgufInfo) -> None:
     projector = info.get(PROJECTOR_TYPE, "mlp")
     if projector != "mlp":
         raise ModelFileError(f"{info.path.name} has projector type '{projector}'; LLaVA-1.5 uses 'mlp'")
+    missing = [name for name in LLAVA_PROJECTOR_TENSORS if name not in info.tensor_types]
+    if missing:
+        raise ModelFileError(f"{info.path.name} lacks the projector tensor{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(missing)}: it is damaged or not a LLaVA-1.5 projector. Download or "
+                             f"convert it again")
 
 
 def lm_width(info: GgufInfo) -> int:
