@@ -1,6 +1,6 @@
 """Faults a user's machine throws at a run, injected at random points; does every photo survive?
 
-    python benchmarks/faults.py [--faults 200] [--seed 0] [--jpegs 10] [--pairs 3]
+    python benchmarks/faults.py [--faults 200] [--seed 0] [--jpegs 10] [--pairs 3] [--only SIGINT ...]
 
 A photo folder of real-size JPEGs (3000x2000) and RAW+JPEG pairs (DNG + JPEG of one moment) is
 sorted with the shipped demo model through `python -m esmc_desktop.cli`, and one fault is
@@ -319,13 +319,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jpegs", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--only", action="append", choices=FAULTS, metavar="FAULT",
+                        help=f"inject only this fault (repeatable): {', '.join(FAULTS)}")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="esmc-faults-"))
     tmpfs = work / "small-disk"
     tmpfs.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(tmpfs)],
                              capture_output=True).returncode == 0
-    faults = FAULTS if mounted else tuple(f for f in FAULTS if f != "full disk")
+    faults = tuple(f for f in args.only or FAULTS if mounted or f != "full disk")
+    if not faults:
+        raise SystemExit("the only fault asked for, a full disk, needs a small disk mounted (run as root)")
     if not mounted:
         print("no small disk could be mounted (needs root): the full-disk fault is left out")
     bench = Bench(work, args.seed, tmpfs if mounted else None)
@@ -357,8 +361,12 @@ def main() -> None:
         for n in range(args.faults):
             op, mode = bench.rng.choice(operations)
             fault = bench.rng.choice(faults)
-            if fault == "full disk" and op != "cluster":
-                fault = bench.rng.choice([f for f in faults if f != "full disk"])
+            if fault == "full disk" and op != "cluster":  # only a cluster run writes onto the small disk
+                others = [f for f in faults if f != "full disk"]
+                if others:
+                    fault = bench.rng.choice(others)
+                else:
+                    op, mode = "cluster", bench.rng.choice(MODES)
             injected[(op if mode is None else f"cluster --mode {mode}", fault)] += 1
             lost = len(bench.lost)
             if op == "cluster":
