@@ -22,7 +22,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from esmc_desktop.photos.export import export, sources, undo_export  # noqa: E402
+from esmc_desktop.photos.export import ExportRow, export, sources, undo_export  # noqa: E402
 from esmc_desktop.photos.raw import load_raw  # noqa: E402
 from esmc_desktop.photos.scan import scan  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402
@@ -60,12 +60,12 @@ def main() -> None:
     for i in range(args.photos):
         Image.fromarray(sample_image(i)).resize((1024, 768)).save(photos / f"IMG_{i:04d}.JPG", quality=90)
     found = sources(scan(photos).photos)
-    plan = {"color of the car": [(i % 3, ["red", "blue", "white"][i % 3], 0.9) for i in range(len(found))],
-            "shape": [(0, "sedan", 0.8)] * len(found)}
+    rows = ([ExportRow(p, "color of the car", i % 3, ["red", "blue", "white"][i % 3], 0.9) for i, p in enumerate(found)]
+            + [ExportRow(p, "shape", 0, "sedan", 0.8) for p in found])
     for mode in ("tags", "tags-embedded"):
         out = work / f"out-{mode}"
         start = time.perf_counter()
-        export(found, plan, out, mode=mode)
+        export(rows, out, mode=mode)
         written = time.perf_counter() - start
         start = time.perf_counter()
         undo_export(out)

@@ -58,7 +58,7 @@ from esmc_desktop.mllm.registry import DEMO_DIR, DEMO_FILES  # noqa: E402
 from esmc_desktop.photos.cache import FeatureCache, VectorKey  # noqa: E402
 from esmc_desktop.photos.export_folder import ExportFolder  # noqa: E402
 from esmc_desktop.photos.scan import scan  # noqa: E402
-from esmc_desktop.engine.types import ClusterResult, Criterion, CriterionResult  # noqa: E402
+from esmc_desktop.engine.types import Clustering, ClusterResult, Criterion, CriterionResult, Reading  # noqa: E402
 from esmc_desktop.engine.settings import lens_key  # noqa: E402
 from esmc_desktop.saved_result import load_heads, load_result  # noqa: E402
 
@@ -290,9 +290,9 @@ def main() -> None:
             names = name_clusters(X, head.labels_, {}, token_text, k)
             tokens = photo_tokens(X, token_text)
             explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
-            results.append(CriterionResult(Criterion(text, k), Criterion(text).prompt, [], WHERE, head.labels_,
-                                           head.confidences_, names, explanations, head.weights_, X,
-                                           head.used_head_, {}, " is", tokens, head.note_))
+            reading = Reading(Criterion(text, k), Criterion(text).prompt, [], WHERE, X, " is", tokens)
+            results.append(CriterionResult(reading, Clustering(head.labels_, head.confidences_, names, explanations,
+                                                               head.weights_, head.used_head_, {}, head.note_)))
     computed = ClusterResult(work / "photos", photos, [], results, model_fp, LensParams(), 0)
     result = SortResult(computed, lm, mmproj)
     with steps.timed("prepare the review (the sort's worker thread)"):

@@ -37,7 +37,7 @@ def test_changing_the_template_or_the_localization_rule_localizes_again_and_neve
     assert run(template="llava-hf").images_encoded == 0 and targets() == 1  # all cached
     assert run(template="llava-v1").images_encoded == 6 and targets() == 2  # nothing reused
     paper = run(template="llava-v1", localization="paper")
-    assert targets() == 3 and paper.criteria[0].localization.rule == "paper"
+    assert targets() == 3 and paper.criteria[0].reading.localization.rule == "paper"
     assert paper.images_encoded >= 6  # localized again; vectors at an unchanged place are the same vectors
     wide = run(template="llava-v1", span="template")
     assert targets() == 4 and wide.images_encoded >= 6

@@ -159,7 +159,7 @@ def test_without_confidence_figures_the_window_says_so_instead_of_numbers(window
     # One hidden unit and no learning: the logits are the random output biases plus a term of about 0.01, so the
     # argmax cannot spread over every cluster.
     fallback = ClusteringHead(len(crit.names), seed=0, epochs=1, learning_rate=1e-9,
-                              hidden=1).fit(crit.computed.vectors)
+                              hidden=1).fit(crit.reading.vectors)
     assert not fallback.used_head_
     crit.weights = fallback.weights_
     crit.labels[:], crit.confidences[:] = fallback.labels_.tolist(), fallback.confidences_.tolist()

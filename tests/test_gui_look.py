@@ -133,7 +133,7 @@ def test_a_criterion_the_model_cannot_read_gets_a_warning_that_says_what_to_try(
     window.run_panel.run_button.click()
     qtbot.waitUntil(lambda: window.result is not None, timeout=120_000)
     view, crit = window.view(0), window.result.criterion(0)
-    assert crit.computed.localization.fallback, crit.where_read
+    assert crit.reading.localization.fallback, crit.where_read
     window.show()
     warning = view.warning.text()
     assert view.warning.isVisible() and "Keywords" in warning and "'sofa, kettle, umbrella'" in warning

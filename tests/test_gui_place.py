@@ -12,21 +12,21 @@ def test_details_show_the_map_with_the_chosen_place_and_why_k_and_a_double_click
     view = window.view(0)
     assert view.place_map.isHidden(), "the map is a detail: shown on demand"
     crit = window.result.criterion(0)
-    loc = crit.computed.localization
+    loc = crit.reading.localization
     view.details_button.click()
     assert view.place_map.isVisible() and view.choices.isVisible()
     assert "chosen automatically: the highest silhouette" in view.choices.text()
     row, column = view.place_map.cell_of(loc.layer, loc.position)
     assert view.place_map.item(row, column).text() == CHOSEN
-    assert view.place_map.horizontalHeaderItem(column).text() == crit.computed.prompt_tokens[loc.position].replace(
+    assert view.place_map.horizontalHeaderItem(column).text() == crit.reading.prompt_tokens[loc.position].replace(
         " ", "·")
     assert "sample photos read a keyword" in view.place_map.item(row, column).toolTip()
     # another place: the first block, the first token of the prompt's own words
     other_layer, other_position = 0, 2
     view.place_map.cellDoubleClicked.emit(*view.place_map.cell_of(other_layer, other_position))
-    qtbot.waitUntil(lambda: window.result.criterion(0).computed.localization.rule == "user", timeout=120_000)
+    qtbot.waitUntil(lambda: window.result.criterion(0).reading.localization.rule == "user", timeout=120_000)
     qtbot.waitUntil(lambda: not window.is_running(), timeout=60_000)
-    again = window.result.criterion(0).computed.localization
+    again = window.result.criterion(0).reading.localization
     assert (again.layer, again.position) == (other_layer, other_position)
     assert window.criteria()[0].target == (other_layer, f"#{other_position}")
     assert "read at block 0, token #2" in window.criteria_panel.criteria_list.item(0).text()

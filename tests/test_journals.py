@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from esmc_desktop.files import KEEP_DAMAGED, move_aside
-from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.export import ExportRow, export, sources
 from esmc_desktop.photos.export_folder import ExportFolder
 from esmc_desktop.photos.scan import content_hash, scan
 from tests.test_pipeline import make_photos
@@ -42,10 +42,10 @@ def moved(tmp_path: Path, n: int = 8, mode: str = "move", shape: bool = True) ->
     photos = make_photos(tmp_path / "photos", n)
     before = hashes(photos)
     found = sources(scan(photos).photos)
-    plan = {"colour": [(i % 2, ["red", "blue"][i % 2], 0.9) for i in range(len(found))]}
+    rows = [ExportRow(p, "colour", i % 2, ["red", "blue"][i % 2], 0.9) for i, p in enumerate(found)]
     if shape:
-        plan["shape"] = [(0, "round", None)] * len(found)
-    export(found, plan, tmp_path / "out", mode=mode)
+        rows += [ExportRow(p, "shape", 0, "round", None) for p in found]
+    export(rows, tmp_path / "out", mode=mode)
     return photos, tmp_path / "out", before
 
 
@@ -147,7 +147,7 @@ def test_a_name_that_is_not_utf8_is_kept_exactly_in_the_manifests_and_a_move_of_
     before = hashes(photos)
     found = sources(scan(photos).photos)
     out = tmp_path / "out"
-    export(found, {"colour": [(0, "red", 0.5)] * len(found)}, out, mode="move")
+    export([ExportRow(p, "colour", 0, "red", 0.5) for p in found], out, mode="move")
     rows = json.loads((out / "manifest.json").read_text())
     odd = [r for r in rows if "source_fs" in r]
     assert len(odd) == 1 and base64.b64decode(odd[0]["source_fs"]) == os.path.join(os.fsencode(photos), LATIN1)
@@ -167,7 +167,7 @@ def test_keywords_on_a_photo_with_a_name_that_is_not_utf8_are_taken_back(tmp_pat
     photos = latin1_folder(tmp_path)
     before = hashes(photos)
     found = sources(scan(photos).photos)
-    export(found, {"colour": [(0, "red", 0.5)] * len(found)}, tmp_path / "out", mode="tags")
+    export([ExportRow(p, "colour", 0, "red", 0.5) for p in found], tmp_path / "out", mode="tags")
     assert os.path.exists(os.path.join(os.fsencode(photos), LATIN1 + b".xmp"))
     done = run("undo", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ from esmc_desktop.method.head import ClusteringHead
 from esmc_desktop.method.localization import Localization
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.photos.scan import Photo
-from esmc_desktop.engine.types import ClusterResult, Criterion, CriterionResult
+from esmc_desktop.engine.types import Clustering, ClusterResult, Criterion, CriterionResult, Reading
 from tests.synthetic_lens import make_photos
 
 
@@ -25,8 +25,9 @@ def result() -> SortResult:
     X = synthetic.target_vectors("color")
     head = ClusteringHead(4, seed=0).fit(X)
     where = Localization(5, 3, np.zeros((8, 6)), np.zeros((8, 6)), 10, False, "planted")
-    criterion = CriterionResult(Criterion("color", 4), "The color is", ["red"], where, head.labels_,
-                                head.confidences_, ["a", "b", "c", "d"], [[], [], [], []], head.weights_, X)
+    criterion = CriterionResult(Reading(Criterion("color", 4), "The color is", ["red"], where, X),
+                                Clustering(head.labels_, head.confidences_, ["a", "b", "c", "d"], [[], [], [], []],
+                                           head.weights_))
     photos = [Photo(Path(f"photo-{i}.png"), f"{i:064x}", 1) for i in range(synthetic.n)]
     return SortResult(ClusterResult(Path("."), photos, [], [criterion], "model", LensParams(), 0), Path("lm.gguf"),
                       Path("mmproj.gguf"))
@@ -92,7 +93,7 @@ def test_the_photos_in_doubt_are_the_learnt_heads_after_corrections_and_the_firs
 
     def runner_ups_agree_with(head) -> bool:
         """Every photo listed in doubt names `head`'s second choice for it as the runner-up."""
-        logits = head.logits(crit.computed.vectors)
+        logits = head.logits(crit.reading.vectors)
         listed = photos_in_doubt(result, 0, limit=1000)
         others = [np.delete(np.arange(logits.shape[1]), crit.labels[d.photo]) for d in listed]
         return bool(listed) and all(d.runner_up == o[logits[d.photo, o].argmax()] for d, o in zip(listed, others))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from esmc_desktop.app.scan import scan_folder
-from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.export import ExportRow, export, sources
 from esmc_desktop.photos.scan import content_hash, scan
 from tests.test_pipeline import make_photos, model_args
 
@@ -76,7 +76,7 @@ def test_sidecars_of_scanned_photos_are_not_skipped_files_but_a_lone_one_is(tmp_
 def test_a_tag_export_s_sidecars_are_not_counted_as_skipped_on_the_next_run(tmp_path):
     photos = make_photos(tmp_path / "photos", 6)
     found = sources(scan(photos).photos)
-    export(found, {"colour": [(0, "red", 0.9)] * len(found)}, tmp_path / "out", mode="tags")
+    export([ExportRow(p, "colour", 0, "red", 0.9) for p in found], tmp_path / "out", mode="tags")
     assert len(list(photos.rglob("*.xmp"))) == 6
     again = scan_folder(photos)
     assert len(again.photos) == 6 and again.skipped == []

@@ -125,15 +125,15 @@ def test_each_photo_is_run_once_the_localization_samples_included(tmp_path, tiny
     result = run_job(photos, criteria, tiny.f16.quantized, tiny.f16.mmproj, cache_dir=tmp_path / "cache",
                      settings=MethodSettings(n_samples=6))
     assert result.images_encoded == 10 and result.times.photos_decoded == 10
-    assert result.criteria[1].localization.fallback
+    assert result.criteria[1].reading.localization.fallback
 
-    target = result.criteria[0].localization
+    target = result.criteria[0].reading.localization
     lens = LogitLens.from_gguf(tiny.f16.quantized)
     with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, layers=[target.layer]) as rt:
         for n, photo in enumerate(result.photos):
-            states = rt.run(load_rgb(photo.path, min_side=rt.image_size), [result.criteria[0].prompt]).prompts[0]
+            states = rt.run(load_rgb(photo.path, min_side=rt.image_size), [result.criteria[0].reading.prompt]).prompts[0]
             alone = lens.project(states.layer(target.layer)[target.position][None], target.layer)
-            row = result.criteria[0].vectors[n]
+            row = result.criteria[0].reading.vectors[n]
             np.testing.assert_array_equal(np.sort(row.indices), np.sort(alone.indices[0]))
             np.testing.assert_allclose(np.sort(row.data), np.sort(alone.values[0]), rtol=1e-5, atol=1e-6)
 
@@ -142,7 +142,7 @@ def test_no_sample_runs_when_no_criterion_has_keywords(tmp_path, tiny):
     photos = make_photos(tmp_path / "photos", 6)
     result = run_job(photos, [Criterion("color of the object", 2, ())], tiny.f16.quantized, tiny.f16.mmproj,
                      cache_dir=tmp_path / "cache")
-    assert result.images_encoded == 6 and result.criteria[0].localization.fallback
+    assert result.images_encoded == 6 and result.criteria[0].reading.localization.fallback
 
 
 def test_the_whole_run_works_with_sockets_blocked(tmp_path, tiny, monkeypatch):
@@ -154,15 +154,15 @@ def test_the_whole_run_works_with_sockets_blocked(tmp_path, tiny, monkeypatch):
     photos = make_photos(tmp_path / "photos", 8)
     result = run_job(photos, [Criterion.parse("color of the object:2", "red,green")], tiny.f16.quantized,
                      tiny.f16.mmproj, cache_dir=tmp_path / "cache")
-    assert len(result.criteria[0].labels) == 8
+    assert len(result.criteria[0].clustering.labels) == 8
 
 
 def test_keywords_are_asked_of_the_model_when_not_given(tmp_path, tiny):
     photos = make_photos(tmp_path / "photos", 6)
     result = run_job(photos, [Criterion.parse("shape of the object:2")], tiny.f16.quantized, tiny.f16.mmproj,
                      cache_dir=tmp_path / "cache")
-    loc = result.criteria[0].localization
-    assert result.criteria[0].prompt == "The shape of the object is"
+    loc = result.criteria[0].reading.localization
+    assert result.criteria[0].reading.prompt == "The shape of the object is"
     assert loc.message  # says how the target was chosen, even when it had to fall back
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from esmc_desktop.errors import ImageError
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.photos.export import export, sources, undo_export
+from esmc_desktop.photos.export import ExportRow, export, sources, undo_export
 from esmc_desktop.photos.raw import MIN_PREVIEW_SIDE
 from esmc_desktop.photos.scan import content_hash, scan
 from esmc_desktop.photos.thumbnails import ThumbnailCache
@@ -105,14 +105,14 @@ def test_a_raw_and_a_jpeg_of_the_same_name_are_one_photo_read_through_the_jpeg(t
 def test_a_raw_goes_wherever_its_jpeg_goes_copied_or_tagged(tmp_path):
     folder = raw_jpeg_folder(tmp_path / "photos")
     photos = sources(scan(folder).photos)
-    plan = {"color": [(0, "red", 0.9)] * len(photos)}
-    copied = export(photos, plan, tmp_path / "out", mode="copy")
+    rows = [ExportRow(p, "color", 0, "red", 0.9) for p in photos]
+    copied = export(rows, tmp_path / "out", mode="copy")
     assert sorted(p.name for p in (tmp_path / "out" / "color" / "red").iterdir()) == [
         "IMG_0001.DNG", "IMG_0001.JPG", "IMG_0002.dng", "IMG_0003.jpg"]
     assert all(content_hash(Path(r.destination)) == r.sha256 for r in copied)
 
     raw_bytes = (folder / "IMG_0001.DNG").read_bytes()
-    export(photos, plan, tmp_path / "tagged", mode="tags-embedded")
+    export(rows, tmp_path / "tagged", mode="tags-embedded")
     assert (folder / "IMG_0001.DNG.xmp").is_file(), "a RAW file is never written into: it gets a sidecar"
     assert (folder / "IMG_0001.DNG").read_bytes() == raw_bytes
     assert not (folder / "IMG_0001.JPG.xmp").exists(), "the JPEG holds its keywords itself"
@@ -135,6 +135,6 @@ def test_raw_photos_are_sorted_like_the_same_picture_as_a_png(tmp_path, tiny):
                      settings=MethodSettings(n_samples=4), compute=ComputeRequest(GpuLayers(0), threads=1))
     names = [p.path.name for p in result.photos]
     assert len(names) == 13 and not result.skipped
-    labels = dict(zip(names, result.criteria[0].labels))
+    labels = dict(zip(names, result.criteria[0].clustering.labels))
     for i in range(4):
         assert labels[f"raw-{i}.dng"] == labels[f"photo-{i}.png"]

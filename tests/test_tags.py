@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esmc_desktop.photos.export import ExportError, export, sources, undo_export
+from esmc_desktop.photos.export import ExportError, ExportRow, Source, export, sources, undo_export
 from esmc_desktop.photos.scan import content_hash, scan
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, TAGS_LIST, keywords_for
 from models.tiny_llava import sample_image
@@ -80,9 +80,10 @@ def make_folder(folder: Path, n: int = 4) -> Path:
     return folder
 
 
-def colour_and_shape(n: int) -> dict[str, list[tuple[int, str, float]]]:
-    return {"color of the car": [(i % 2, ["red", "blue"][i % 2], 0.9) for i in range(n)],
-            "shape": [(0, "round", 0.8)] * n}
+def colour_and_shape(photos: list[Source]) -> list[ExportRow]:
+    """Two criteria: the photos alternately red and blue, and all round."""
+    return ([ExportRow(p, "color of the car", i % 2, ["red", "blue"][i % 2], 0.9) for i, p in enumerate(photos)] +
+            [ExportRow(p, "shape", 0, "round", 0.8) for p in photos])
 
 
 def hashes(folder: Path) -> dict[str, str]:
@@ -94,7 +95,7 @@ def test_sidecars_hold_the_flat_and_hierarchical_keywords_and_the_photos_are_unt
     photos = make_folder(tmp_path / "photos")
     before = hashes(photos)
     found = sources(scan(photos).photos)
-    rows = export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    rows = export(colour_and_shape(found), tmp_path / "out", mode="tags")
     assert hashes(photos).items() >= before.items(), "every photo's bytes are as they were"
     for i, photo in enumerate(p.path for p in found):
         sidecar = photo.with_name(photo.name + ".xmp")  # IMG_0000.JPG.xmp: digiKam, darktable, Immich
@@ -114,7 +115,7 @@ def test_a_user_sidecar_keeps_its_rating_tags_and_edits_and_undo_gives_back_its_
     sidecar.write_bytes(USER_SIDECAR)
     theirs = exiftool(sidecar)
     found = sources(scan(photos).photos)
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
 
     merged = exiftool(sidecar)
     assert {k: v for k, v in merged.items() if k not in OURS} == {k: v for k, v in theirs.items() if k not in OURS}
@@ -132,7 +133,7 @@ def test_undo_after_another_program_changed_the_sidecar_removes_only_our_keyword
     sidecar = photos / "IMG_0000.JPG.xmp"
     sidecar.write_bytes(USER_SIDECAR)
     found = sources(scan(photos).photos)
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
     fresh = photos / "IMG_0001.JPG.xmp"
     for path in (sidecar, fresh):  # the user rates the photos and adds a keyword in another program
         subprocess.run(["exiftool", "-overwrite_original", "-XMP-xmp:Rating=5", "-XMP-dc:Subject+=family",
@@ -157,7 +158,7 @@ def test_undo_takes_our_keywords_out_of_every_field_whatever_exiftool_edited_sin
     mine = photos / "IMG_0000.JPG.xmp"
     mine.write_bytes(USER_SIDECAR)
     found = sources(scan(photos).photos)
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
     sidecars = sorted(photos.glob("*.xmp"))
     for path in sidecars:  # an edit in another program that touches none of the keyword fields
         subprocess.run(["exiftool", "-overwrite_original", *edit, str(path)], check=True, capture_output=True)
@@ -179,10 +180,10 @@ def test_undo_takes_our_keywords_out_of_every_field_whatever_exiftool_edited_sin
 def test_a_second_export_of_the_same_keywords_writes_nothing(tmp_path):
     photos = make_folder(tmp_path / "photos")
     found = sources(scan(photos).photos)
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
     snapshot = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in photos.iterdir()}
     journal = (tmp_path / "out" / ".esmc" / "tags-journal.jsonl").read_text()
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in photos.iterdir()} == snapshot
     assert (tmp_path / "out" / ".esmc" / "tags-journal.jsonl").read_text() == journal
 
@@ -193,7 +194,7 @@ def test_a_sidecar_that_cannot_be_read_is_left_alone_and_named_and_the_rest_is_t
     broken.write_bytes(b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><oops')
     found = sources(scan(photos).photos)
     with pytest.raises(ExportError, match=r"IMG_0001\.JPG\.xmp.*left as it is.*export again"):
-        export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+        export(colour_and_shape(found), tmp_path / "out", mode="tags")
     assert broken.read_bytes().endswith(b"<oops")
     assert (photos / "IMG_0000.JPG.xmp").is_file() and (photos / "IMG_0002.JPG.xmp").is_file()
 
@@ -201,7 +202,7 @@ def test_a_sidecar_that_cannot_be_read_is_left_alone_and_named_and_the_rest_is_t
 _KILLED_EXPORT = """
 import os, signal, sys
 from pathlib import Path
-from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.export import ExportRow, export, sources
 from esmc_desktop.photos.scan import scan
 
 photos, out, kill_at, mode = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -215,8 +216,7 @@ def fsync(fd):  # the process dies at its kill_at-th fsync: the moment a crash i
 
 os.fsync = fsync
 found = sources(scan(photos).photos)
-n = len(found)
-export(found, {"color": [(i % 2, ["red", "blue"][i % 2], 0.9) for i in range(n)]}, out, mode=mode)
+export([ExportRow(p, "color", i % 2, ["red", "blue"][i % 2], 0.9) for i, p in enumerate(found)], out, mode=mode)
 """
 
 
@@ -258,7 +258,7 @@ def test_embedded_keywords_go_into_jpegs_keep_their_pixels_and_exif_and_other_fo
     pixels = np.asarray(Image.open(jpeg)).copy()
     png_bytes = (photos / "IMG_0001.png").read_bytes()
     found = sources(scan(photos).photos)
-    rows = export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags-embedded")
+    rows = export(colour_and_shape(found), tmp_path / "out", mode="tags-embedded")
 
     assert {Path(r.destination).name for r in rows} == {"IMG_0000.JPG", "IMG_0001.png.xmp"}
     tags = exiftool(jpeg)
@@ -277,7 +277,7 @@ def test_a_dry_run_says_where_keywords_would_go_and_writes_nothing(tmp_path):
     photos = make_folder(tmp_path / "photos")
     before = hashes(photos)
     found = sources(scan(photos).photos)
-    rows = export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags", dry_run=True)
+    rows = export(colour_and_shape(found), tmp_path / "out", mode="tags", dry_run=True)
     assert {Path(r.destination).name for r in rows} == {f"{p.path.name}.xmp" for p in found}
     assert hashes(photos) == before and not (tmp_path / "out").exists()
 
@@ -288,7 +288,7 @@ def test_learn_refuses_a_tag_export_and_leaves_the_photos_and_sidecars_alone(tmp
 
     photos = make_folder(tmp_path / "photos")
     found = sources(scan(photos).photos)
-    export(found, colour_and_shape(len(found)), tmp_path / "out", mode="tags")
+    export(colour_and_shape(found), tmp_path / "out", mode="tags")
     before = hashes(photos)
     with pytest.raises(EsmcError, match="holds a tag export"):
         learn_export(tmp_path / "out")

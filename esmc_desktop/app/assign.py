@@ -14,7 +14,7 @@ from esmc_desktop.app.scan import scan_rules
 from esmc_desktop.engine.assign import assign_new_photos
 from esmc_desktop.engine.session import ModelSession
 from esmc_desktop.engine.settings import ComputeRequest
-from esmc_desktop.photos.export import export, sources
+from esmc_desktop.photos.export import export
 from esmc_desktop.photos.scan import Photo, Skipped
 from esmc_desktop.saved_result import load_result
 
@@ -61,9 +61,8 @@ def assign_photos(folder: Path | str, result_dir: Path | str, model: ModelFiles 
             claim_output(result_dir, dry_run):
         done = assign_new_photos(folder, saved, session, progress=feedback.progress, cancel=feedback.cancel,
                                  rules=scan_rules(exclude, result_dir))
-        placements = export(sources(done.photos), done.per_criterion, result_dir, mode=mode, dry_run=dry_run,
-                            add=True)
-    criteria = [AssignedCriterion(c.text, list(c.names), [cluster for cluster, _, _ in done.per_criterion[c.text]])
+        placements = export(done.rows, result_dir, mode=mode, dry_run=dry_run, add=True)
+    criteria = [AssignedCriterion(c.text, list(c.names), [r.cluster for r in done.rows if r.criterion == c.text])
                 for c in saved.criteria]
     return AssignReport(done.photos, done.skipped, done.images_encoded,
                         ExportReport(Path(result_dir), mode, dry_run, placements), criteria)

@@ -54,7 +54,8 @@ def run_demo(out: Path | str, model: ModelFiles, *, n_photos: int = 120, seed: i
     export_result(SortResult(result, model.lm, model.mmproj), out / "sorted")
     truth = {text: [truth_by_path[p.path.resolve()].label(attr) for p in result.photos]
              for text, attr in CRITERIA.items()}
-    metrics = {c.criterion.text: scores(truth[c.criterion.text], c.labels) for c in result.criteria}
-    cross = {(c.criterion.text, other): scores(truth[other], c.labels)["nmi"]
-             for c in result.criteria for other in CRITERIA if other != c.criterion.text}
+    metrics = {c.reading.criterion.text: scores(truth[c.reading.criterion.text], c.clustering.labels)
+               for c in result.criteria}
+    cross = {(c.reading.criterion.text, other): scores(truth[other], c.clustering.labels)["nmi"]
+             for c in result.criteria for other in CRITERIA if other != c.reading.criterion.text}
     return DemoReport(result, metrics, cross, out / "photos", out / "sorted", out / "cache")

@@ -13,10 +13,10 @@ from esmc_desktop.app.feedback import Feedback, Progress
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import Cancelled
 from esmc_desktop.photos.export import MODES, export, plan
-from esmc_desktop.photos.export_folder import ExportFolder, Placement, SavedCriterion, SavedResult
+from esmc_desktop.photos.export_folder import ExportFolder, Placement
 from esmc_desktop.photos.tags import TAG_MODES, sidecar_path
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, keywords_for
-from esmc_desktop.saved_result import HeadToSave, save_result
+from esmc_desktop.saved_result import save_sort
 
 __all__ = ["MODES", "TAG_MODES", "UNDOABLE", "ExportReport", "PhotoKeywords", "claim_output", "export_result",
            "photo_keywords", "preview"]
@@ -57,11 +57,11 @@ def preview(result: SortResult, out: Path | str, mode: str = "copy") -> dict[Pat
 
     In a tag mode, the tree of hierarchical keywords instead: ESMC/criterion, then /cluster.
     """
-    rows = plan(result.photo_paths(), result.assignments(), Path(out))
+    planned = plan(result.rows(), Path(out))
     if mode in TAG_MODES:
-        return dict(Counter(Path(*keywords_for([(criterion, name)])[HIERARCHICAL][0].rsplit("|", 1))
-                            for _, _, criterion, _, name, _, _ in rows))
-    return dict(Counter(row[-1] for row in rows))
+        return dict(Counter(Path(*keywords_for([(row.criterion, row.name)])[HIERARCHICAL][0].rsplit("|", 1))
+                            for row, _ in planned))
+    return dict(Counter(folder for _, folder in planned))
 
 
 @contextmanager
@@ -95,19 +95,9 @@ def export_result(result: SortResult, out: Path | str, *, mode: str = "copy", dr
         if feedback.progress is not None:
             feedback.progress(p)
 
-    placements = export(result.photo_paths(), result.assignments(), out, mode=mode, dry_run=dry_run, progress=placed)
+    placements = export(result.rows(), out, mode=mode, dry_run=dry_run, progress=placed)
     if not dry_run:
-        save_result(out, *_to_save(result, ExportFolder(out)))
+        save_sort(out, result)
         result.edited = False
     return ExportReport(out, mode, dry_run, placements)
 
-
-def _to_save(result: SortResult, folder: ExportFolder) -> tuple[SavedResult, list[HeadToSave]]:
-    """The result as the export folder keeps it: each criterion's names (the user's renames), prompt, place and
-    head from the same object, and the heads to write beside result.json."""
-    criteria = [SavedCriterion(c.text, c.prompt, c.layer, c.position, list(c.names), folder.head_path(n),
-                               [name for name in c.names if name in c.values])  # which clusters are values
-                for n, c in enumerate(result.criteria)]
-    heads = [HeadToSave(c.weights, c.keywords, c.where_read, c.computed.localization.rule) for c in result.criteria]
-    return (SavedResult(result.lm.resolve(), result.mmproj.resolve(), result.model_fingerprint, result.lens.top_k,
-                        result.lens.final_norm, criteria, result.template), heads)

@@ -348,13 +348,12 @@ def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
     """
     check_resort(resort)
     crit = result.criterion(criterion)
-    source = crit.computed
     corrections = {i: crit.labels[i] for i in sorted(crit.placed)}
     if not corrections:
         raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
     before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
               set(crit.placed), crit.weights)
-    learnt = learn_from_corrections(source.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
+    learnt = learn_from_corrections(crit.reading.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
                                     confidences=np.array(crit.confidences, dtype=float), resort=resort)
     removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
     crit.names = [crit.names[c] for c in learnt.kept]
@@ -379,6 +378,6 @@ def undo_corrections(result: SortResult, step: LearningStep) -> None:
 def least_certain(result: SortResult, criterion: int) -> list[int]:
     """The criterion's photos from the least to the most certain of their cluster (placed by hand last)."""
     crit = result.criterion(criterion)
-    margins = crit.weights.margins(crit.computed.vectors)
+    margins = crit.weights.margins(crit.reading.vectors)
     order = np.argsort(margins, kind="stable")
     return [int(i) for i in order if i not in crit.placed] + sorted(crit.placed)

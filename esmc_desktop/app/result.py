@@ -1,10 +1,12 @@
-"""The one result of a sort: what the method computed and what the user made of it, per criterion.
+"""The one result of a sort: what the model read and what the user made of it, per criterion.
 
 The window shows it, the user renames clusters and moves photos in it, and export writes
-folders, manifests and saved heads from it. Each criterion carries its own computation
-(prompt, target, trained head) next to its editable clusters, so nothing is matched by
-position between parallel objects. The names here are those the saved result uses on disk
-(text, prompt, layer, position, names).
+folders, manifests and saved heads from it. Each criterion holds its reading (prompt, target,
+vectors: engine.types.Reading, never edited) and one clustering, the user's: it starts as the
+engine's and is then edited in place, so there is no second copy to drift from. Export takes
+rows that name their photo (`SortResult.rows`), so nothing is matched by position between
+parallel objects. The names here are those the saved result uses on disk (text, prompt, layer,
+position, names); saved_result.py writes them.
 """
 
 from __future__ import annotations
@@ -17,32 +19,39 @@ import numpy as np
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.method.head import HeadWeights
 from esmc_desktop.mllm.logit_lens import LensParams
-from esmc_desktop.photos.export import Source, sources
+from esmc_desktop.photos.export import ExportRow, sources
 from esmc_desktop.photos.scan import Photo, Skipped
 from esmc_desktop.photos.xmp import keywords_for
-from esmc_desktop.engine.types import ClusterResult, CriterionResult
+from esmc_desktop.engine.types import ClusterResult, CriterionResult, Reading
 
 
 @dataclass
 class CriterionClusters:
-    """One criterion: its clusters (names, a cluster and confidence per photo) and how they were computed."""
+    """One criterion: what the model read, and its clusters (names, a cluster and confidence per photo, the head)."""
 
-    computed: CriterionResult  # prompt, keywords, target, vectors, lens readings, first head: never edited
+    reading: Reading  # prompt, keywords, target, vectors, lens readings: never edited
     names: list[str]
     labels: list[int]
     confidences: list[float]
-    weights: HeadWeights  # the head now: the computed one, cut when a cluster is removed, or a learnt one
+    weights: HeadWeights  # the head now: the sort's, cut when a cluster is removed, or a learnt one
     explanations: list[list[str]] = field(default_factory=list)
     note: str = ""
     placed: set[int] = field(default_factory=set)  # photos the user moved by hand: learning never moves them
     values: list[str] = field(default_factory=list)  # the clusters that are values (named, made or added), by name
+    # How the sort made the clusters, for the window's explanations: not changed by edits.
+    k_scores: dict[int, float] = field(default_factory=dict)  # silhouette per K tried, when K was chosen
+    used_head: bool = True  # False: the clustering head fell back to nearest centroids
+    sorted_into: int = 0  # how many clusters the sort made (values, `other` and discovered ones)
     _logits: tuple = field(default=(None, None), repr=False, compare=False)  # ((head, vectors), their logits)
 
     @classmethod
     def of(cls, computed: CriterionResult) -> "CriterionClusters":
-        return cls(computed, list(computed.names), [int(x) for x in computed.labels],
-                   [float(x) for x in computed.confidences], computed.weights,
-                   [list(e) for e in computed.explanations], computed.note, values=list(computed.criterion.values or ()))
+        """The engine's clustering as the user's editable one, beside the reading it was made from."""
+        made = computed.clustering
+        return cls(computed.reading, list(made.names), [int(x) for x in made.labels],
+                   [float(x) for x in made.confidences], made.weights, [list(e) for e in made.explanations],
+                   made.note, values=list(computed.reading.criterion.values or ()), k_scores=dict(made.k_scores),
+                   used_head=made.used_head, sorted_into=len(made.names))
 
     def is_value(self, cluster: int) -> bool:
         """Whether a cluster is one of the criterion's values (not `other`, not a cluster the sort discovered)."""
@@ -50,28 +59,33 @@ class CriterionClusters:
 
     @property
     def text(self) -> str:
-        return self.computed.criterion.text
+        return self.reading.criterion.text
 
     @property
     def prompt(self) -> str:
-        return self.computed.prompt
+        return self.reading.prompt
 
     @property
     def keywords(self) -> list[str]:
-        return self.computed.keywords
+        return self.reading.keywords
 
     @property
     def layer(self) -> int:
-        return self.computed.localization.layer
+        return self.reading.localization.layer
 
     @property
     def position(self) -> int:
-        return self.computed.localization.position
+        return self.reading.localization.position
 
     @property
     def where_read(self) -> str:
         """How the (layer, position) was found, in words."""
-        return self.computed.localization.message
+        return self.reading.localization.message
+
+    @property
+    def localization_rule(self) -> str:
+        """Which rule chose the (layer, position): the default, the paper's, or the user's."""
+        return self.reading.localization.rule
 
     def logits(self) -> np.ndarray:
         """The head's logits for every photo, (n, K): computed once per head, as learning replaces the head.
@@ -79,9 +93,9 @@ class CriterionClusters:
         The window's review reads them after every edit; at 100,000 photos they take seconds to compute.
         """
         made_from, logits = self._logits
-        now = (self.weights, self.computed.vectors)
+        now = (self.weights, self.reading.vectors)
         if made_from is None or any(a is not b for a, b in zip(made_from, now)):
-            logits = self.weights.logits(self.computed.vectors)
+            logits = self.weights.logits(self.reading.vectors)
             self._logits = (now, logits)
         return logits
 
@@ -172,17 +186,14 @@ class SortResult:
     def lens_reading(self, criterion: int, photo: int) -> LensReading:
         """What the model read in a photo for a criterion: the reason shown when the photo is selected."""
         crit = self.criterion(criterion)
-        tokens = crit.computed.lens_tokens[photo] if photo < len(crit.computed.lens_tokens) else []
-        return LensReading(crit.prompt, crit.layer, crit.position, crit.computed.target_token, list(tokens))
+        tokens = crit.reading.lens_tokens[photo] if photo < len(crit.reading.lens_tokens) else []
+        return LensReading(crit.prompt, crit.layer, crit.position, crit.reading.target_token, list(tokens))
 
-    def assignments(self) -> dict[str, list[tuple[int, str, float]]]:
-        """Per criterion, (cluster, name, confidence) per photo, as the user left them."""
-        return {c.text: [(label, c.names[label], conf) for label, conf in zip(c.labels, c.confidences)]
-                for c in self.criteria}
-
-    def photo_paths(self) -> list[Source]:
-        """Each photo as export takes it (its file, content hash, RAW companion, identical copies), in photo order."""
-        return sources(self.photos)
+    def rows(self) -> list[ExportRow]:
+        """What export writes: per criterion, each photo with its cluster, name and confidence as the user left them."""
+        photos = sources(self.photos)
+        return [ExportRow(photos[i], c.text, label, c.names[label], c.confidences[i])
+                for c in self.criteria for i, label in enumerate(c.labels)]
 
     def keywords(self, photo: int) -> dict[str, list[str]]:
         """The keywords a tag export writes for a photo now, per XMP field (see photos/xmp.py)."""

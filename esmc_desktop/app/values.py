@@ -77,8 +77,8 @@ def merge_cluster(result: SortResult, criterion: int, cluster: int, value: int) 
                      explanations=[list(e) for e in crit.explanations], placed=set(crit.placed),
                      values=list(crit.values))
     members = crit.members(cluster)
-    named = len(crit.computed.criterion.values or ())
-    head = merge_into_value(crit.weights, crit.computed.vectors, named, value, cluster)
+    named = len(crit.reading.criterion.values or ())
+    head = merge_into_value(crit.weights, crit.reading.vectors, named, value, cluster)
     for photo in members:
         crit.labels[photo] = value
         if head is None:

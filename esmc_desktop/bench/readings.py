@@ -59,10 +59,11 @@ class Reader:
     def read(self) -> Readings:
         s = self.settings
         lens = self.session.lens(s.lens)
-        prompts = [c.prompt for c in self.result.criteria]
+        prompts = [c.reading.prompt for c in self.result.criteria]
         with self.session.runtime(max_prompts=len(prompts), template=s.template) as rt:
             cache = self.session.cache()
-            kw_ids = [keyword_token_ids(c.keywords, rt.tokenize, rt.token_text) for c in self.result.criteria]
+            kw_ids = [keyword_token_ids(c.reading.keywords, rt.tokenize, rt.token_text)
+                      for c in self.result.criteria]
             labels = [_label_words(d.label_names) for d in self.data]
             label_ids = [keyword_token_ids(words, rt.tokenize, rt.token_text) for words in labels]
             pieces = [[rt.token_text(t) for t in rt.tokenize(rt.template.suffix(p))] for p in prompts]
@@ -73,8 +74,8 @@ class Reader:
 
     def _pass(self, rt, lens, cache, prompts, kw_ids, label_ids, labels, last) -> Readings:
         model, template = self.model, rt.template.key
-        esmc = [(r.localization.layer, r.localization.position) for r in self.result.criteria]
-        words = [list(r.keywords) for r in self.result.criteria]
+        esmc = [(r.reading.localization.layer, r.reading.localization.position) for r in self.result.criteria]
+        words = [list(r.reading.keywords) for r in self.result.criteria]
 
         def vkey(i, target, kind):
             return VectorKey(model, template, prompts[i], target[0], target[1], kind)
@@ -85,7 +86,7 @@ class Reader:
             "labels": [vkey(i, esmc[i], "bench-logits:" + ",".join(labels[i])) for i in range(len(prompts))],
         }
         image_key = VectorKey(model, "", "(image embedding)", -1, -1, "mean projector output")
-        questions = [question(r.criterion.text) for r in self.result.criteria] + [KEYWORD_QUESTION]
+        questions = [question(r.reading.criterion.text) for r in self.result.criteria] + [KEYWORD_QUESTION]
         rt.set_layers(sorted({t[0] for t in last + esmc}))
         photos = self.result.photos
         found = [{name: [cache.get(photo.sha256, k) for k in ks] for name, ks in keys.items()} for photo in photos]

@@ -67,8 +67,9 @@ def _named_rows(data: BenchDataset, result: ClusterResult, session: ModelSession
     def scored(c: BenchCriterion, res) -> tuple[dict[str, float], np.ndarray, list[str]]:
         keep = np.array([p.sha256 in c.labels for p in result.photos])
         truth = [c.labels[p.sha256] for p in result.photos if p.sha256 in c.labels]
-        predicted = np.asarray(res.labels)[keep]
-        other = predicted == res.names.index(OTHER) if OTHER in res.names else np.zeros(len(truth), bool)
+        predicted = np.asarray(res.clustering.labels)[keep]
+        names = res.clustering.names
+        other = predicted == names.index(OTHER) if OTHER in names else np.zeros(len(truth), bool)
         return scores(truth, predicted), other, truth
 
     out: dict[str, list[Row]] = {"named": [], "named-one-left-out": []}
@@ -134,12 +135,12 @@ def _bench(dataset: BenchDataset | Path | str, session: ModelSession, config: Be
         keep = np.array([p.sha256 in c.labels for p in result.photos])
         truth = [c.labels[p.sha256] for p in result.photos if p.sha256 in c.labels]
         k = len(c.label_names)
-        esmc_X = res.vectors
+        esmc_X = res.reading.vectors
         inputs = {
             "esmc": esmc_X[keep], "esmc-no-head": esmc_X[keep],
             "esmc-last-token": readings.last_token_vectors[i][keep],
-            "esmc-algorithm-1": paper.criteria[i].vectors[keep],
-            "output-text": text[question(res.criterion.text)][keep],
+            "esmc-algorithm-1": paper.criteria[i].reading.vectors[keep],
+            "output-text": text[question(res.reading.criterion.text)][keep],
             "output-text-keywords": text[KEYWORD_QUESTION][keep],
             "image-kmeans": readings.embeddings[keep],
         }
@@ -159,10 +160,10 @@ def _bench(dataset: BenchDataset | Path | str, session: ModelSession, config: Be
                 esmc_runs[c.phrase] = (keep, runs)
             mean, std = _summary(truth, runs)
             rows.append(Row(c.phrase, method, mean, std, restarts, method in USES_LABELS, note))
-        loc, algo, last = res.localization, paper.criteria[i].localization, readings.last_token[i]
+        loc, algo, last = res.reading.localization, paper.criteria[i].reading.localization, readings.last_token[i]
         infos.append(CriterionInfo(
-            c.folder, c.phrase, res.prompt, int(keep.sum()), k, list(res.keywords), c.label_names,
-            f"layer {loc.layer}, position {loc.position} ({res.target_token!r})",
+            c.folder, c.phrase, res.reading.prompt, int(keep.sum()), k, list(res.reading.keywords), c.label_names,
+            f"layer {loc.layer}, position {loc.position} ({res.reading.target_token!r})",
             _where(algo.layer, algo.position, readings.pieces[i]), _where(*last, readings.pieces[i])))
     cross = {}
     for a in data.criteria:

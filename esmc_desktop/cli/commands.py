@@ -283,11 +283,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
         "criteria": [{
             "criterion": c.text, "prompt": c.prompt, "keywords": c.keywords,
-            "values": list(c.computed.criterion.values or []) or None, "discover": c.computed.criterion.discover,
+            "values": list(c.reading.criterion.values or []) or None, "discover": c.reading.criterion.discover,
             "layer": c.layer, "position": c.position, "localization": c.where_read,
-            "localization_rule": c.computed.localization.rule, "template": result.template, "note": c.note,
-            "keyword_notes": c.computed.keyword_notes, "k_scores": c.computed.k_scores,
-            "k": len(c.names), "clustering_head_used": c.computed.used_head,
+            "localization_rule": c.localization_rule, "template": result.template, "note": c.note,
+            "keyword_notes": c.reading.keyword_notes, "k_scores": c.k_scores,
+            "k": len(c.names), "clustering_head_used": c.used_head,
             "clusters": [{"id": k, "name": name, "count": len(c.members(k)), "explanation": c.explanations[k]}
                          for k, name in enumerate(c.names)],
         } for c in result.criteria],
@@ -405,10 +405,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = run_demo(args.out, model, n_photos=args.photos, seed=args.seed, settings=_settings(args),
                       compute=_compute(args), note=notes(args.quiet),
                       progress=None if args.quiet else progress_bars())
-    for c in report.result.criteria:
-        m = report.metrics[c.criterion.text]
-        print(f"{c.criterion.text}: NMI {m['nmi']:.3f}  RI {m['ri']:.3f}  ARI {m['ari']:.3f}  ACC {m['acc']:.3f}"
-              f"   ({c.localization.message})")
+    for done in report.result.criteria:
+        read, c = done.reading, done.clustering
+        m = report.metrics[read.criterion.text]
+        print(f"{read.criterion.text}: NMI {m['nmi']:.3f}  RI {m['ri']:.3f}  ARI {m['ari']:.3f}  ACC {m['acc']:.3f}"
+              f"   ({read.localization.message})")
         for k, name in enumerate(c.names):
             print(f"  {int((c.labels == k).sum()):5d}  {name}" + (f"  [{', '.join(c.explanations[k])}]"
                                                               if c.explanations[k] else ""))

@@ -17,6 +17,7 @@ from esmc_desktop.engine.types import Assignment, Progress, report_progress
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.mllm.prompts import get_template
 from esmc_desktop.photos.cache import VectorKey
+from esmc_desktop.photos.export import ExportRow, sources
 from esmc_desktop.photos.export_folder import SavedCriterion, SavedResult
 from esmc_desktop.photos.scan import Photo, ScanRules, Skipped, scan
 
@@ -57,7 +58,8 @@ def assign_new_photos(photos_dir: Path | str, saved: SavedResult, session: Model
     encoded, failed = _read_new_photos(todo, len(found.photos), saved, keys, vectors, session, progress, cancel,
                                        skipped)
     kept = [p for p in found.photos if p.sha256 not in failed]
-    per: dict[str, list[tuple[int, str, float]]] = {c.text: [] for c in saved.criteria}
+    photos = sources(kept)
+    rows: list[ExportRow] = []
     for i, (c, head) in enumerate(zip(saved.criteria, heads)):
         if not kept:
             break
@@ -67,11 +69,11 @@ def assign_new_photos(photos_dir: Path | str, saved: SavedResult, session: Model
         slices = range(0, len(kept), _ASSIGN_SLICE)
         proba = np.concatenate([head.predict_proba_sparse(indices[at:at + _ASSIGN_SLICE],
                                                           values[at:at + _ASSIGN_SLICE]) for at in slices])
-        for row in proba:
+        for photo, row in zip(photos, proba):
             cluster = int(row.argmax())
-            per[c.text].append((cluster, c.names[cluster], float(row[cluster]) if head.has_confidence
-                                else float("nan")))
-    return Assignment(kept, skipped, per, encoded)
+            rows.append(ExportRow(photo, c.text, cluster, c.names[cluster],
+                                  float(row[cluster]) if head.has_confidence else float("nan")))
+    return Assignment(kept, skipped, rows, encoded)
 
 
 def _read_new_photos(todo: list[Photo], total: int, saved: SavedResult, keys: list[VectorKey], vectors: dict,

@@ -31,8 +31,8 @@ from esmc_desktop.engine.lens_batch import LensBatch
 from esmc_desktop.engine.photo_loop import PhotoLoop
 from esmc_desktop.engine.session import ModelSession
 from esmc_desktop.engine.settings import MethodSettings, lens_key
-from esmc_desktop.engine.types import (ClusterResult, Criterion, CriterionResult, Progress, StageTimes,
-                                       report_progress)
+from esmc_desktop.engine.types import (Clustering, ClusterResult, Criterion, CriterionResult, Progress, Reading,
+                                       StageTimes, report_progress)
 from esmc_desktop.errors import EsmcError, FolderError
 from esmc_desktop.method.choose_k import choose_k
 from esmc_desktop.method.head import ClusteringHead
@@ -321,9 +321,10 @@ class ClusterJob:
         names = name_clusters(X, head.labels_, kw_ids, token_text, k)
         tokens = photo_tokens(X, token_text)
         explanations = explain_clusters(photo_words(tokens), head.labels_, n=2, n_clusters=k)
-        return CriterionResult(criterion, prompt, keywords, target, head.labels_, head.confidences_, names,
-                               explanations, head.weights_, X, head.used_head_, k_scores,
-                               target_token, tokens, head.note_, keyword_notes, [token_text(t) for t in suffix])
+        reading = Reading(criterion, prompt, keywords, target, X, target_token, tokens, keyword_notes,
+                          [token_text(t) for t in suffix])
+        return CriterionResult(reading, Clustering(head.labels_, head.confidences_, names, explanations,
+                                                   head.weights_, head.used_head_, k_scores, head.note_))
 
     def _sort_values(self, criterion, prompt, values, value_ids, target, X, rt, keyword_notes) -> CriterionResult:
         """Named values: each photo to its value or `other` (method/values.py); with `discover`, the `other`
@@ -356,6 +357,7 @@ class ClusterJob:
         weights = value_head(value_ids, found.cutoff, X.shape[1], discovered, found.prior)
         tokens = photo_tokens(X, token_text)
         explanations = explain_clusters(photo_words(tokens), labels, n=2, n_clusters=len(names))
-        return CriterionResult(criterion, prompt, list(values), target, labels, np.full(len(labels), np.nan), names,
-                               explanations, weights, X, True, k_scores, target_token, tokens, note, keyword_notes,
-                               [token_text(t) for t in suffix])
+        reading = Reading(criterion, prompt, list(values), target, X, target_token, tokens, keyword_notes,
+                          [token_text(t) for t in suffix])
+        return CriterionResult(reading, Clustering(labels, np.full(len(labels), np.nan), names, explanations, weights,
+                                                   True, k_scores, note))

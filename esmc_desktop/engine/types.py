@@ -19,6 +19,7 @@ from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import LensParams
 from esmc_desktop.mllm.prompts import DEFAULT_TEMPLATE
 from esmc_desktop.progress import Progress
+from esmc_desktop.photos.export import ExportRow
 from esmc_desktop.photos.scan import Photo, Skipped
 
 
@@ -81,27 +82,44 @@ class Criterion:
 
 
 @dataclass(frozen=True)
-class CriterionResult:
-    """What the engine computed for one criterion: the reading (prompt, keywords, place, vectors, lens tokens)
-    and the clustering made from it. Never edited: the application layer edits its own copy (app/result.py)."""
+class Reading:
+    """What the model read for one criterion: the prompt, the keywords, the place it was read at and every
+    photo's lens vector there. Facts about the photos and the model: no edit changes them, so the window and
+    export share them with the engine instead of copying them."""
 
     criterion: Criterion
     prompt: str
     keywords: list[str]
     localization: Localization
+    vectors: sparse.csr_matrix
+    target_token: str = ""  # the prompt token read at localization.position
+    lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
+    keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
+    prompt_tokens: list[str] = field(default_factory=list)  # the text after the image, token by token (the map's columns)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """How the engine sorted a reading: a cluster and a confidence per photo, the clusters' names and words, the
+    head. The application layer starts its editable clustering from it (app/result.py) and keeps no copy."""
+
     labels: np.ndarray
     confidences: np.ndarray
     names: list[str]
     explanations: list[list[str]]
     weights: HeadWeights
-    vectors: sparse.csr_matrix
     used_head: bool = True
     k_scores: dict[int, float] = field(default_factory=dict)
-    target_token: str = ""  # the prompt token read at localization.position
-    lens_tokens: list[list[tuple[str, float]]] = field(default_factory=list)  # per photo, its top lens tokens there
     note: str = ""  # what the user should know about this clustering, in words (e.g. fewer readings than K)
-    keyword_notes: list[str] = field(default_factory=list)  # keywords the lens cannot tell apart, and what was done
-    prompt_tokens: list[str] = field(default_factory=list)  # the text after the image, token by token (the map's columns)
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """One criterion of a sort: what was read and how it was clustered, kept apart because only the
+    clustering is ever edited."""
+
+    reading: Reading
+    clustering: Clustering
 
 
 @dataclass
@@ -130,12 +148,13 @@ class ClusterResult:
     template: str = DEFAULT_TEMPLATE
 
 
-
 @dataclass
 class Assignment:
+    """New photos sorted into a saved result: one export row per photo and criterion, each naming its photo."""
+
     photos: list[Photo]
     skipped: list[Skipped]
-    per_criterion: dict[str, list[tuple[int, str, float]]]
+    rows: list[ExportRow]
     images_encoded: int
 
 

@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
     def read_at(self, criterion: int, layer: int, position: int) -> None:
         """Sort again with one criterion read at the place the user chose on its map (the others as they were)."""
         text = self.result.criterion(criterion).text
-        token = self.result.criterion(criterion).computed.prompt_tokens[position].strip() or f"#{position}"
+        token = self.result.criterion(criterion).reading.prompt_tokens[position].strip() or f"#{position}"
         self.criteria_panel.set_target(text, (layer, f"#{position}"))
         self.status.setText(f"Reading '{text}' at block {layer}, token {token!r}…")
         self.start()

@@ -16,7 +16,7 @@ def _token(text: str) -> str:
 
 def where_read_text(crit: CriterionClusters) -> str:
     """Where the criterion is read (layer and prompt token) and why there: the localization's own words."""
-    return (f"Read at layer {crit.layer}, token “{_token(crit.computed.target_token)}” of "
+    return (f"Read at layer {crit.layer}, token “{_token(crit.reading.target_token)}” of "
             f"“{html.escape(crit.prompt)}”. Why there: {html.escape(crit.where_read)}")
 
 
@@ -69,10 +69,10 @@ def plain_line(crit: CriterionClusters) -> str:
 def warning_text(crit: CriterionClusters) -> str:
     """What a person can do when the model found little to go on for this criterion ('' when all is well)."""
     example = ", ".join(crit.keywords[:3]) or "red, white, yellow"
-    if crit.computed.localization.fallback and crit.where_read.startswith("no keyword reached"):
+    if crit.reading.localization.fallback and crit.where_read.startswith("no keyword reached"):
         return (f"The model did not name any of the expected values in these photos: try other values in "
                 f"Keywords (e.g. '{example}') or put the criterion in other words.")
-    if crit.computed.localization.fallback:
+    if crit.reading.localization.fallback:
         return ("These photos look alike to the model for this criterion: try naming the values yourself in "
                 f"Keywords, e.g. '{example}', or sort more photos.")
     if not crit.weights.has_confidence:

@@ -28,8 +28,8 @@ class PlaceMap(QTableWidget):
     place_chosen = Signal(int, int)
 
     def __init__(self, crit: CriterionClusters) -> None:
-        loc = crit.computed.localization
-        tokens = crit.computed.prompt_tokens
+        loc = crit.reading.localization
+        tokens = crit.reading.prompt_tokens
         scores = loc.counts
         super().__init__(scores.shape[0], scores.shape[1])
         self.setAccessibleName(f"Where {crit.text} can be read: model blocks by prompt tokens")
@@ -76,12 +76,12 @@ class PlaceMap(QTableWidget):
 
 def choices_text(crit: CriterionClusters) -> str:
     """Why this many clusters, and which keywords the model cannot tell apart: plain text for the details."""
-    lines = list(crit.computed.keyword_notes)
-    scores = crit.computed.k_scores
+    lines = list(crit.reading.keyword_notes)
+    scores = crit.k_scores
     if scores:
         tried = ", ".join(f"{k}: {score:.2f}" for k, score in scores.items())
-        values = crit.computed.criterion.values or ()
-        found = len(crit.computed.names) - len(values)
+        values = crit.reading.criterion.values or ()
+        found = crit.sorted_into - len(values)
         where = " found among the photos that read none of the values" if values else ""
         lines.append(f"{found} clusters{where}, chosen automatically: the highest silhouette of k-means on "
                      f"the lens vectors (how much closer each photo is to its own cluster than to the next); "

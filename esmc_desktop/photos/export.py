@@ -168,58 +168,72 @@ def sources(photos) -> list[Source]:
             for p in photos]
 
 
-def _as_sources(photos: Sequence[tuple]) -> list[Source]:
-    return [p if isinstance(p, Source) else Source(*p) for p in photos]
+class ExportRow(NamedTuple):
+    """One photo in one criterion's cluster: what export places (or tags) and the manifest lists.
 
-
-def plan(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]],
-         out: Path) -> list[tuple[Path, str, str, int, str, float, Path]]:
-    """(source, sha, criterion, cluster id, cluster name, confidence, target folder) per photo and criterion.
-
-    `photos` holds Sources, or (path, hash) pairs.
+    Each row names its photo, so nothing is matched by position between a list of photos and a list of clusters.
     """
-    rows = []
+
+    photo: Source
+    criterion: str
+    cluster: int
+    name: str  # the cluster's name: its folder, or its keyword
+    confidence: float | None  # NaN or None where the head gives none
+
+
+def _photos(rows: Sequence[ExportRow]) -> list[Source]:
+    """The photos the rows name, each once, in the order they first appear."""
+    return list(dict.fromkeys(r.photo for r in rows))
+
+
+def plan(rows: Sequence[ExportRow], out: Path) -> list[tuple[ExportRow, Path]]:
+    """Each row with the cluster folder it goes to: OUT/<criterion>/<cluster name>.
+
+    Criteria whose safe names collide get " (2)", " (3)"... (by how many criteria came before), in the order the
+    rows first name them.
+    """
+    folders: dict[str, Path] = {}
     used: dict[str, str] = {}
-    for criterion, per_photo in assignments.items():
-        folder = safe_name(criterion, "criterion")
-        if folder.lower() in used and used[folder.lower()] != criterion:
-            folder = f"{folder} ({len(used) + 1})"
-        used[folder.lower()] = criterion
-        for (src, sha, *_), (cluster, name, conf) in zip(photos, per_photo):
-            rows.append((src, sha, criterion, cluster, name, conf, out / folder / safe_name(name, f"cluster {cluster + 1}")))
-    return rows
+    planned = []
+    for row in rows:
+        if row.criterion not in folders:
+            folder = safe_name(row.criterion, "criterion")
+            if folder.lower() in used and used[folder.lower()] != row.criterion:
+                folder = f"{folder} ({len(used) + 1})"
+            used[folder.lower()] = row.criterion
+            folders[row.criterion] = out / folder
+        planned.append((row, folders[row.criterion] / safe_name(row.name, f"cluster {row.cluster + 1}")))
+    return planned
 
 
-def export(photos: Sequence[tuple], assignments: dict[str, list[tuple[int, str, float]]], out: Path | str,
-           mode: str = "copy", dry_run: bool = False,
+def export(rows: Sequence[ExportRow], out: Path | str, mode: str = "copy", dry_run: bool = False,
            progress: ProgressCallback | None = None, add: bool = False) -> list[Placement]:
-    """Export every photo into every criterion's tree, or tag it; returns what went where (this call's photos).
+    """Export every row's photo into its criterion's cluster folder, or tag it; returns what went where.
 
-    `photos` holds Sources (see `sources`), or (path, hash) pairs. `progress` gets Progress("exporting",
-    done, total) after each file placed or tagged. `add`: the photos join an earlier export into `out`
-    (`assign`), so its manifest keeps the earlier photos; otherwise the manifest is this export's alone.
+    The manifest lists the placements in the rows' order (a tag export: photo by photo, in the order the rows
+    first name them). `progress` gets Progress("exporting", done, total) after each file placed or tagged.
+    `add`: the photos join an earlier export into `out` (`assign`), so its manifest keeps the earlier photos;
+    otherwise the manifest is this export's alone.
     """
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     out = Path(out)
-    photos = _as_sources(photos)
     if mode == "move":
-        refuse_moving_exports([f for p in photos for f, _ in p.files()], out)
+        refuse_moving_exports([f for p in _photos(rows) for f, _ in p.files()], out)
     if dry_run:
-        return _export(photos, assignments, ExportFolder(out), mode, True, progress, add)
+        return _export(rows, ExportFolder(out), mode, True, progress, add)
     folder = ExportFolder(out)
     with folder.lock():
-        return _export(photos, assignments, folder, mode, False, progress, add)
+        return _export(rows, folder, mode, False, progress, add)
 
 
-def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], into: ExportFolder,
-            mode: str, dry_run: bool, progress: ProgressCallback | None, add: bool) -> list[Placement]:
+def _export(rows: Sequence[ExportRow], into: ExportFolder, mode: str, dry_run: bool,
+            progress: ProgressCallback | None, add: bool) -> list[Placement]:
     out = into.path
     if mode in TAG_MODES:
-        return _export_tags(photos, assignments, into, mode == "tags-embedded", dry_run, progress, add)
-    rows = plan(photos, assignments, out)
-    companions = {p.path: p.companions for p in photos}
-    total = sum(1 + len(companions[row[0]]) for row in rows)
+        return _export_tags(rows, into, mode == "tags-embedded", dry_run, progress, add)
+    planned = plan(rows, out)
+    total = sum(len(row.photo.files()) for row, _ in planned)
     placements: list[Placement] = []
     by_source: dict[Path, list[Path]] = {}
     removed: list[Path] = []
@@ -231,8 +245,8 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
             if mode == "move":
                 journal = into.open_move_journal()
         try:
-            for photo, photo_sha, criterion, cluster, name, conf, folder in rows:
-                for src, sha in [(photo, photo_sha), *companions[photo]]:
+            for row, folder in planned:
+                for src, sha in row.photo.files():
                     if dry_run:
                         dst = folder / _safe_file_name(src)
                     else:
@@ -245,13 +259,14 @@ def _export(photos: list[Source], assignments: dict[str, list[tuple[int, str, fl
                             if journal is not None:
                                 journal.add(src, sha, dst)
                             by_source.setdefault(src, []).append(dst)
-                    placements.append(Placement(str(src), sha, criterion, cluster, name, rounded(conf), str(dst)))
+                    placements.append(Placement(str(src), sha, row.criterion, row.cluster, row.name,
+                                                rounded(row.confidence), str(dst)))
                     if progress is not None:
                         progress(Progress(EXPORTING, len(placements), total))
             if not dry_run:
                 into.write_manifest(placements, add=add)
             if journal is not None:
-                _remove_originals([f for p in photos for f in p.files()], by_source, removed)
+                _remove_originals([f for p in _photos(rows) for f in p.files()], by_source, removed)
         finally:
             if journal is not None:
                 journal.close()
@@ -304,18 +319,22 @@ def relocate(path: Path, dst: Path) -> None:
     os.rename(path, dst)
 
 
-def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, str, float]]], into: ExportFolder,
-                 embedded: bool, dry_run: bool, progress: ProgressCallback | None,
-                 add: bool) -> list[Placement]:
-    """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too)."""
+def _export_tags(rows: Sequence[ExportRow], into: ExportFolder, embedded: bool, dry_run: bool,
+                 progress: ProgressCallback | None, add: bool) -> list[Placement]:
+    """Keywords for every criterion into each file of each photo (its RAW companion and identical copies too).
+
+    The rows are grouped by the photo they name: one write per file, with all its criteria.
+    """
     out = into.path
-    per_photo = list(zip(*assignments.values())) if assignments else [() for _ in photos]
-    jobs, rows = [], []
-    for photo, chosen in zip(photos, per_photo):
-        keywords = keywords_for([(criterion, name) for criterion, (_, name, _) in zip(assignments, chosen)])
+    per_photo: dict[Source, list[ExportRow]] = {}
+    for row in rows:
+        per_photo.setdefault(row.photo, []).append(row)
+    jobs, files = [], []
+    for photo, chosen in per_photo.items():
+        keywords = keywords_for([(r.criterion, r.name) for r in chosen])
         for path, sha in [*photo.files(), *((d, photo.sha256) for d in photo.duplicates)]:
             jobs.append((path, keywords))
-            rows.append((path, sha, chosen))
+            files.append((path, sha, chosen))
     problems: list[str] = []
     if dry_run:
         targets = [target_for(path, embedded) for path, _ in jobs]
@@ -326,9 +345,8 @@ def _export_tags(photos: list[Source], assignments: dict[str, list[tuple[int, st
         except OSError as exc:
             raise ExportError(f"tagging stopped: {exc.strerror or exc} ({exc.filename or out}). Every file written "
                               f"so far is journaled: `esmc-desktop undo {out}` takes the keywords back.") from exc
-    placements = [Placement(str(path), sha, criterion, cluster, name, rounded(conf), str(target))
-                  for (path, sha, chosen), target in zip(rows, targets)
-                  for criterion, (cluster, name, conf) in zip(assignments, chosen)]
+    placements = [Placement(str(path), sha, r.criterion, r.cluster, r.name, rounded(r.confidence), str(target))
+                  for (path, sha, chosen), target in zip(files, targets) for r in chosen]
     if not dry_run:
         into.write_manifest(placements, add=add)
     if problems:
