@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
-from esmc_desktop.app.learn import least_certain  # noqa: E402
+from esmc_desktop.app.corrections import least_certain  # noqa: E402
 from esmc_desktop.app.review import photos_in_doubt  # noqa: E402
 from esmc_desktop.gui.learn_panel import CHANGED, UNCERTAIN  # noqa: E402
 from esmc_desktop.gui.photo_model import PLACED_ROLE  # noqa: E402

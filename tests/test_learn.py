@@ -118,7 +118,7 @@ def test_impossible_corrections_get_a_clear_error(clustered, corrections, messag
 
 def test_an_unknown_resort_choice_is_refused_before_anything_is_learnt(clustered):
     _, X, head = clustered
-    with pytest.raises(MethodInputError, match="resort must be one of 'doubtful', 'all', not 'everything'"):
+    with pytest.raises(MethodInputError, match="resort must be one of doubtful, all, not 'everything'"):
         learn_from_corrections(X, head.labels_, {0: 1}, resort="everything")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from esmc_desktop.app.learn import apply_corrections, least_certain, undo_corrections
+from esmc_desktop.app.corrections import apply_corrections, least_certain, undo_corrections
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.errors import EsmcError
 from esmc_desktop.method.head import ClusteringHead

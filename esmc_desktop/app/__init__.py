@@ -7,6 +7,8 @@
         saved heads, all from the SortResult as the user edited it; or keywords, modes TAG_MODES);
         export.preview(result, out, mode=)
     assign.assign_photos(folder, result_dir, model=None, compute=, mode=, dry_run=, feedback=)
+    learn.learn_export(out, cache_dir, resort=) (corrections made in a file manager); corrections.apply_corrections /
+        undo_corrections (photos moved in the window)
     undo.undo_move(out) -> int; undo.undo_export(out) -> (restored, untagged)   (move and tags exports)
     inspect.inspect_photo(...), models.check_files/repair/list_models/add_model/remove_model/default_model
     clusters.remove_cluster(result, criterion, cluster); values.make_value / merge_cluster / undo_merge

@@ -1,8 +1,6 @@
-"""Learning from corrections: in the window (`apply_corrections`) and in an export folder (`learn_export`).
+"""Learning from corrections made in a file manager: `esmc-desktop learn OUT` (learn_export).
 
-In the window, the photos moved by hand in a SortResult are the corrections; the step can be undone.
-
-`esmc-desktop learn OUT` (learn_export): corrections made in a file manager.
+(The window learns from the photos moved by hand in its SortResult: app/corrections.py.)
 
 The user moved photos between the cluster folders of an export, renamed folders, made new
 ones. This reads the manifest and the tree as it is now, and per criterion:
@@ -30,6 +28,7 @@ named, and learn stops with an error instead of learning from a tree the manifes
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,12 +36,10 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from esmc_desktop.app.result import SortResult
+from esmc_desktop.engine.assign import saved_vector_key
 from esmc_desktop.errors import EsmcError
-import logging
-
 from esmc_desktop.files import move_aside
-from esmc_desktop.method.learn import RESORT_CHOICES, learn_from_corrections
+from esmc_desktop.method.learn import check_resort, learn_from_corrections
 from esmc_desktop.method.onnx_head import OnnxHead
 from esmc_desktop.method.values import OTHER
 from esmc_desktop.mllm.logit_lens import SparseLens
@@ -50,7 +47,6 @@ from esmc_desktop.photos.cache import FeatureCache, VectorKey
 from esmc_desktop.photos.export import relocate, safe_name
 from esmc_desktop.photos.export_folder import ExportFolder, Placement, SavedCriterion, free_name, rounded
 from esmc_desktop.photos.scan import content_hash, display
-from esmc_desktop.engine.assign import saved_vector_key
 from esmc_desktop.saved_result import update_criterion
 
 log = logging.getLogger("esmc_desktop")
@@ -133,12 +129,6 @@ def learn_export(out: Path | str, cache_dir: Path | str | None = None, *, resort
     folder.write_manifest(kept_rows + rows_out)  # the commit
     recover_pending(out, interrupted=False)
     return LearnReport(out, move_export, reports, ignored, resort)
-
-
-def check_resort(resort: str) -> None:
-    """Refuse an unknown re-sort choice before anything is read or moved."""
-    if resort not in RESORT_CHOICES:
-        raise EsmcError(f"resort must be one of {', '.join(RESORT_CHOICES)}, not {resort!r}")
 
 
 def _learn_criterion(criterion: SavedCriterion, rows: list[Placement], found: _Found, placed: dict[str, list[str]],
@@ -326,58 +316,3 @@ def recover_pending(out: Path, *, interrupted: bool = True) -> None:
                     "rolled back (it had re-sorted nothing yet; this learn does it again)",
                     "; " + "; ".join(t.problem for t in torn) if torn else "")
     path.unlink()
-
-
-@dataclass
-class LearningStep:
-    """One "Apply corrections" in the window: what changed, and what undo puts back."""
-
-    criterion: int
-    changed: list[int]  # untouched photos whose cluster changed
-    removed: list[str]  # clusters left with no photo
-    _before: tuple = ()
-    resort: str = "doubtful"  # which untouched photos could move (method.learn.RESORT_CHOICES)
-
-
-def apply_corrections(result: SortResult, criterion: int, *, alpha: float = 0.3,
-                      seed: int = 0, resort: str = "doubtful") -> LearningStep:
-    """Retrain a criterion's head with the photos moved by hand; re-sort the photos not moved.
-
-    The learnt head replaces the result's, so an export saves it (and `assign` uses it). `resort`: as in
-    `learn_export` ("all": the user found the clustering mostly wrong).
-    """
-    check_resort(resort)
-    crit = result.criterion(criterion)
-    corrections = {i: crit.labels[i] for i in sorted(crit.placed)}
-    if not corrections:
-        raise EsmcError(f"no photo of '{crit.text}' was moved by hand: move some, then apply the corrections")
-    before = (list(crit.names), list(crit.labels), list(crit.confidences), [list(e) for e in crit.explanations],
-              set(crit.placed), crit.weights)
-    learnt = learn_from_corrections(crit.reading.vectors, np.array(crit.labels), corrections, alpha=alpha, seed=seed,
-                                    confidences=np.array(crit.confidences, dtype=float), resort=resort)
-    removed = [crit.names[c] for c in range(len(crit.names)) if c not in learnt.kept]
-    crit.names = [crit.names[c] for c in learnt.kept]
-    crit.explanations = [crit.explanations[c] if c < len(crit.explanations) else [] for c in learnt.kept]
-    crit.labels[:] = [int(x) for x in learnt.labels]
-    crit.confidences[:] = [float(x) for x in learnt.confidences]
-    crit.weights = learnt.weights
-    result.edited = True
-    return LearningStep(criterion, [int(i) for i in learnt.changed], removed, before, resort)
-
-
-def undo_corrections(result: SortResult, step: LearningStep) -> None:
-    """Put the criterion back as it was before `step`: clusters, names, the photos' places, the head."""
-    crit = result.criterion(step.criterion)
-    names, labels, confidences, explanations, placed, weights = step._before
-    crit.names, crit.explanations, crit.placed = names, explanations, placed
-    crit.labels[:] = labels
-    crit.confidences[:] = confidences
-    crit.weights = weights
-
-
-def least_certain(result: SortResult, criterion: int) -> list[int]:
-    """The criterion's photos from the least to the most certain of their cluster (placed by hand last)."""
-    crit = result.criterion(criterion)
-    margins = crit.weights.margins(crit.reading.vectors)
-    order = np.argsort(margins, kind="stable")
-    return [int(i) for i in order if i not in crit.placed] + sorted(crit.placed)

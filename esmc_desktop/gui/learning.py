@@ -13,7 +13,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject
 
-from esmc_desktop.app.learn import LearningStep, apply_corrections, undo_corrections
+from esmc_desktop.app.corrections import LearningStep, apply_corrections, undo_corrections
 from esmc_desktop.app.result import SortResult
 from esmc_desktop.gui.jobs import JobRunner
 

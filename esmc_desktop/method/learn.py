@@ -87,6 +87,12 @@ _BLOCK = 512
 RESORT_CHOICES = ("doubtful", "all")
 
 
+def check_resort(resort: str) -> None:
+    """Refuse an unknown re-sort choice (callers check it before anything is read or moved)."""
+    if resort not in RESORT_CHOICES:
+        raise MethodInputError(f"resort must be one of {', '.join(RESORT_CHOICES)}, not {resort!r}")
+
+
 @dataclass(frozen=True)
 class Learnt:
     """A criterion's clustering after learning from corrections, in the new cluster ids."""
@@ -111,8 +117,7 @@ def learn_from_corrections(X, labels, corrections: Mapping[int, int], *, alpha: 
     every untouched photo the retrained head and its look-alikes agree on, for a clustering the user
     found mostly wrong.
     """
-    if resort not in RESORT_CHOICES:
-        raise MethodInputError(f"resort must be one of {', '.join(map(repr, RESORT_CHOICES))}, not {resort!r}")
+    check_resort(resort)
     X = check_vectors(X)
     labels = np.asarray(labels, dtype=np.int64)
     n = X.shape[0]
