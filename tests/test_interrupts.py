@@ -17,7 +17,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -132,6 +134,28 @@ def test_ctrl_c_inside_a_library_s_exec_of_a_string_is_one_line_and_130(tmp_path
     assert interrupted(proc, send=False) == "interrupted"
 
 
+@contextmanager
+def sigint_at_the_first_llama_log() -> Iterator[list[bool]]:
+    """Send SIGINT to this process from inside llama.cpp's log callback, at its first line; yields [True] once sent."""
+    sent: list[bool] = []
+
+    class SigintOnce(logging.Handler):
+        def emit(self, record):
+            if not sent:
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+
+    logger = logging.getLogger("esmc_desktop.llama_cpp")
+    handler, level = SigintOnce(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield sent
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def test_ctrl_c_inside_a_log_callback_of_an_unguarded_c_call_is_raised_when_the_call_returns(tiny):
     """Python runs the handler inside the callback, called from C: it holds the interrupt there and raises it in
     the caller once llama.cpp has returned (no "Exception ignored", nothing lost), wherever the call was made."""
@@ -140,25 +164,13 @@ def test_ctrl_c_inside_a_log_callback_of_an_unguarded_c_call_is_raised_when_the_
     from esmc_desktop.mllm import interrupts
     from esmc_desktop.mllm.logs import route_llama_logs
 
-    class SigintOnce(logging.Handler):
-        sent = False
-
-        def emit(self, record):
-            if not self.sent:
-                SigintOnce.sent = True
-                os.kill(os.getpid(), signal.SIGINT)
-
     route_llama_logs()
-    logger = logging.getLogger("esmc_desktop.llama_cpp")
-    handler, level = SigintOnce(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
     ignored, unraisable = [], sys.unraisablehook
     sys.unraisablehook = ignored.append
     previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
     models = []
     try:
-        with pytest.raises(KeyboardInterrupt) as caught:
+        with sigint_at_the_first_llama_log() as sent, pytest.raises(KeyboardInterrupt) as caught:
             models.append(llama_cpp.llama_model_load_from_file(str(tiny.f16.quantized).encode(),
                                                                llama_cpp.llama_model_default_params()))
             deadline = time.monotonic() + 300  # only bounds a failure: the interrupt comes within milliseconds
@@ -167,11 +179,9 @@ def test_ctrl_c_inside_a_log_callback_of_an_unguarded_c_call_is_raised_when_the_
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = unraisable
-        logger.removeHandler(handler)
-        logger.setLevel(level)
         for model in models:
             llama_cpp.llama_model_free(model)
-    assert SigintOnce.sent and models, "the signal came while llama.cpp loaded, and the load finished"
+    assert sent and models, "the signal came while llama.cpp loaded, and the load finished"
     assert not ignored, "nothing was printed as ignored inside the callback"
     where = [entry.frame.code.name for entry in caught.traceback]
     assert "to_logging" not in where and where[-2].startswith("test_"), "raised in the caller, not in the callback"
@@ -180,25 +190,9 @@ def test_ctrl_c_inside_a_log_callback_of_an_unguarded_c_call_is_raised_when_the_
 
 def test_an_interrupt_raised_in_a_llama_cpp_callback_comes_out_of_the_c_call_as_itself(tiny):
     """In the library: the KeyboardInterrupt a log callback caught is raised when the model load returns."""
-    class SigintOnce(logging.Handler):
-        sent = False
-
-        def emit(self, record):
-            if not self.sent:
-                SigintOnce.sent = True
-                os.kill(os.getpid(), signal.SIGINT)
-
-    logger = logging.getLogger("esmc_desktop.llama_cpp")
-    handler, level = SigintOnce(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, n_threads=1)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    assert SigintOnce.sent
+    with sigint_at_the_first_llama_log() as sent, pytest.raises(KeyboardInterrupt):
+        LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, n_threads=1)
+    assert sent
     with LlavaRuntime(tiny.f16.quantized, tiny.f16.mmproj, n_threads=1) as rt:  # nothing is left held
         assert rt.run(__import__("models.tiny_llava").tiny_llava.sample_image(0), ["The color is"]).prompts
 
