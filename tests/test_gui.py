@@ -528,6 +528,21 @@ def test_corrections_not_exported_are_not_thrown_away_without_asking(window, qtb
     assert window.close() and asked == [], "after an export nothing is lost, so nothing is asked"
 
 
+def test_a_result_replaced_by_the_next_sort_is_freed(window, qtbot, tmp_path):
+    import gc
+    import weakref
+
+    from PySide6.QtCore import QEvent
+
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 8, 5, "color of the object", 2)
+    first = weakref.ref(window.result)
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not first() and not window.is_running(), timeout=120_000)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the views of the first result
+    gc.collect()
+    assert first() is None, "a replaced result stays in memory until the window closes"
+
+
 def test_a_background_job_ends_without_the_gui_thread_so_closing_the_window_cannot_deadlock(window, tmp_path):
     write_photo_folder(tmp_path / "photos", 3, seed=22, size=64)
     window.open_folder(tmp_path / "photos")

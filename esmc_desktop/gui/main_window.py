@@ -6,7 +6,6 @@ job runner; it knows no pipeline, exporter or llama.cpp.
 
 from __future__ import annotations
 
-import gc
 import html
 from dataclasses import replace
 from pathlib import Path
@@ -329,10 +328,6 @@ class MainWindow(QMainWindow):
         self.result = result
         self.merges = []
         self.menus.undo_merge_action.setEnabled(False)
-        # A result lives until the next one: its objects (millions at 100,000 photos) leave the cyclic collector's
-        # walks, which otherwise stopped the window for seconds while the user scrolled (benchmarks/scale_100k.py).
-        # Reference counting still frees a replaced result; only cycles among frozen objects stay until exit.
-        gc.freeze()
         self.learning.reset(result)
         self.tabs.show_result(result)
         self.menus.enable_learning(bool(result.criteria))
