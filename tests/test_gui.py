@@ -368,6 +368,40 @@ def test_gpu_layers_and_threads_are_checked_in_the_model_dialog_and_remembered(w
     window.set_model(choice.lm, choice.mmproj, choice.gpu_layers, choice.threads, "llava-v1")
 
 
+def test_the_compute_choice_made_in_the_model_panel_is_what_the_next_sort_runs_with_and_a_new_window_starts_with(
+        window, qtbot, tmp_path):
+    import llama_cpp
+
+    from esmc_desktop.gui.preferences import Preferences
+    from esmc_desktop.mllm.gpu import GpuLayers
+
+    lm, mmproj = (DEMO_DIR / f for f in DEMO_FILES)
+    write_photo_folder(tmp_path / "photos", 8, seed=5, size=64)
+    window.folder_panel.folder_edit.setText(str(tmp_path / "photos"))
+    add_criterion(window, "color of the object", 2)
+
+    window.set_model(lm, mmproj, GpuLayers(2), 1)  # what the model dialog's OK does
+    assert "GPU layers 2 · 1 CPU threads" in window.model_panel.label.text()
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=120_000)
+    if not llama_cpp.llama_supports_gpu_offload():  # the sort refuses the GPU setting it was given, by its value
+        assert "--gpu-layers 2 asks for a GPU" in window.status.text() and window.result is None
+    window.set_model(lm, mmproj, GpuLayers(0), 1)
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not None and not window.is_running(), timeout=120_000)
+    assert window.status.text().startswith("Sorted 8 photos")
+
+    # a new window, as `esmc-desktop gui` opens one: what was chosen, unless the command line says otherwise
+    again = MainWindow(lm, mmproj, compute=Preferences().compute(ComputeRequest()))
+    qtbot.addWidget(again)
+    assert again.compute == ComputeRequest(GpuLayers(0), threads=1)
+    assert "GPU layers 0 · 1 CPU threads" in again.model_panel.label.text()
+    told = MainWindow(lm, mmproj, compute=Preferences().compute(ComputeRequest(threads=3), GpuLayers(2)))
+    qtbot.addWidget(told)
+    assert told.compute == ComputeRequest(GpuLayers(2), threads=3)
+    assert (Preferences().gpu_layers(), Preferences().threads()) == (GpuLayers(0), 1), "only for that session"
+
+
 def test_the_theme_can_be_dark_light_or_the_system_s_and_is_remembered(window, qtbot):
     from esmc_desktop.gui.preferences import Preferences
 
@@ -492,6 +526,21 @@ def test_corrections_not_exported_are_not_thrown_away_without_asking(window, qtb
     export_and_wait(window, qtbot, tmp_path / "sorted")
     asked.clear()
     assert window.close() and asked == [], "after an export nothing is lost, so nothing is asked"
+
+
+def test_a_result_replaced_by_the_next_sort_is_freed(window, qtbot, tmp_path):
+    import gc
+    import weakref
+
+    from PySide6.QtCore import QEvent
+
+    sort_generated_photos(window, qtbot, tmp_path / "photos", 8, 5, "color of the object", 2)
+    first = weakref.ref(window.result)
+    window.run_panel.run_button.click()
+    qtbot.waitUntil(lambda: window.result is not first() and not window.is_running(), timeout=120_000)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the views of the first result
+    gc.collect()
+    assert first() is None, "a replaced result stays in memory until the window closes"
 
 
 def test_a_background_job_ends_without_the_gui_thread_so_closing_the_window_cannot_deadlock(window, tmp_path):

@@ -63,11 +63,9 @@ def run_gui(lm: Path, mmproj: Path, settings: MethodSettings, compute: ComputeRe
             lm, mmproj = saved
         except (EsmcError, OSError, ValueError):
             pass  # moved or deleted since: the default pair it is
-    compute = replace(compute, threads=compute.threads if compute.threads is not None else prefs.threads(),
-                      gpu_layers=gpu_layers if gpu_layers is not None else prefs.gpu_layers())
     settings = replace(settings, template=template or prefs.template())
     settle_startup()
-    window = MainWindow(lm, mmproj, settings=settings, compute=compute, cache_dir=cache_dir)
+    window = MainWindow(lm, mmproj, settings=settings, compute=prefs.compute(compute, gpu_layers), cache_dir=cache_dir)
 
     def show_error(kind, error, trace) -> None:
         log.error("unexpected error", exc_info=(kind, error, trace))

@@ -6,7 +6,6 @@ job runner; it knows no pipeline, exporter or llama.cpp.
 
 from __future__ import annotations
 
-import gc
 import html
 from dataclasses import replace
 from pathlib import Path
@@ -51,10 +50,9 @@ from esmc_desktop.app.view import DEFAULT_SIZE, ThumbnailCache
 class MainWindow(QMainWindow):
     def __init__(self, lm: Path, mmproj: Path, *, cache_dir: Path | None = None,
                  settings: MethodSettings = MethodSettings(), compute: ComputeRequest = ComputeRequest()) -> None:
-        """`compute`: the user's GPU layers, CPU threads, CPU weights and context, as asked (the model panel
-        changes them); each use case plans them for its model."""
+        """`compute`: the user's GPU layers, CPU threads, CPU weights and context, as asked, for this session;
+        the model panel keeps them (and the pair) from then on, and each use case plans them for its model."""
         super().__init__()
-        self.model, self.compute = ModelFiles(Path(lm), Path(mmproj)), compute
         self.cache_dir, self.settings = cache_dir, settings
         self.prefs = Preferences()
         self.theme = Theme(QApplication.instance())
@@ -70,13 +68,13 @@ class MainWindow(QMainWindow):
         self.thumbnails = ThumbnailLoader(ThumbnailCache(cache_dir / "thumbnails" if cache_dir else None, pixels), self)
         self.thumbnails.failed.connect(lambda sha, message: self.status.setText(f"No preview: {message}"))
         self.setWindowTitle("ESMC Desktop")
-        self._build()
+        self._build(ModelFiles(Path(lm), Path(mmproj)), compute)
         self.menus = Menus(self)
         self.theme.apply(self.prefs.theme())
         self._warnings = WarningsToStatus(self.status.setText)
         self._show_model()
 
-    def _build(self) -> None:
+    def _build(self, model: ModelFiles, compute: ComputeRequest) -> None:
         self.folder_panel = FolderPanel(self.jobs, self.prefs)
         self.folder_panel.scanned.connect(self._folder_scanned)
         self.folder_panel.surveyed.connect(self._folder_surveyed)
@@ -87,8 +85,7 @@ class MainWindow(QMainWindow):
         self.criteria_panel.message.connect(lambda s: self.status.setText(s))
         self.criteria_panel.refused.connect(self._error)
         self.criteria_panel.suggest_requested.connect(self.suggest)
-        self.model_panel = ModelPanel(self.model, self.compute.gpu_layers, self.compute.threads, self.settings.template,
-                                      self.prefs)
+        self.model_panel = ModelPanel(model, compute, self.settings.template, self.prefs)
         self.model_panel.changed.connect(self._model_changed)
         self.run_panel = RunPanel()
         self.run_panel.run_button.clicked.connect(self.start)
@@ -236,6 +233,16 @@ class MainWindow(QMainWindow):
 
     # -- model and view ----------------------------------------------------------------------
 
+    @property
+    def model(self) -> ModelFiles:
+        """The pair the next job runs (the model panel's)."""
+        return self.model_panel.model
+
+    @property
+    def compute(self) -> ComputeRequest:
+        """The compute choice the next job runs with (the model panel's: read when a job starts, never copied)."""
+        return self.model_panel.compute
+
     def set_model(self, lm: Path, mmproj: Path, gpu_layers: GpuLayers = GpuLayers(),
                   threads: int | None = None, template: str | None = None) -> None:
         """Use this pair (and chat template) from now on, and next time the window opens."""
@@ -243,8 +250,6 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         panel = self.model_panel
-        self.model = panel.model
-        self.compute = replace(self.compute, gpu_layers=panel.gpu_layers, threads=panel.threads)
         self.settings = replace(self.settings, template=panel.template)
         self.status.setText(panel.describe())
         self._show_model()
@@ -323,10 +328,6 @@ class MainWindow(QMainWindow):
         self.result = result
         self.merges = []
         self.menus.undo_merge_action.setEnabled(False)
-        # A result lives until the next one: its objects (millions at 100,000 photos) leave the cyclic collector's
-        # walks, which otherwise stopped the window for seconds while the user scrolled (benchmarks/scale_100k.py).
-        # Reference counting still frees a replaced result; only cycles among frozen objects stay until exit.
-        gc.freeze()
         self.learning.reset(result)
         self.tabs.show_result(result)
         self.menus.enable_learning(bool(result.criteria))

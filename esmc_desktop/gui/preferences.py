@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from esmc_desktop.errors import SettingsError
 from esmc_desktop.app.options import DEFAULT_TEMPLATE, TEMPLATES, GpuLayers
+from esmc_desktop.app.sort import ComputeRequest
 
 LM, MMPROJ, GPU_LAYERS, THREADS, TEMPLATE, RECENT, THEME = (
     "model/lm", "model/mmproj", "model/gpu_layers", "model/threads", "model/template", "folders/recent", "view/theme")
@@ -40,9 +42,16 @@ class Preferences:
         value = str(self._settings.value(THREADS, ""))
         return int(value) if value.isdigit() and int(value) > 0 else None
 
-    def set_compute(self, gpu_layers: GpuLayers, threads: int | None) -> None:
-        self._settings.setValue(GPU_LAYERS, str(gpu_layers))
-        self._settings.setValue(THREADS, str(threads or ""))
+    def compute(self, given: ComputeRequest, gpu_layers: GpuLayers | None = None) -> ComputeRequest:
+        """The compute choice a session starts with: the remembered GPU layers and threads where the command
+        line gave none (`gpu_layers` None, `given.threads` None); its other values as given."""
+        return replace(given, gpu_layers=gpu_layers if gpu_layers is not None else self.gpu_layers(),
+                       threads=given.threads if given.threads is not None else self.threads())
+
+    def set_compute(self, compute: ComputeRequest) -> None:
+        """Remember the GPU layers and threads (the rest of a request is the command line's, for one session)."""
+        self._settings.setValue(GPU_LAYERS, str(compute.gpu_layers))
+        self._settings.setValue(THREADS, str(compute.threads or ""))
 
     def template(self) -> str:
         """The chat template (a name in app.options.TEMPLATES)."""
