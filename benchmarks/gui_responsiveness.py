@@ -77,6 +77,34 @@ def pump(app: QApplication, until, limit: float = 3600) -> float:
     return time.perf_counter() - started
 
 
+def open_cluster(app: QApplication, view, cluster: int, limit: float = 3600) -> tuple[int, float, float]:
+    """Open a cluster, then wait for the thumbnails on screen and the grid's last cell (laid out a batch at a
+    time); returns (its photos, seconds to the opened list, seconds more to that wait)."""
+    t = time.perf_counter()
+    view.clusters.setCurrentRow(cluster)
+    app.processEvents()
+    opened = time.perf_counter() - t
+    on_screen = view.photos.visible_rows()
+    last = view.model.index(view.model.rowCount() - 1)
+    laid_out = pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen)
+                    and view.photos.visualRect(last).isValid(), limit)
+    return view.model.rowCount(), opened, laid_out
+
+
+def scroll_pages(app: QApplication, view) -> tuple[int, float]:
+    """Scroll the open cluster page by page, each page painted; returns (pages, the slowest page in seconds)."""
+    bar = view.photos.verticalScrollBar()
+    worst, pages = 0.0, 0
+    for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
+        t = time.perf_counter()
+        bar.setValue(value)
+        view.photos.viewport().repaint()
+        app.processEvents()
+        worst = max(worst, time.perf_counter() - t)
+        pages += 1
+    return pages, worst
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=10000)
@@ -130,28 +158,14 @@ def main() -> None:
     view = window.view(0)
     biggest = max(range(view.clusters.count()), key=lambda k: len(window.result.criterion(0).members(k)))
     stalls.reset()
-    t = time.perf_counter()
-    view.clusters.setCurrentRow(biggest)
-    app.processEvents()
-    shown = view.model.rowCount()
-    print(f"open a cluster of {shown} photos: {time.perf_counter() - t:.2f} s; thumbnails asked for so far: {len(window.thumbnails._asked)}")
-    on_screen = view.photos.visible_rows()
-    last = view.model.index(shown - 1)  # the grid lays its cells out a batch at a time
-    took = pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen)
-                and view.photos.visualRect(last).isValid())
-    print(f"thumbnails on screen (and a screen either side, {len(on_screen)}) and every cell laid out: "
-          f"{took:.1f} s; longest freeze {stalls.worst * 1000:.0f} ms")
+    shown, opened, took = open_cluster(app, view, biggest)
+    print(f"open a cluster of {shown} photos: {opened:.2f} s; thumbnails asked for so far: {len(window.thumbnails._asked)}")
+    print(f"thumbnails on screen (and a screen either side, {len(view.photos.visible_rows())}) and every cell laid "
+          f"out: {took:.1f} s; longest freeze {stalls.worst * 1000:.0f} ms")
 
     bar = view.photos.verticalScrollBar()
     stalls.reset()
-    worst_frame, steps = 0.0, 0
-    for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
-        t = time.perf_counter()
-        bar.setValue(value)
-        view.photos.viewport().repaint()
-        app.processEvents()
-        worst_frame = max(worst_frame, time.perf_counter() - t)
-        steps += 1
+    steps, worst_frame = scroll_pages(app, view)
     print(f"scroll through it page by page ({steps} pages): slowest page {worst_frame * 1000:.0f} ms")
     stalls.reset()
     took = 0.0

@@ -22,7 +22,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from esmc_desktop.photos.export import ExportRow, export, sources, undo_export  # noqa: E402
+from esmc_desktop.photos.export import ExportRow, export, sources  # noqa: E402
+from esmc_desktop.photos.undo import undo_export  # noqa: E402
 from esmc_desktop.photos.raw import load_raw  # noqa: E402
 from esmc_desktop.photos.scan import scan  # noqa: E402
 from models.tiny_llava import sample_image  # noqa: E402

@@ -185,7 +185,7 @@ def window_step(steps: Steps, result: SortResult, lm: Path, mmproj: Path, cache:
     from PySide6.QtWidgets import QApplication
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from gui_responsiveness import Collections, Stalls, pump
+    from gui_responsiveness import Collections, Stalls, open_cluster, scroll_pages
 
     from esmc_desktop.gui.main_window import MainWindow
     from esmc_desktop.engine.settings import MethodSettings
@@ -209,26 +209,13 @@ def window_step(steps: Steps, result: SortResult, lm: Path, mmproj: Path, cache:
     stalls.reset()
     collections.reset()
     with steps.timed(f"window: open a cluster of {sizes[biggest]} photos") as note:
-        view.clusters.setCurrentRow(biggest)
-        app.processEvents()
-        on_screen = view.photos.visible_rows()
-        last = view.model.index(view.model.rowCount() - 1)  # the grid lays its cells out a batch at a time
-        pump(app, lambda: all(view.model.has_thumbnail(r) for r in on_screen)
-             and view.photos.visualRect(last).isValid(), limit=600)
+        open_cluster(app, view, biggest, limit=600)
         note["note"] = (f"(to its first thumbnails and its last cell laid out; "
                         f"longest freeze {stalls.worst * 1000:.0f} ms)")
-    bar = view.photos.verticalScrollBar()
     stalls.reset()
     collections.reset()
-    worst_frame, pages = 0.0, 0
     with steps.timed("window: scroll it page by page") as note:
-        for value in range(bar.minimum(), bar.maximum() + 1, max(1, bar.pageStep())):
-            t = time.perf_counter()
-            bar.setValue(value)
-            view.photos.viewport().repaint()
-            app.processEvents()
-            worst_frame = max(worst_frame, time.perf_counter() - t)
-            pages += 1
+        pages, worst_frame = scroll_pages(app, view)
         note["note"] = (f"({pages} pages; slowest page {worst_frame * 1000:.0f} ms; longest freeze "
                         f"{stalls.worst * 1000:.0f} ms; longest gc {collections.worst * 1000:.0f} ms)")
     with steps.timed("window: a full garbage collection with the result on screen") as note:

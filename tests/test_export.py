@@ -14,7 +14,8 @@ import pytest
 
 from esmc_desktop.cli import main
 from esmc_desktop.photos import export as export_module
-from esmc_desktop.photos.export import ExportError, ExportRow, export, safe_name, sources, undo_move
+from esmc_desktop.photos.export import ExportError, ExportRow, export, safe_name, sources
+from esmc_desktop.photos.undo import undo_move
 from esmc_desktop.photos.scan import content_hash, scan
 from tests.test_pipeline import make_photos, model_args
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from esmc_desktop.errors import ImageError
 from esmc_desktop.photos.decode import load_rgb
-from esmc_desktop.photos.export import ExportRow, export, sources, undo_export
+from esmc_desktop.photos.export import ExportRow, export, sources
+from esmc_desktop.photos.undo import undo_export
 from esmc_desktop.photos.raw import MIN_PREVIEW_SIDE
 from esmc_desktop.photos.scan import content_hash, scan
 from esmc_desktop.photos.thumbnails import ThumbnailCache

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esmc_desktop.photos.export import ExportError, ExportRow, Source, export, sources, undo_export
+from esmc_desktop.photos.export import ExportError, ExportRow, Source, export, sources
+from esmc_desktop.photos.undo import undo_export
 from esmc_desktop.photos.scan import content_hash, scan
 from esmc_desktop.photos.xmp import HIERARCHICAL, SUBJECT, TAGS_LIST, keywords_for
 from models.tiny_llava import sample_image

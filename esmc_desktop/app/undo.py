@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esmc_desktop.photos.export import undo_export as _undo_export
-from esmc_desktop.photos.export import undo_move as _undo_move
+from esmc_desktop.photos.undo import undo_export as _undo_export
+from esmc_desktop.photos.undo import undo_move as _undo_move
 
 
 def undo_move(out: Path | str) -> int:
