@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         """`compute`: the user's GPU layers, CPU threads, CPU weights and context, as asked, for this session;
         the model panel keeps them (and the pair) from then on, and each use case plans them for its model."""
         super().__init__()
-        self.cache_dir, self.settings = cache_dir, settings
+        self.cache_dir, self._settings = cache_dir, settings
         self.prefs = Preferences()
         self.theme = Theme(QApplication.instance())
         self.jobs = JobRunner(self)
@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.criteria_panel.message.connect(lambda s: self.status.setText(s))
         self.criteria_panel.refused.connect(self._error)
         self.criteria_panel.suggest_requested.connect(self.suggest)
-        self.model_panel = ModelPanel(model, compute, self.settings.template, self.prefs)
+        self.model_panel = ModelPanel(model, compute, self._settings.template, self.prefs)
         self.model_panel.changed.connect(self._model_changed)
         self.run_panel = RunPanel()
         self.run_panel.run_button.clicked.connect(self.start)
@@ -239,6 +239,11 @@ class MainWindow(QMainWindow):
         return self.model_panel.model
 
     @property
+    def settings(self) -> MethodSettings:
+        """How the next sort reads and clusters: as given, in the chat template the model panel holds."""
+        return replace(self._settings, template=self.model_panel.template)
+
+    @property
     def compute(self) -> ComputeRequest:
         """The compute choice the next job runs with (the model panel's: read when a job starts, never copied)."""
         return self.model_panel.compute
@@ -249,9 +254,7 @@ class MainWindow(QMainWindow):
         self.model_panel.set_model(lm, mmproj, gpu_layers, threads, template)
 
     def _model_changed(self) -> None:
-        panel = self.model_panel
-        self.settings = replace(self.settings, template=panel.template)
-        self.status.setText(panel.describe())
+        self.status.setText(self.model_panel.describe())
         self._show_model()
 
     def open_download_dialog(self) -> DownloadDialog:

@@ -19,8 +19,8 @@ from esmc_desktop.app.options import GpuLayers
 
 
 class ModelPanel(QWidget):
-    """Holds the pair, the compute choice (GPU layers, CPU threads, as asked) and the chat template the window
-    runs with; `changed` when they change.
+    """The one holder of the pair, the compute choice (GPU layers, CPU threads, as asked) and the chat template
+    the window runs with; `changed` when they change.
 
     `compute` starts as the session's (the command line's values over the remembered ones) and is written to
     the preferences only when the user changes it here.
