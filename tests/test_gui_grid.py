@@ -44,12 +44,18 @@ def icons() -> dict:
     return {}
 
 
-@pytest.fixture
-def grid(qtbot, icons):
-    """3,000 photos, every other one shown, in a grid on screen, laid out to the last cell."""
+def watched_grid(icons: dict) -> PhotoGrid:
+    """A grid of PHOTOS photos that records, in `wanted`, the photos each of its thumbnail requests asked for."""
     grid = PhotoGrid(photos(PHOTOS), icons)  # the window shares one thumbnails dict between its grids
     grid.wanted = []
     grid.thumbnails_wanted.connect(lambda wanted: grid.wanted.append({p.sha256 for p in wanted}))
+    return grid
+
+
+@pytest.fixture
+def grid(qtbot, icons):
+    """3,000 photos, every other one shown, in a grid on screen, laid out to the last cell."""
+    grid = watched_grid(icons)
     qtbot.addWidget(grid)
     grid.resize(700, 500)
     grid.show()
@@ -95,9 +101,7 @@ def test_a_grid_filled_on_a_hidden_page_asks_for_the_photos_on_screen_once_shown
     pages = QStackedWidget()  # as the window's All photos tab: its empty state first, then the folder's photos
     qtbot.addWidget(pages)
     pages.addWidget(QWidget())
-    grid = PhotoGrid(photos(PHOTOS), icons)
-    grid.wanted = []
-    grid.thumbnails_wanted.connect(lambda wanted: grid.wanted.append({p.sha256 for p in wanted}))
+    grid = watched_grid(icons)
     pages.addWidget(grid)
     pages.resize(1000, 700)
     pages.show()

@@ -17,13 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 from esmc_desktop.demo.world import write_photo_folder
+from tests.test_learn_keeps_right import CRITERION, mistakes, where
 
 REPO = Path(__file__).resolve().parent.parent
-CRITERION = "shape of the object"
 SEED = 49
 
 
@@ -31,11 +30,6 @@ def cli(tmp_path: Path, *args) -> subprocess.CompletedProcess:
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))  # the shipped demo model, whatever is registered
     return subprocess.run([sys.executable, "-m", "esmc_desktop.cli", *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True)
-
-
-def where(out: Path) -> dict[str, str]:
-    """Photo file name -> the cluster folder it is in now."""
-    return {p.name: p.parent.name for p in (out / CRITERION).glob("*/*.png")}
 
 
 def sorted_and_corrected(tmp_path: Path, shapes: dict[str, str], out: Path) -> tuple[dict[str, str], list[str]]:
@@ -46,11 +40,7 @@ def sorted_and_corrected(tmp_path: Path, shapes: dict[str, str], out: Path) -> t
               "--threads", "1", "--gpu-layers", "0", "--quiet")
     assert run.returncode == 0, run.stderr
     sorted_by_model = where(out)
-    majority = {folder: Counter(s for p, s in shapes.items() if sorted_by_model[p] == folder).most_common(1)[0][0]
-                for folder in set(sorted_by_model.values())}
-    folder_of = {shape: folder for folder, shape in majority.items()}
-    assert len(folder_of) == 5, "each cluster is mostly one shape"
-    wrong = sorted(p for p, folder in sorted_by_model.items() if folder_of[shapes[p]] != folder)
+    folder_of, wrong = mistakes(shapes, sorted_by_model)
     assert 0 < len(wrong) <= 6
     for photo in wrong:
         shutil.move(out / CRITERION / sorted_by_model[photo] / photo, out / CRITERION / folder_of[shapes[photo]] / photo)
